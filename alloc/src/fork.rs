@@ -1,0 +1,44 @@
+//! Surviving `fork()`: a child process that allocates and takes snapshots
+//! must not find a profiler lock held by a thread that did not follow it
+//! into the child.
+//!
+//! The `prepare` handler takes every profiler lock (in one fixed order)
+//! before the fork, so no other thread is inside a critical section at the
+//! moment of the fork; both parent and child release them afterwards. The
+//! handlers are registered after the inner allocator initialised itself (on
+//! the first sampled allocation), so they run before the allocator's own
+//! `prepare` handler: a thread that holds a profiler lock never waits for an
+//! allocator lock, and the symbolising thread, which allocates, can finish
+//! before the allocator locks are taken.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::lock::RawLock;
+use crate::{sites, symbolize, sys, table, tags};
+
+static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// Registers the handlers, once per process.
+pub(crate) fn register_once() {
+    if REGISTERED.load(Ordering::Relaxed) || REGISTERED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    sys::register_atfork(prepare, release_all, release_all);
+}
+
+/// Every profiler lock, in the order the `prepare` handler takes them.
+fn for_each_lock(mut f: impl FnMut(&'static dyn RawLock)) {
+    f(&symbolize::CACHE);
+    f(&tags::TAGS);
+    f(&sites::STACKS);
+    f(&sites::SITES);
+    table::locks().for_each(f);
+}
+
+extern "C" fn prepare() {
+    for_each_lock(|lock| lock.acquire());
+}
+
+extern "C" fn release_all() {
+    for_each_lock(|lock| lock.release());
+}

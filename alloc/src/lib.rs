@@ -1,0 +1,102 @@
+//! heapsnap: a sampling heap profiler for long-running Rust servers.
+//!
+//! Install [`Profiler`] as the global allocator. It samples allocations by
+//! bytes (Poisson sampling, one sample per 512 KiB allocated on average),
+//! records each sample's call stack and keeps the live ones; a
+//! [`snapshot()`] aggregates them by call site into a self-contained file
+//! that the `heapsnap` command-line tool turns into top lists, flamegraphs,
+//! growth diffs and leak suspects.
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static GLOBAL: heapsnap::Profiler<heapsnap::Jemalloc> = heapsnap::Profiler::new(heapsnap::Jemalloc);
+//!
+//! fn main() -> Result<(), heapsnap::Error> {
+//!     let registry: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+//!     heapsnap::snapshot().write_to_path("heap.json")?;
+//!     drop(registry);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The unsampled fast path costs a few instructions per allocation and free;
+//! see `BENCHMARKS.md`. Build with `-C force-frame-pointers=yes` (cheap
+//! stacks) and `-C symbol-mangling-version=v0` (concrete types in frame
+//! names); the README explains both.
+//!
+//! Settings come from the environment (`HEAPSNAP_SAMPLE_INTERVAL`,
+//! `HEAPSNAP_SEED`, `HEAPSNAP_MAX_FRAMES`, `HEAPSNAP_STACK_WALK`), read once at
+//! start-up, or from [`set_sample_interval`].
+
+#![deny(missing_docs)]
+
+mod clock;
+mod config;
+mod dump;
+mod filter;
+mod fork;
+mod guard;
+mod hash;
+#[allow(unsafe_code)]
+mod lock;
+mod memory;
+#[allow(unsafe_code)]
+mod modules;
+#[allow(unsafe_code)]
+mod profiler;
+mod recorder;
+mod sampler;
+mod sites;
+pub mod snapshot;
+#[allow(unsafe_code)]
+mod stack;
+mod symbolize;
+#[allow(unsafe_code)]
+mod sys;
+mod table;
+mod tags;
+mod thread;
+pub mod units;
+
+use std::path::{Path, PathBuf};
+
+pub use config::DEFAULT_SAMPLE_INTERVAL;
+pub use profiler::Profiler;
+pub use snapshot::{Error, ErrorKind, Snapshot};
+pub use tags::{TagGuard, tag, tag_type};
+#[cfg(feature = "jemalloc")]
+pub use tikv_jemallocator::Jemalloc;
+
+/// Takes a snapshot of the live heap: every live sampled allocation,
+/// aggregated by call site and symbolised, with heap-wide totals.
+///
+/// Allocating threads are held up only while one shard of the live table is
+/// copied; symbolisation happens afterwards. The first snapshot of a process
+/// is the slowest (debug information is loaded and cached).
+pub fn snapshot() -> Snapshot {
+    snapshot::capture("manual")
+}
+
+/// Takes a snapshot and writes it as the next numbered file
+/// (`heapsnap-000001-PID-manual.json`, ...) in `dir`, which is created if
+/// missing. Returns the file's path.
+pub fn dump_to_dir(dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
+    dump::write_next(dir.as_ref(), &snapshot())
+}
+
+/// Sets the mean number of bytes between samples for every thread: `1`
+/// records every allocation (exact, for tests), `0` stops sampling.
+///
+/// Takes effect at once on the calling thread, and on other threads when
+/// they next reach the sampling slow path. Set it before starting threads
+/// when every allocation must be seen.
+pub fn set_sample_interval(bytes: u64) {
+    config::set_interval(bytes);
+    thread::reset_countdown();
+}
+
+/// The mean number of bytes between samples.
+pub fn sample_interval() -> u64 {
+    config::ensure_loaded();
+    config::interval()
+}

@@ -1,0 +1,297 @@
+//! The profiler's one kind of lock, and the rule that no lock is ever held
+//! while memory is allocated or freed.
+//!
+//! Why a spin lock: it needs no allocation and no initialisation, it can be
+//! taken and released by the `fork` handlers without a guard object, and the
+//! locks on the allocation path are held for a few hundred instructions at
+//! most. Long holders (symbolisation at snapshot time) make waiters back off
+//! to `sched_yield` and then to 1 ms sleeps, so nobody burns a core.
+//!
+//! Why [`SpinLock::lock_with_room`]: allocating under a profiler lock could
+//! re-enter the profiler on this thread, or wait on an allocator lock that a
+//! `fork` handler holds, so a container that must grow is rebuilt into memory
+//! allocated *outside* the lock.
+
+use std::cell::UnsafeCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A mutual-exclusion lock that never allocates.
+pub(crate) struct SpinLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out access to `value` to one thread at a time, so
+// sharing the lock is sound whenever moving a `T` between threads is.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Waits for the lock and returns a guard that releases it when dropped.
+    pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        self.acquire();
+        SpinGuard { lock: self }
+    }
+
+    /// Takes the lock without a guard; for the `fork` handlers, which hold
+    /// every profiler lock across the `fork` system call.
+    pub(crate) fn acquire(&self) {
+        let mut waits = 0u32;
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            while self.locked.load(Ordering::Relaxed) {
+                backoff(&mut waits);
+            }
+        }
+    }
+
+    /// Releases a lock taken with [`SpinLock::acquire`].
+    ///
+    /// Only for the `fork` handlers: the caller must hold the lock and have no
+    /// guard for it.
+    pub(crate) fn release(&self) {
+        self.locked.store(false, Ordering::Release);
+    }
+}
+
+impl<C: Room> SpinLock<C> {
+    /// Locks a container that has room for `extra` more elements, so that the
+    /// caller can insert them without allocating under the lock.
+    ///
+    /// When the container is full, a larger one is allocated with the lock
+    /// released, the elements are moved across under the lock (a move, not an
+    /// allocation), and the old, now empty, container is freed after the lock
+    /// is released again. Returns `None` when memory for the larger container
+    /// cannot be had; the caller drops its sample.
+    pub(crate) fn lock_with_room(&self, extra: usize) -> Option<SpinGuard<'_, C>> {
+        loop {
+            let guard = self.lock();
+            if guard.has_room(extra) {
+                return Some(guard);
+            }
+            let wanted = guard.grown_capacity(extra);
+            drop(guard);
+            let mut bigger = C::try_with_capacity(wanted)?;
+            let mut guard = self.lock();
+            if !guard.has_room(extra) && bigger.has_room(guard.len() + extra) {
+                guard.move_into(&mut bigger);
+                std::mem::swap(&mut *guard, &mut bigger);
+            }
+            drop(guard);
+            // `bigger` now holds the old container, or the unused new one.
+            drop(bigger);
+        }
+    }
+}
+
+/// A lock taken and released without a guard, by the `fork` handlers, which
+/// hold every profiler lock across the `fork` system call.
+pub(crate) trait RawLock: Sync {
+    fn acquire(&self);
+    /// Only for a caller that took the lock with `acquire`.
+    fn release(&self);
+}
+
+impl<T: Send> RawLock for SpinLock<T> {
+    fn acquire(&self) {
+        SpinLock::acquire(self);
+    }
+    fn release(&self) {
+        SpinLock::release(self);
+    }
+}
+
+/// Waits a little longer each time: spin, then yield, then sleep.
+fn backoff(waits: &mut u32) {
+    *waits = waits.saturating_add(1);
+    if *waits < 100 {
+        std::hint::spin_loop();
+    } else if *waits < 200 {
+        std::thread::yield_now();
+    } else {
+        // `std::thread::sleep` does not allocate either; 1 ms keeps a waiter
+        // on a long snapshot nearly idle.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Access to the value behind a [`SpinLock`]; releases it on drop.
+pub(crate) struct SpinGuard<'a, T> {
+    lock: &'a SpinLock<T>,
+}
+
+impl<T> Deref for SpinGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while this thread holds the lock, so
+        // no other reference to the value is live.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for SpinGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference
+        // obtained through this guard.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for SpinGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
+}
+
+/// A container that can say whether more elements fit without reallocating,
+/// and be rebuilt into a larger allocation made elsewhere.
+pub(crate) trait Room: Sized {
+    fn len(&self) -> usize;
+    /// True when `extra` more elements fit without reallocating.
+    fn has_room(&self, extra: usize) -> bool;
+    /// An empty container for at least `capacity` elements, or `None` when
+    /// the memory cannot be had.
+    fn try_with_capacity(capacity: usize) -> Option<Self>;
+    /// Moves every element into `bigger`, which has room for all of them.
+    fn move_into(&mut self, bigger: &mut Self);
+
+    /// The capacity to grow to: double, so that growth is amortised.
+    fn grown_capacity(&self, extra: usize) -> usize {
+        (self.len() + extra).saturating_mul(2).max(64)
+    }
+}
+
+impl<T> Room for Vec<T> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn has_room(&self, extra: usize) -> bool {
+        self.capacity() - Vec::len(self) >= extra
+    }
+    fn try_with_capacity(capacity: usize) -> Option<Self> {
+        let mut fresh = Vec::new();
+        fresh.try_reserve_exact(capacity).ok()?;
+        Some(fresh)
+    }
+    fn move_into(&mut self, bigger: &mut Self) {
+        debug_assert!(bigger.has_room(Vec::len(self)));
+        bigger.append(self);
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher + Default> Room for HashMap<K, V, S> {
+    fn len(&self) -> usize {
+        HashMap::len(self)
+    }
+    fn has_room(&self, extra: usize) -> bool {
+        // `capacity()` is the number of elements the map holds without
+        // reallocating, tombstones accounted for.
+        self.capacity() - HashMap::len(self) >= extra
+    }
+    fn try_with_capacity(capacity: usize) -> Option<Self> {
+        let mut fresh = HashMap::with_hasher(S::default());
+        fresh.try_reserve(capacity).ok()?;
+        Some(fresh)
+    }
+    fn move_into(&mut self, bigger: &mut Self) {
+        debug_assert!(bigger.has_room(HashMap::len(self)));
+        for (key, value) in self.drain() {
+            bigger.insert(key, value);
+        }
+    }
+}
+
+/// Copies every entry of a locked map into `out`, reserving the space before
+/// taking the lock (and again if the map grew meanwhile).
+pub(crate) fn copy_entries<K: Copy, V: Copy, S>(
+    lock: &SpinLock<HashMap<K, V, S>>,
+    out: &mut Vec<(K, V)>,
+) -> Result<(), std::collections::TryReserveError> {
+    loop {
+        let wanted = lock.lock().len();
+        out.try_reserve(wanted + wanted / 8 + 16)?;
+        let map = lock.lock();
+        if out.capacity() - out.len() >= map.len() {
+            out.extend(map.iter().map(|(k, v)| (*k, *v)));
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn lock_excludes_other_threads() {
+        let counter = Arc::new(SpinLock::new(0u64));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let counter = Arc::clone(&counter);
+                std::thread::spawn(move || {
+                    for _ in 0..100_000 {
+                        *counter.lock() += 1;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*counter.lock(), 400_000);
+    }
+
+    #[test]
+    fn room_is_made_outside_the_lock_and_keeps_every_element() {
+        let lock: SpinLock<HashMap<u64, u64>> = SpinLock::new(HashMap::new());
+        for i in 0..10_000u64 {
+            let mut map = lock.lock_with_room(1).expect("memory");
+            let capacity = map.capacity();
+            map.insert(i, i * 2);
+            assert_eq!(
+                map.capacity(),
+                capacity,
+                "insert reallocated under the lock"
+            );
+        }
+        let map = lock.lock();
+        assert_eq!(map.len(), 10_000);
+        assert!((0..10_000).all(|i| map[&i] == i * 2));
+    }
+
+    #[test]
+    fn vec_room() {
+        let lock: SpinLock<Vec<u32>> = SpinLock::new(Vec::new());
+        for i in 0..1000 {
+            let mut v = lock.lock_with_room(3).expect("memory");
+            let capacity = v.capacity();
+            v.extend([i, i, i]);
+            assert_eq!(v.capacity(), capacity);
+        }
+        assert_eq!(lock.lock().len(), 3000);
+    }
+
+    #[test]
+    fn copies_entries() {
+        let lock: SpinLock<HashMap<u32, u32>> =
+            SpinLock::new((0..100).map(|i| (i, i + 1)).collect());
+        let mut out = Vec::new();
+        copy_entries(&lock, &mut out).unwrap();
+        out.sort();
+        assert_eq!(out.len(), 100);
+        assert_eq!(out[7], (7, 8));
+    }
+}

@@ -1,0 +1,139 @@
+//! What the operating system and the allocator say about memory: resident
+//! set size, the cgroup memory limit, and jemalloc's statistics.
+
+use std::path::{Path, PathBuf};
+
+/// The process's resident set size, from `/proc/self/statm`.
+pub(crate) fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * crate::sys::page_size())
+}
+
+/// Limits at or above this are "no limit" (cgroup v1 reports
+/// 9223372036854771712 for unlimited).
+const UNLIMITED: u64 = 1 << 60;
+
+/// The memory limit of this process's cgroup (v2 `memory.max`, v1
+/// `memory.limit_in_bytes`): the smallest limit on the path from its cgroup
+/// to the root, or `None` when there is none.
+pub(crate) fn cgroup_memory_limit() -> Option<u64> {
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    cgroup_memory_limit_under(Path::new("/sys/fs/cgroup"), &membership)
+}
+
+/// [`cgroup_memory_limit`] with the cgroup file system mounted at `root`
+/// and `membership` read from `/proc/self/cgroup`.
+pub(crate) fn cgroup_memory_limit_under(root: &Path, membership: &str) -> Option<u64> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    for line in membership.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let path = path.trim_start_matches('/');
+        if controllers.is_empty() {
+            // cgroup v2: every ancestor's memory.max applies.
+            for dir in ancestors(&root.join(path), root) {
+                candidates.push(dir.join("memory.max"));
+            }
+        } else if controllers.split(',').any(|c| c == "memory") {
+            let base = root.join("memory");
+            for dir in ancestors(&base.join(path), &base) {
+                candidates.push(dir.join("memory.limit_in_bytes"));
+            }
+        }
+    }
+    candidates
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .filter_map(|text| text.trim().parse::<u64>().ok())
+        .filter(|&limit| limit < UNLIMITED)
+        .min()
+}
+
+/// `dir` and its parents, up to and including `root`. In a container the
+/// process's cgroup path may not exist under the mount (the container sees
+/// its own cgroup as the root), which the root itself covers.
+fn ancestors<'a>(dir: &'a Path, root: &'a Path) -> impl Iterator<Item = &'a Path> {
+    dir.ancestors().take_while(move |d| d.starts_with(root))
+}
+
+/// jemalloc's statistics (the `jemalloc-stats` feature builds jemalloc with
+/// them); only called when jemalloc is the profiled allocator. Refreshing them
+/// (`epoch::advance`) costs ~12 µs: once per snapshot.
+#[cfg(feature = "jemalloc-stats")]
+pub(crate) fn jemalloc_stats() -> Option<crate::snapshot::AllocatorStats> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    Some(crate::snapshot::AllocatorStats {
+        allocated: stats::allocated::read().ok()? as u64,
+        active: stats::active::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+        mapped: stats::mapped::read().ok()? as u64,
+        retained: stats::retained::read().ok()? as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn fixture(files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "heapsnap-cgroup-{}-{}",
+            std::process::id(),
+            files.len() * 1000 + files.first().map_or(0, |f| f.0.len())
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        for (path, contents) in files {
+            let file = dir.join(path);
+            fs::create_dir_all(file.parent().unwrap()).unwrap();
+            fs::write(file, contents).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn v2_limit_is_the_smallest_on_the_path() {
+        let root = fixture(&[
+            ("memory.max", "max\n"),
+            ("system.slice/memory.max", "1073741824\n"),
+            ("system.slice/app.service/memory.max", "max\n"),
+        ]);
+        let limit = cgroup_memory_limit_under(&root, "0::/system.slice/app.service\n");
+        assert_eq!(limit, Some(1 << 30));
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn v2_container_root() {
+        let root = fixture(&[("memory.max", "536870912\n")]);
+        assert_eq!(cgroup_memory_limit_under(&root, "0::/\n"), Some(512 << 20));
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn v1_limit_and_unlimited() {
+        let root = fixture(&[
+            ("memory/docker/abc/memory.limit_in_bytes", "268435456\n"),
+            ("memory/memory.limit_in_bytes", "9223372036854771712\n"),
+        ]);
+        let membership = "12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n";
+        assert_eq!(
+            cgroup_memory_limit_under(&root, membership),
+            Some(256 << 20)
+        );
+        assert_eq!(cgroup_memory_limit_under(&root, "4:memory:/\n"), None);
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn rss_is_plausible() {
+        let rss = rss_bytes().unwrap();
+        assert!(rss > 100 * 1024 && rss < 64 << 30, "{rss}");
+    }
+}

@@ -1,0 +1,423 @@
+//! Taking a snapshot of the running process.
+//!
+//! 1. Copy the live table, the site totals, the stacks and the tags, one
+//!    lock at a time; this is the only moment allocating threads can wait
+//!    for the snapshot, and only for one table shard's copy.
+//! 2. Aggregate the live samples by site (stack, tag): estimated bytes and
+//!    count, sampling variance, bytes by age.
+//! 3. Symbolise the addresses (cached across snapshots), expanding inlined
+//!    frames, and trim the profiler's and the allocator's own frames from
+//!    the innermost end. Stacks that differed only in those frames merge.
+//! 4. Add the heap-wide figures: allocator statistics, RSS, cgroup limit.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{
+    AGE_BUCKETS_MS, AllocatorStats, Frame, Module, Process, Sampling, Site, Snapshot, Totals,
+};
+use crate::guard::Guard;
+use crate::sites::{self, SiteKey, SiteTotals};
+use crate::symbolize::{self, Symbol};
+use crate::table::{self, Live};
+use crate::{clock, config, memory, modules, recorder, sampler, stack, tags};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Estimated figures of one site, summed over its live samples.
+#[derive(Clone, Debug, Default)]
+struct LiveSum {
+    bytes: f64,
+    count: f64,
+    variance: f64,
+    samples: u64,
+    by_age: [f64; AGE_BUCKETS_MS.len() + 1],
+}
+
+impl LiveSum {
+    fn add(&mut self, live: &Live, now_ms: u64) {
+        let bytes = live.size as f64 * live.weight;
+        self.bytes += bytes;
+        self.count += live.weight;
+        self.variance += sampler::bytes_variance(live.size, live.weight);
+        self.samples += 1;
+        let age = now_ms.saturating_sub(live.born_ms);
+        let bucket = AGE_BUCKETS_MS.partition_point(|&bound| bound <= age);
+        self.by_age[bucket] += bytes;
+    }
+
+    fn merge(&mut self, other: &LiveSum) {
+        self.bytes += other.bytes;
+        self.count += other.count;
+        self.variance += other.variance;
+        self.samples += other.samples;
+        for (mine, theirs) in self.by_age.iter_mut().zip(other.by_age) {
+            *mine += theirs;
+        }
+    }
+}
+
+fn merge_totals(into: &mut SiteTotals, other: &SiteTotals) {
+    into.allocated_bytes += other.allocated_bytes;
+    into.allocated_count += other.allocated_count;
+    into.freed_bytes += other.freed_bytes;
+    into.freed_count += other.freed_count;
+}
+
+/// Takes a snapshot, labelled with `trigger`.
+pub(crate) fn capture(trigger: &str) -> Snapshot {
+    // Allocations made while snapshotting are the profiler's own.
+    let _guard = Guard::enter();
+    recorder::start();
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let uptime_ms = clock::uptime_ms();
+    let taken_at_ms = clock::unix_ms();
+
+    // 1. Copy. A copy that cannot get memory leaves its part out.
+    let mut live = Vec::new();
+    let _ = table::copy_all(&mut live);
+    let mut site_totals = Vec::new();
+    let _ = sites::copy_sites(&mut site_totals);
+    let mut raw_stacks = Vec::new();
+    let _ = sites::copy_stacks(&mut raw_stacks);
+    let tag_names: HashMap<u32, &'static str> = tags::all()
+        .into_iter()
+        .map(|(name, id)| (id, name))
+        .collect();
+
+    // 2. Aggregate by site.
+    let mut by_site: HashMap<SiteKey, (LiveSum, SiteTotals)> = HashMap::new();
+    for (_, sample) in &live {
+        by_site
+            .entry(sample.site)
+            .or_default()
+            .0
+            .add(sample, uptime_ms);
+    }
+    for (key, totals) in &site_totals {
+        by_site.entry(*key).or_default().1 = *totals;
+    }
+    let raw_stacks: HashMap<u32, &'static [usize]> = raw_stacks
+        .into_iter()
+        .map(|(frames, id)| (id, frames))
+        .collect();
+
+    // 3. Symbolise and trim.
+    let mut symbols = Symbols::default();
+    symbols.resolve(
+        by_site
+            .keys()
+            .filter_map(|key| raw_stacks.get(&key.stack).copied()),
+    );
+    let mut merged: HashMap<(Vec<u32>, u32), (LiveSum, SiteTotals)> = HashMap::new();
+    for (key, (sum, totals)) in by_site {
+        let frames = raw_stacks.get(&key.stack).copied().unwrap_or(&[]);
+        let entry = merged
+            .entry((symbols.trimmed_stack(frames), key.tag))
+            .or_default();
+        entry.0.merge(&sum);
+        merge_totals(&mut entry.1, &totals);
+    }
+    let mut merged: Vec<_> = merged.into_iter().collect();
+    // Most live bytes first; ties broken by cumulative bytes, then stack, so
+    // that the same heap gives the same file.
+    merged.sort_by(|a, b| {
+        (b.1.0.bytes.total_cmp(&a.1.0.bytes))
+            .then(b.1.1.allocated_bytes.total_cmp(&a.1.1.allocated_bytes))
+            .then_with(|| a.0.cmp(&b.0))
+    });
+
+    let modules = modules::loaded();
+    let mut snapshot = Snapshot {
+        process: process(&modules),
+        seq,
+        taken_at_ms,
+        uptime_ms,
+        trigger: trigger.to_owned(),
+        sampling: Sampling {
+            interval_bytes: config::interval(),
+            stack_walk: stack::method().to_owned(),
+            max_frames: config::max_frames() as u32,
+            allocator: recorder::inner_allocator().map(allocator_name),
+        },
+        modules: modules
+            .into_iter()
+            .map(|m| Module {
+                path: m.path,
+                start: m.start,
+                end: m.end,
+                bias: m.bias,
+                build_id: m.build_id,
+            })
+            .collect(),
+        ..Snapshot::default()
+    };
+    let mut stack_ids: HashMap<Vec<u32>, u32> = HashMap::new();
+    let mut frame_ids: HashMap<u32, u32> = HashMap::new();
+    for ((frames, tag), (sum, totals)) in merged {
+        let next = snapshot.stacks.len() as u32;
+        let stack = *stack_ids.entry(frames.clone()).or_insert_with(|| {
+            let renumbered = frames
+                .iter()
+                .map(|&f| {
+                    *frame_ids.entry(f).or_insert_with(|| {
+                        snapshot.frames.push(symbols.frames[f as usize].clone());
+                        snapshot.frames.len() as u32 - 1
+                    })
+                })
+                .collect();
+            snapshot.stacks.push(renumbered);
+            next
+        });
+        snapshot.sites.push(site(
+            stack,
+            tag_names.get(&tag).map(|t| t.to_string()),
+            &sum,
+            &totals,
+        ));
+    }
+    snapshot.totals = totals(&snapshot.sites);
+    snapshot
+}
+
+fn site(stack: u32, tag: Option<String>, sum: &LiveSum, totals: &SiteTotals) -> Site {
+    Site {
+        stack,
+        tag,
+        live_bytes: sum.bytes.round() as u64,
+        live_allocs: sum.count.round() as u64,
+        live_bytes_var: sum.variance,
+        allocated_bytes: totals.allocated_bytes.round() as u64,
+        allocated_allocs: totals.allocated_count.round() as u64,
+        freed_bytes: totals.freed_bytes.round() as u64,
+        freed_allocs: totals.freed_count.round() as u64,
+        live_samples: sum.samples,
+        live_bytes_by_age: if sum.samples == 0 {
+            Vec::new()
+        } else {
+            sum.by_age.iter().map(|b| b.round() as u64).collect()
+        },
+    }
+}
+
+fn totals(sites: &[Site]) -> Totals {
+    let sum = |f: fn(&Site) -> u64| sites.iter().map(f).sum();
+    let inner_is_jemalloc =
+        recorder::inner_allocator().is_some_and(|name| allocator_name(name) == "jemalloc");
+    Totals {
+        live_bytes: sum(|s| s.live_bytes),
+        live_allocs: sum(|s| s.live_allocs),
+        allocated_bytes: sum(|s| s.allocated_bytes),
+        allocated_allocs: sum(|s| s.allocated_allocs),
+        freed_bytes: sum(|s| s.freed_bytes),
+        freed_allocs: sum(|s| s.freed_allocs),
+        live_samples: sum(|s| s.live_samples),
+        samples_dropped: recorder::dropped(),
+        allocator: if inner_is_jemalloc {
+            jemalloc_stats()
+        } else {
+            None
+        },
+        rss_bytes: memory::rss_bytes(),
+        memory_limit_bytes: memory::cgroup_memory_limit(),
+    }
+}
+
+#[cfg(feature = "jemalloc-stats")]
+fn jemalloc_stats() -> Option<AllocatorStats> {
+    memory::jemalloc_stats()
+}
+
+#[cfg(not(feature = "jemalloc-stats"))]
+fn jemalloc_stats() -> Option<AllocatorStats> {
+    None
+}
+
+/// `jemalloc` and `system` for the two usual inner allocators, else the
+/// type's name.
+fn allocator_name(type_name: &'static str) -> String {
+    match type_name {
+        "tikv_jemallocator::Jemalloc" => "jemalloc".to_owned(),
+        "std::alloc::System" => "system".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn process(modules: &[modules::Loaded]) -> Process {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    Process {
+        pid: std::process::id(),
+        build_id: modules
+            .iter()
+            .find(|m| m.path == exe)
+            .and_then(|m| m.build_id.clone()),
+        started_at_ms: clock::started_unix_ms(),
+        exe,
+    }
+}
+
+/// Symbolised addresses: every distinct frame gets an index into `frames`.
+#[derive(Default)]
+struct Symbols {
+    frames: Vec<Frame>,
+    /// For each address, the indices of its frames, innermost first.
+    by_address: HashMap<usize, Vec<u32>>,
+}
+
+impl Symbols {
+    fn resolve<'a>(&mut self, stacks: impl Iterator<Item = &'a [usize]>) {
+        let mut addresses: Vec<usize> = stacks.flatten().copied().collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        let mut seen: HashMap<Frame, u32> = HashMap::new();
+        symbolize::resolve_all(addresses, |addr, symbols| {
+            let frames = frames_at(addr, symbols);
+            let ids = frames
+                .into_iter()
+                .map(|frame| {
+                    *seen.entry(frame.clone()).or_insert_with(|| {
+                        self.frames.push(frame);
+                        self.frames.len() as u32 - 1
+                    })
+                })
+                .collect();
+            self.by_address.insert(addr, ids);
+        });
+    }
+
+    /// The frames of a raw stack, inlined frames expanded, with the
+    /// profiler's and the allocator's frames removed from the innermost end.
+    fn trimmed_stack(&self, addresses: &[usize]) -> Vec<u32> {
+        let all = addresses
+            .iter()
+            .flat_map(|addr| self.by_address.get(addr).into_iter().flatten().copied());
+        let mut trimming = true;
+        all.filter(|&id| {
+            trimming = trimming
+                && self.frames[id as usize]
+                    .function
+                    .as_deref()
+                    .is_some_and(is_allocator_plumbing);
+            !trimming
+        })
+        .collect()
+    }
+}
+
+/// The frames at one address: one per inlined function, then the function
+/// that owns the code; one anonymous frame when nothing is known.
+fn frames_at(addr: usize, symbols: &[Symbol]) -> Vec<Frame> {
+    if symbols.is_empty() {
+        return vec![Frame {
+            ip: addr as u64,
+            ..Frame::default()
+        }];
+    }
+    symbols
+        .iter()
+        .enumerate()
+        .map(|(i, symbol)| Frame {
+            ip: addr as u64,
+            function: symbol.function.clone(),
+            file: symbol.file.clone(),
+            line: symbol.line,
+            inlined: i + 1 < symbols.len(),
+        })
+        .collect()
+}
+
+/// Frames of the profiler, the stack walker and the allocator interface,
+/// which every sampled stack starts with and no user wants to see.
+fn is_allocator_plumbing(function: &str) -> bool {
+    const PREFIXES: [&str; 11] = [
+        "heapsnap::",
+        "alloc::alloc::",
+        "std::alloc::",
+        "core::alloc::",
+        "tikv_jemallocator::",
+        "backtrace::",
+        "__rustc::",
+        "__rust_",
+        "__rg_",
+        "__rdl_",
+        "_Unwind_",
+    ];
+    let name = function.strip_prefix('<').unwrap_or(function);
+    PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plumbing_names() {
+        for name in [
+            "<heapsnap::profiler::Profiler<std::alloc::System> as core::alloc::global::GlobalAlloc>::alloc",
+            "heapsnap::recorder::sample_due",
+            "__rustc::__rust_alloc",
+            "__rust_realloc",
+            "alloc::alloc::exchange_malloc",
+            "<alloc::alloc::Global as core::alloc::Allocator>::allocate",
+            "alloc::alloc::Global::alloc_impl",
+            "<std::alloc::System as core::alloc::global::GlobalAlloc>::alloc",
+            "<tikv_jemallocator::Jemalloc as core::alloc::global::GlobalAlloc>::alloc",
+        ] {
+            assert!(is_allocator_plumbing(name), "{name}");
+        }
+        for name in [
+            "<alloc::raw_vec::RawVec<app::Event>>::grow_one",
+            "<hashbrown::raw::RawTable<(alloc::sync::Arc<app::Conn>, ())>>::reserve_rehash",
+            "heapsnap_report::load",
+            "app::main",
+            "<alloc::boxed::Box<app::Big>>::new",
+        ] {
+            assert!(!is_allocator_plumbing(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn trimming_stops_at_the_first_user_frame() {
+        let mut symbols = Symbols::default();
+        let names = [
+            Some("heapsnap::x"),
+            Some("__rustc::__rust_alloc"),
+            Some("app::f"),
+            Some("heapsnap::y"),
+            None,
+        ];
+        for (i, name) in names.iter().enumerate() {
+            symbols.frames.push(Frame {
+                ip: i as u64,
+                function: name.map(str::to_owned),
+                ..Frame::default()
+            });
+            symbols.by_address.insert(i, vec![i as u32]);
+        }
+        // A frame named like the profiler further out is kept.
+        assert_eq!(symbols.trimmed_stack(&[0, 1, 2, 3, 4]), vec![2, 3, 4]);
+        // An unknown innermost frame stops trimming.
+        assert_eq!(symbols.trimmed_stack(&[4, 0, 2]), vec![4, 0, 2]);
+    }
+
+    #[test]
+    fn ages_fall_in_buckets() {
+        let mut sum = LiveSum::default();
+        let live = |born_ms| Live {
+            site: SiteKey { stack: 0, tag: 0 },
+            size: 10,
+            consumed: 10,
+            weight: 1.0,
+            born_ms,
+        };
+        sum.add(&live(10_000), 10_500); // 0.5 s old
+        sum.add(&live(0), 10_500); // 10.5 s old
+        sum.add(&live(0), 1_000_000_000); // 11.6 days old
+        assert_eq!(sum.by_age[0], 10.0);
+        assert_eq!(sum.by_age[4], 10.0);
+        assert_eq!(sum.by_age[AGE_BUCKETS_MS.len()], 10.0);
+        assert_eq!(sum.bytes, 30.0);
+    }
+}

@@ -1,0 +1,240 @@
+//! Capturing the return addresses of the current call stack, on the sampled
+//! path only.
+//!
+//! In builds with frame pointers (`-C force-frame-pointers=yes`; the shipped
+//! standard library keeps them too), the walk follows the chain of saved
+//! frame pointers: tens of nanoseconds for thirty frames. Every frame pointer
+//! is checked before it is read: it must lie between the current stack
+//! pointer and the top of this thread's stack, be aligned, and move strictly
+//! towards the top, so a frame without a frame pointer (C code, a signal
+//! trampoline) ends the walk instead of sending it outside the stack.
+//!
+//! Elsewhere (no frame pointers, other architectures, or a stack that is not
+//! the thread's own, as in a signal handler on an alternate stack or a
+//! coroutine) the `backtrace` crate unwinds with DWARF call-frame
+//! information: correct everywhere, but microseconds per stack.
+
+use crate::config;
+
+/// How stacks are captured in this build: `"frame-pointers"` or `"backtrace"`.
+pub(crate) fn method() -> &'static str {
+    if uses_frame_pointers() {
+        "frame-pointers"
+    } else {
+        "backtrace"
+    }
+}
+
+fn uses_frame_pointers() -> bool {
+    cfg!(all(
+        heapsnap_frame_pointers,
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )) && !config::force_backtrace()
+}
+
+/// Fills `out` with return addresses, innermost first, and returns how many.
+/// The first few belong to the profiler itself; symbolisation trims them.
+#[inline(never)]
+pub(crate) fn capture(out: &mut [usize]) -> usize {
+    #[cfg(all(
+        heapsnap_frame_pointers,
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    if uses_frame_pointers() {
+        let top = crate::thread::stack_top(frame_pointers::stack_top);
+        if top > 1 {
+            let n = frame_pointers::walk(out, top);
+            if n > 0 {
+                return n;
+            }
+        }
+    }
+    unwind(out)
+}
+
+/// Unwinds with the `backtrace` crate.
+#[inline(never)]
+pub(crate) fn unwind(out: &mut [usize]) -> usize {
+    let mut n = 0;
+    // SAFETY: `trace_unsynchronized` is unsafe only because it does not take
+    // the `backtrace` crate's global lock; on Linux it calls libgcc's
+    // unwinder, which is safe to call from several threads at once. Taking
+    // that lock here could deadlock with a thread that holds it while
+    // allocating.
+    unsafe {
+        backtrace::trace_unsynchronized(|frame| {
+            if let Some(slot) = out.get_mut(n) {
+                *slot = frame.ip() as usize;
+                n += 1;
+            }
+            n < out.len()
+        });
+    }
+    n
+}
+
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub(crate) mod frame_pointers {
+    use std::mem::MaybeUninit;
+
+    /// The highest address of the calling thread's stack, or 0 if unknown.
+    ///
+    /// May allocate (glibc reads `/proc/self/maps` for the main thread), so
+    /// it runs under the re-entrancy guard, once per thread.
+    pub(crate) fn stack_top() -> usize {
+        let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
+        // SAFETY: `attr` is writable storage for an attribute object, which
+        // `pthread_getattr_np` initialises on success.
+        if unsafe { libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) } != 0 {
+            return 0;
+        }
+        let mut base = std::ptr::null_mut();
+        let mut size = 0;
+        // SAFETY: `attr` was initialised above; `base` and `size` are
+        // writable.
+        let rc = unsafe { libc::pthread_attr_getstack(attr.as_ptr(), &mut base, &mut size) };
+        // SAFETY: `attr` was initialised by `pthread_getattr_np` and is
+        // destroyed once.
+        unsafe { libc::pthread_attr_destroy(attr.as_mut_ptr()) };
+        if rc != 0 {
+            return 0;
+        }
+        (base as usize).saturating_add(size)
+    }
+
+    /// Reads this function's frame pointer and the stack pointer.
+    #[inline(always)]
+    fn registers() -> (usize, usize) {
+        let (fp, sp): (usize, usize);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: copies two registers; touches no memory.
+        unsafe {
+            std::arch::asm!("mov {fp}, rbp", "mov {sp}, rsp", fp = out(reg) fp, sp = out(reg) sp,
+                options(nomem, nostack, preserves_flags));
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: copies two registers; touches no memory.
+        unsafe {
+            std::arch::asm!("mov {fp}, x29", "mov {sp}, sp", fp = out(reg) fp, sp = out(reg) sp,
+                options(nomem, nostack, preserves_flags));
+        }
+        (fp, sp)
+    }
+
+    /// Walks the frame-pointer chain from this function's frame up to `top`.
+    ///
+    /// Both architectures store a frame record `[saved frame pointer, return
+    /// address]` at the address the frame pointer holds.
+    #[inline(never)]
+    pub(crate) fn walk(out: &mut [usize], top: usize) -> usize {
+        let (mut fp, sp) = registers();
+        let word = std::mem::size_of::<usize>();
+        let mut n = 0;
+        while n < out.len() {
+            let in_stack = fp >= sp && fp.checked_add(2 * word).is_some_and(|end| end <= top);
+            if !in_stack || fp % word != 0 {
+                break;
+            }
+            // SAFETY: `fp` and `fp + word` lie, aligned, between the current
+            // stack pointer and the top of this thread's stack, memory that
+            // is mapped and readable while this function runs. Volatile
+            // reads: this is another frame's memory, read as plain words.
+            let (next, ret) = unsafe {
+                (
+                    std::ptr::read_volatile(fp as *const usize),
+                    std::ptr::read_volatile((fp + word) as *const usize),
+                )
+            };
+            if ret == 0 {
+                break;
+            }
+            out[n] = strip_pointer_authentication(ret);
+            n += 1;
+            if next <= fp {
+                break;
+            }
+            fp = next;
+        }
+        n
+    }
+
+    /// On aarch64, return addresses may carry a pointer-authentication code
+    /// in their top bits; user-space addresses fit in 48 bits.
+    #[inline(always)]
+    fn strip_pointer_authentication(addr: usize) -> usize {
+        if cfg!(target_arch = "aarch64") {
+            addr & 0x0000_FFFF_FFFF_FFFF
+        } else {
+            addr
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captures the same call's stack both ways. `inline(never)` keeps a
+    /// real frame for this function in both captures.
+    #[inline(never)]
+    fn both(depth: usize) -> (Vec<usize>, Vec<usize>) {
+        if depth > 0 {
+            let result = both(depth - 1);
+            std::hint::black_box(depth);
+            return result;
+        }
+        let mut walked = vec![0; 128];
+        let mut unwound = vec![0; 128];
+        let n = capture(&mut walked);
+        walked.truncate(n);
+        let n = unwind(&mut unwound);
+        unwound.truncate(n);
+        (walked, unwound)
+    }
+
+    #[test]
+    fn frame_pointer_stacks_equal_backtrace_stacks() {
+        assert_eq!(
+            method(),
+            "frame-pointers",
+            "the workspace builds with -C force-frame-pointers=yes"
+        );
+        let (walked, unwound) = both(12);
+        // The two captures return to different call sites inside `both`
+        // (the calls to `capture` and to `unwind`); from `both`'s caller
+        // outwards they must agree frame for frame. Find the first return
+        // address into the recursion in each, and compare from there.
+        let first_common = walked
+            .iter()
+            .position(|a| unwound.contains(a))
+            .expect("the stacks share no frame");
+        let start_in_unwound = unwound
+            .iter()
+            .position(|a| *a == walked[first_common])
+            .unwrap();
+        let walked = &walked[first_common..];
+        let unwound = &unwound[start_in_unwound..];
+        // The frame-pointer walk stops at the first frame without a frame
+        // pointer (glibc's thread start); every frame before that must match.
+        assert!(walked.len() >= 14, "only {} frames walked", walked.len());
+        assert!(unwound.len() >= walked.len() - 1);
+        let compared = walked.len() - 1;
+        assert_eq!(&walked[..compared], &unwound[..compared]);
+    }
+
+    #[test]
+    fn walk_stays_inside_a_bogus_stack_top() {
+        // A top just above the current frame: the walk must stop, not read
+        // beyond it.
+        let mut out = [0usize; 64];
+        let here = 0u8;
+        let top = &here as *const u8 as usize + 256;
+        let n = frame_pointers::walk(&mut out, top);
+        assert!(n <= 8, "{n}");
+    }
+}

@@ -1,0 +1,93 @@
+//! Return addresses to frames (function, file, line), inlined frames
+//! expanded, cached for the life of the process.
+//!
+//! Runs at snapshot time only, never on the allocation path, under its own
+//! lock (which the allocation path never takes). Symbolising allocates; that
+//! is fine here because the snapshotting thread holds the re-entrancy guard.
+
+use std::collections::HashMap;
+
+use crate::hash::AddrHash;
+use crate::lock::SpinLock;
+
+/// One source-level frame at an address. An address yields several when
+/// functions were inlined into each other: innermost first, the function
+/// that really owns the machine code last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Symbol {
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+}
+
+type Cache = HashMap<usize, Box<[Symbol]>, AddrHash>;
+
+/// Addresses already symbolised. Taken by the `fork` handlers too, so that a
+/// child never inherits it locked by a thread that did not survive the fork.
+pub(crate) static CACHE: SpinLock<Cache> = SpinLock::new(HashMap::with_hasher(AddrHash));
+
+/// Calls `each` with the symbols of every address, resolving those not seen
+/// before.
+pub(crate) fn resolve_all(
+    addrs: impl IntoIterator<Item = usize>,
+    mut each: impl FnMut(usize, &[Symbol]),
+) {
+    let mut cache = CACHE.lock();
+    for addr in addrs {
+        let symbols = cache.entry(addr).or_insert_with(|| lookup(addr));
+        each(addr, symbols);
+    }
+}
+
+fn lookup(addr: usize) -> Box<[Symbol]> {
+    let mut symbols = Vec::new();
+    // `resolve` looks up `addr - 1`, inside the call instruction that a
+    // return address follows, and reports inlined frames innermost first.
+    backtrace::resolve(addr as *mut std::ffi::c_void, |symbol| {
+        symbols.push(Symbol {
+            // `{:#}` drops the hash of legacy symbols and the crate
+            // disambiguators of v0 symbols, keeping generic arguments.
+            function: symbol.name().map(|name| format!("{name:#}")),
+            file: symbol.filename().map(|path| path.display().to_string()),
+            line: symbol.lineno(),
+        });
+    });
+    symbols.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn return_address_here() -> usize {
+        let mut frames = [0usize; 8];
+        let n = crate::stack::unwind(&mut frames);
+        // frames[0] is inside the unwinder or `unwind`; find the first
+        // address that resolves to this function's caller chain.
+        frames[..n]
+            .iter()
+            .copied()
+            .find(|&a| {
+                let mut name = None;
+                resolve_all([a], |_, s| name = s.last().and_then(|s| s.function.clone()));
+                name.is_some_and(|n| n.contains("return_address_here"))
+            })
+            .expect("own frame")
+    }
+
+    #[test]
+    fn resolves_own_function_with_file_and_line() {
+        let addr = return_address_here();
+        let mut found = Vec::new();
+        resolve_all([addr, addr], |_, symbols| found.push(symbols.to_vec()));
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0], found[1], "cached result differs");
+        let last = found[0].last().unwrap();
+        assert!(
+            last.file.as_deref().unwrap().ends_with("symbolize.rs"),
+            "{last:?}"
+        );
+        assert!(last.line.is_some());
+    }
+}

@@ -1,0 +1,59 @@
+//! Safe wrappers for the few C library calls the profiler makes, so that
+//! `unsafe` stays in a handful of modules. None of them allocates.
+
+use std::ffi::CStr;
+
+/// Monotonic clock in nanoseconds (a vDSO read: no lock, no allocation).
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    if rc != 0 {
+        return 0;
+    }
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// Reads an environment variable with `getenv`, which takes no lock and does
+/// not allocate (unlike `std::env`, whose lock `set_var` holds while it
+/// allocates).
+pub(crate) fn getenv(name: &CStr) -> Option<&'static str> {
+    // SAFETY: `name` is NUL-terminated. `getenv` returns null or a pointer
+    // into the environment block, valid until the variable is changed; the
+    // profiler reads its settings once, at start-up, before the program
+    // changes its environment.
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: non-null results of `getenv` point to NUL-terminated strings.
+    unsafe { CStr::from_ptr(value) }.to_str().ok()
+}
+
+/// Writes bytes to standard error, ignoring failure.
+pub(crate) fn write_stderr(bytes: &[u8]) {
+    // SAFETY: writes `bytes.len()` initialised bytes from `bytes`.
+    let _ = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+/// The size of a memory page.
+pub(crate) fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+/// Registers `fork` handlers.
+pub(crate) fn register_atfork(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) {
+    // SAFETY: the handlers are plain `extern "C"` functions with no
+    // arguments, which is all `pthread_atfork` requires; they never unwind
+    // (an `extern "C"` function aborts rather than unwind).
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}

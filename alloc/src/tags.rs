@@ -1,0 +1,109 @@
+//! Tags: names a thread puts on the allocations it makes while a scope
+//! lives, when the stack alone does not say what memory is for (a tenant, a
+//! subsystem, a request type).
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+
+use crate::guard::Guard;
+use crate::hash::AddrHash;
+use crate::lock::{SpinLock, copy_entries};
+use crate::thread;
+
+/// Interned tag names; ids start at 1 (0 is "no tag"). Names are leaked:
+/// there are few of them and snapshots refer to them for the whole run.
+pub(crate) static TAGS: SpinLock<HashMap<&'static str, u32, AddrHash>> =
+    SpinLock::new(HashMap::with_hasher(AddrHash));
+
+/// Tags the allocations this thread makes until the returned guard is
+/// dropped. Scopes nest: dropping the guard restores the enclosing tag.
+///
+/// ```
+/// let _scope = heapsnap::tag("ips");
+/// let registry: Vec<u64> = Vec::with_capacity(1024); // sampled under "ips"
+/// # drop(registry);
+/// ```
+pub fn tag(name: &str) -> TagGuard {
+    let id = {
+        let _busy = Guard::enter();
+        intern(name)
+    };
+    TagGuard {
+        previous: thread::replace_tag(id),
+        _not_send: PhantomData,
+    }
+}
+
+/// Tags this thread's allocations with the name of type `T`
+/// (`std::any::type_name`) until the guard is dropped.
+pub fn tag_type<T: ?Sized>() -> TagGuard {
+    tag(std::any::type_name::<T>())
+}
+
+fn intern(name: &str) -> u32 {
+    if let Some(&id) = TAGS.lock().get(name) {
+        return id;
+    }
+    let owned: Box<str> = name.into();
+    let Some(mut tags) = TAGS.lock_with_room(1) else {
+        return thread::NO_TAG;
+    };
+    if let Some(&id) = tags.get(name) {
+        drop(tags);
+        drop(owned);
+        return id;
+    }
+    let id = tags.len() as u32 + 1;
+    tags.insert(Box::leak(owned), id);
+    id
+}
+
+/// Every tag with its id.
+pub(crate) fn all() -> Vec<(&'static str, u32)> {
+    let mut out = Vec::new();
+    let _ = copy_entries(&TAGS, &mut out);
+    out
+}
+
+/// Restores the thread's previous tag when dropped. Returned by [`tag`].
+#[must_use = "the tag applies only while the guard lives"]
+#[derive(Debug)]
+pub struct TagGuard {
+    previous: u32,
+    // The tag belongs to the thread that set it.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for TagGuard {
+    fn drop(&mut self) {
+        thread::replace_tag(self.previous);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_nest_and_names_intern_once() {
+        assert_eq!(thread::tag(), thread::NO_TAG);
+        let outer = tag("outer-test-tag");
+        let outer_id = thread::tag();
+        assert_ne!(outer_id, thread::NO_TAG);
+        {
+            let _inner = tag("inner-test-tag");
+            assert_ne!(thread::tag(), outer_id);
+        }
+        assert_eq!(thread::tag(), outer_id);
+        drop(outer);
+        assert_eq!(thread::tag(), thread::NO_TAG);
+        let again = tag("outer-test-tag");
+        assert_eq!(thread::tag(), outer_id);
+        drop(again);
+        assert!(
+            all()
+                .iter()
+                .any(|&(name, id)| name == "outer-test-tag" && id == outer_id)
+        );
+    }
+}
