@@ -1,12 +1,19 @@
 //! Detects builds with frame pointers (`-C force-frame-pointers=yes` in the
-//! rustflags) and sets `cfg(heapsnap_frame_pointers)`, which makes the
-//! profiler walk frame pointers instead of unwinding with DWARF.
+//! rustflags) for a target whose frame records the walker knows (Linux on
+//! x86-64 or AArch64), and sets `cfg(heapsnap_frame_pointers)`, which makes
+//! the profiler walk frame pointers instead of unwinding with DWARF.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(heapsnap_frame_pointers)");
     println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    if frame_pointers_forced(flags.split('\x1f')) {
+    let target = |name| std::env::var(name).unwrap_or_default();
+    let walkable = target("CARGO_CFG_TARGET_OS") == "linux"
+        && matches!(
+            target("CARGO_CFG_TARGET_ARCH").as_str(),
+            "x86_64" | "aarch64"
+        );
+    if walkable && frame_pointers_forced(flags.split('\x1f')) {
         println!("cargo::rustc-cfg=heapsnap_frame_pointers");
     }
 }

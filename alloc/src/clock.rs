@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sys::monotonic_ns;
+use crate::sys::{coarse_monotonic_ns, monotonic_ns};
 
 /// Monotonic nanoseconds at which the profiler started (first allocation).
 static START_NS: AtomicU64 = AtomicU64::new(0);
@@ -29,11 +29,21 @@ pub(crate) fn started_unix_ms() -> u64 {
 
 /// Milliseconds since the profiler started.
 pub(crate) fn uptime_ms() -> u64 {
+    since_start(monotonic_ns())
+}
+
+/// Milliseconds since the profiler started, to within a few milliseconds;
+/// cheaper, for stamping samples.
+pub(crate) fn coarse_uptime_ms() -> u64 {
+    since_start(coarse_monotonic_ns())
+}
+
+fn since_start(now_ns: u64) -> u64 {
     let start = START_NS.load(Ordering::Relaxed);
     if start == 0 {
         return 0;
     }
-    monotonic_ns().saturating_sub(start) / 1_000_000
+    now_ns.saturating_sub(start) / 1_000_000
 }
 
 /// Milliseconds since the Unix epoch.

@@ -30,7 +30,6 @@ pub(crate) fn register_once() {
 fn for_each_lock(mut f: impl FnMut(&'static dyn RawLock)) {
     f(&symbolize::CACHE);
     f(&tags::TAGS);
-    f(&sites::STACKS);
     f(&sites::SITES);
     table::locks().for_each(f);
 }

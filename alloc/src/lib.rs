@@ -92,7 +92,7 @@ pub fn dump_to_dir(dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
 /// when every allocation must be seen.
 pub fn set_sample_interval(bytes: u64) {
     config::set_interval(bytes);
-    thread::reset_countdown();
+    thread::with(thread::ThreadState::reset_countdown);
 }
 
 /// The mean number of bytes between samples.

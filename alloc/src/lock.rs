@@ -37,6 +37,7 @@ impl<T> SpinLock<T> {
     }
 
     /// Waits for the lock and returns a guard that releases it when dropped.
+    #[inline]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
         self.acquire();
         SpinGuard { lock: self }
@@ -44,15 +45,31 @@ impl<T> SpinLock<T> {
 
     /// Takes the lock without a guard; for the `fork` handlers, which hold
     /// every profiler lock across the `fork` system call.
+    #[inline]
     pub(crate) fn acquire(&self) {
-        let mut waits = 0u32;
-        while self
+        if self
             .locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
+            self.acquire_contended();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn acquire_contended(&self) {
+        let mut waits = 0u32;
+        loop {
             while self.locked.load(Ordering::Relaxed) {
                 backoff(&mut waits);
+            }
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
             }
         }
     }
@@ -75,7 +92,19 @@ impl<C: Room> SpinLock<C> {
     /// allocation), and the old, now empty, container is freed after the lock
     /// is released again. Returns `None` when memory for the larger container
     /// cannot be had; the caller drops its sample.
+    #[inline]
     pub(crate) fn lock_with_room(&self, extra: usize) -> Option<SpinGuard<'_, C>> {
+        let guard = self.lock();
+        if guard.has_room(extra) {
+            return Some(guard);
+        }
+        drop(guard);
+        self.grow_then_lock(extra)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_then_lock(&self, extra: usize) -> Option<SpinGuard<'_, C>> {
         loop {
             let guard = self.lock();
             if guard.has_room(extra) {

@@ -2,13 +2,14 @@
 //! that may be sampled is freed or reallocated. Every function here is cold
 //! and runs under the re-entrancy guard.
 
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::config::{self, MAX_FRAMES_LIMIT};
-use crate::guard::Guard;
-use crate::sites::{self, SiteKey};
+use crate::sites::{self, SiteTotals};
 use crate::table::{self, Live};
+use crate::thread::{Due, ThreadState};
 use crate::{clock, filter, fork, sampler, stack, thread};
 
 /// Samples that could not be recorded (memory for the profiler's own tables
@@ -29,10 +30,18 @@ pub(crate) fn inner_allocator() -> Option<&'static str> {
     INNER.get().copied()
 }
 
-/// One-time set-up, on every slow path: configuration, `fork` handlers.
+/// True once [`start`] has run.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// One-time set-up, checked on every slow path: configuration, `fork`
+/// handlers.
+#[inline]
 pub(crate) fn start() {
-    config::ensure_loaded();
-    fork::register_once();
+    if !STARTED.load(Ordering::Acquire) {
+        config::ensure_loaded();
+        fork::register_once();
+        STARTED.store(true, Ordering::Release);
+    }
 }
 
 /// A sample is due for the block at `ptr` of `size` bytes, which took
@@ -41,44 +50,48 @@ pub(crate) fn start() {
 #[cold]
 #[inline(never)]
 pub(crate) fn sample_due(ptr: *mut u8, size: usize, counted: usize, inner: &'static str) {
-    let Some(_guard) = Guard::enter() else {
-        // The profiler's own allocation: it must not use up the countdown.
-        thread::give_back(counted);
+    if ptr.is_null() {
         return;
-    };
-    start();
-    if INNER.get().is_none() {
-        let _ = INNER.set(inner);
     }
-    if let Some(interval) = thread::sample_due(counted) {
-        record(ptr as usize, size, interval);
-    }
+    thread::with(|state| {
+        let Some(_guard) = state.enter() else {
+            // The profiler's own allocation: it must not use up the countdown.
+            state.give_back(counted);
+            return;
+        };
+        start();
+        if INNER.get().is_none() {
+            let _ = INNER.set(inner);
+        }
+        if let Some(due) = state.sample_due(counted) {
+            record(state, ptr as usize, size, due);
+        }
+    });
 }
 
-fn record(addr: usize, size: usize, interval: u64) {
-    let weight = sampler::weight(size, interval);
-    let mut frames = [0usize; MAX_FRAMES_LIMIT];
+fn record(state: &ThreadState, addr: usize, size: usize, due: Due) {
+    let weight = sampler::weight(size, due.interval);
+    let mut buffer = [MaybeUninit::uninit(); MAX_FRAMES_LIMIT];
     let depth = config::max_frames().min(MAX_FRAMES_LIMIT);
-    let n = stack::capture(&mut frames[..depth]);
-    let Some(stack) = sites::intern_stack(&frames[..n]) else {
+    let stack = stack::capture(&mut buffer[..depth], state);
+    let Some(site) = sites::record_allocated(
+        stack.frames,
+        stack.hash,
+        due.tag,
+        size as f64 * weight,
+        weight,
+    ) else {
         return drop_sample();
     };
-    let site = SiteKey {
-        stack,
-        tag: thread::tag(),
-    };
-    if sites::add_allocated(site, size as f64 * weight, weight).is_none() {
-        return drop_sample();
-    }
     let live = Live {
         site,
         size,
         consumed: size,
         weight,
-        born_ms: clock::uptime_ms(),
+        born_ms: clock::coarse_uptime_ms(),
     };
     if table::insert(addr, live).is_err() {
-        sites::add_freed(site, size as f64 * weight, weight);
+        account_free(live);
         return drop_sample();
     }
     filter::add(addr);
@@ -89,19 +102,19 @@ fn drop_sample() {
 }
 
 /// A block whose filter slot is set is being freed.
-#[cold]
-#[inline(never)]
 pub(crate) fn free(addr: usize) {
-    // A busy thread frees only the profiler's own memory, never sampled.
-    if let Some(_guard) = Guard::enter()
-        && let Some(live) = take(addr)
-    {
-        account_free(live);
-    }
+    thread::with(|state| {
+        // A busy thread frees only the profiler's own memory, never sampled.
+        if let Some(_guard) = state.enter()
+            && let Some(live) = take(addr)
+        {
+            account_free(live);
+        }
+    });
 }
 
 fn account_free(live: Live) {
-    sites::add_freed(live.site, live.size as f64 * live.weight, live.weight);
+    sites::record_freed(live.site, live.size as f64 * live.weight, live.weight);
 }
 
 /// Before a block whose filter slot is set is reallocated: takes its entry
@@ -110,8 +123,10 @@ fn account_free(live: Live) {
 #[cold]
 #[inline(never)]
 pub(crate) fn take_for_realloc(addr: usize) -> Option<Live> {
-    let _guard = Guard::enter()?;
-    take(addr)
+    thread::with(|state| {
+        let _guard = state.enter()?;
+        take(addr)
+    })
 }
 
 fn take(addr: usize) -> Option<Live> {
@@ -130,9 +145,14 @@ fn take(addr: usize) -> Option<Live> {
 #[cold]
 #[inline(never)]
 pub(crate) fn retrack_after_realloc(live: Live, old: usize, new: *mut u8, new_size: usize) {
-    let Some(_guard) = Guard::enter() else {
-        return;
-    };
+    thread::with(|state| {
+        // `take_for_realloc` returned `live`, so the thread was not busy.
+        let _guard = state.enter();
+        retrack(live, old, new, new_size);
+    });
+}
+
+fn retrack(live: Live, old: usize, new: *mut u8, new_size: usize) {
     if new.is_null() {
         if table::insert(old, live).is_ok() {
             filter::add(old);
@@ -153,23 +173,23 @@ pub(crate) fn retrack_after_realloc(live: Live, old: usize, new: *mut u8, new_si
     };
     let before = live.size as f64 * live.weight;
     let after = new_size as f64 * weight;
+    // Bytes it grew by count as allocated, bytes it shrank by as freed; a
+    // weight that fell stands for fewer allocations than before.
+    sites::adjust(
+        live.site,
+        SiteTotals {
+            allocated_bytes: (after - before).max(0.0),
+            freed_bytes: (before - after).max(0.0),
+            allocated_count: 0.0,
+            freed_count: live.weight - weight,
+        },
+    );
     let moved = Live {
         size: new_size,
         consumed,
         weight,
         ..live
     };
-    if after >= before {
-        if sites::add_allocated(live.site, after - before, 0.0).is_none() {
-            account_free(live);
-            return drop_sample();
-        }
-    } else {
-        sites::add_freed(live.site, before - after, 0.0);
-    }
-    if weight < live.weight {
-        sites::add_freed(live.site, 0.0, live.weight - weight);
-    }
     if table::insert(new as usize, moved).is_ok() {
         filter::add(new as usize);
     } else {

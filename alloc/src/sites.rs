@@ -1,25 +1,20 @@
-//! Interned stacks and per-site running totals.
+//! Sites: a call stack plus a tag, interned once and named by a small id,
+//! with estimated running totals (bytes and allocations allocated and freed
+//! since start), so a snapshot can say "allocated 9 GiB here since start,
+//! 3 GiB still live".
 //!
-//! A stack (a list of return addresses) is stored once, for the life of the
-//! process, and named by a small id; a site is a stack plus a tag. Each site
-//! keeps estimated cumulative totals (bytes and allocations allocated and
-//! freed since start), so a snapshot can say "allocated 9 GiB here since
-//! start, 3 GiB still live".
+//! One table, one lock: a sample looks its site up (by hash and content)
+//! and adds to its totals in one critical section; a free finds its site by
+//! id, without hashing. Stacks are leaked on purpose: they are never freed
+//! or changed, so a snapshot can read them after releasing the lock.
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
 
-use crate::hash::AddrHash;
-use crate::lock::{SpinLock, copy_entries};
+use crate::hash::StackHash;
+use crate::lock::{Room, SpinLock};
 
-/// Names an interned stack.
-pub(crate) type StackId = u32;
-
-/// A stack and a tag: what a sample is attributed to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct SiteKey {
-    pub stack: StackId,
-    pub tag: u32,
-}
+/// Names a site.
+pub(crate) type SiteId = u32;
 
 /// Estimated running totals of one site.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -30,96 +25,180 @@ pub(crate) struct SiteTotals {
     pub freed_count: f64,
 }
 
-/// Interned stacks. The frames are leaked on purpose: they are never freed or
-/// changed, so a snapshot can read them after releasing the lock.
-pub(crate) static STACKS: SpinLock<HashMap<&'static [usize], StackId, AddrHash>> =
-    SpinLock::new(HashMap::with_hasher(AddrHash));
+/// One site: where (frames, innermost first), under which tag, and how much.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Site {
+    pub frames: &'static [usize],
+    pub tag: u32,
+    pub totals: SiteTotals,
+    hash: u64,
+}
 
-pub(crate) static SITES: SpinLock<HashMap<SiteKey, SiteTotals, AddrHash>> =
-    SpinLock::new(HashMap::with_hasher(AddrHash));
+/// Sites by id, and an index from (tag, frames) to id.
+pub(crate) struct SiteTable {
+    sites: Vec<Site>,
+    index: HashTable<SiteId>,
+}
 
-/// Returns the id of `frames`, interning them on first sight. `None` when
-/// memory cannot be had.
-pub(crate) fn intern_stack(frames: &[usize]) -> Option<StackId> {
-    if let Some(&id) = STACKS.lock().get(frames) {
-        return Some(id);
+pub(crate) static SITES: SpinLock<SiteTable> = SpinLock::new(SiteTable {
+    sites: Vec::new(),
+    index: HashTable::new(),
+});
+
+impl SiteTable {
+    fn find(&self, hash: u64, tag: u32, frames: &[usize]) -> Option<SiteId> {
+        self.index
+            .find(hash, |&id| {
+                let site = &self.sites[id as usize];
+                site.hash == hash && site.tag == tag && site.frames == frames
+            })
+            .copied()
     }
-    // A copy made outside the lock; leaked only if it is the one kept.
+}
+
+impl Room for SiteTable {
+    fn len(&self) -> usize {
+        self.sites.len()
+    }
+    fn has_room(&self, extra: usize) -> bool {
+        self.sites.has_room(extra) && self.index.capacity() - self.index.len() >= extra
+    }
+    fn try_with_capacity(capacity: usize) -> Option<Self> {
+        let mut index = HashTable::new();
+        index.try_reserve(capacity, |_| 0).ok()?;
+        Some(SiteTable {
+            sites: Room::try_with_capacity(capacity)?,
+            index,
+        })
+    }
+    fn move_into(&mut self, bigger: &mut Self) {
+        self.sites.move_into(&mut bigger.sites);
+        let sites = &bigger.sites;
+        for id in self.index.drain() {
+            // Within the reserved capacity: the hasher is never called.
+            bigger
+                .index
+                .insert_unique(sites[id as usize].hash, id, |&i| sites[i as usize].hash);
+        }
+    }
+}
+
+/// Returns the id of the site (`frames`, whose hash is `stack_hash`, and
+/// `tag`), creating it on first sight, and adds an allocation (or the growth
+/// of one) to its totals. `None` when memory cannot be had.
+pub(crate) fn record_allocated(
+    frames: &[usize],
+    stack_hash: StackHash,
+    tag: u32,
+    bytes: f64,
+    count: f64,
+) -> Option<SiteId> {
+    let hash = stack_hash.finish(tag as u64);
+    let add = |table: &mut SiteTable, id: SiteId| {
+        let totals = &mut table.sites[id as usize].totals;
+        totals.allocated_bytes += bytes;
+        totals.allocated_count += count;
+        Some(id)
+    };
+    {
+        let mut table = SITES.lock();
+        if let Some(id) = table.find(hash, tag, frames) {
+            return add(&mut table, id);
+        }
+    }
+    // A new site: copy its frames outside the lock. Leaked only if kept.
     let mut copy = Vec::new();
     copy.try_reserve_exact(frames.len()).ok()?;
     copy.extend_from_slice(frames);
     let copy = copy.into_boxed_slice();
-    let mut stacks = STACKS.lock_with_room(1)?;
-    if let Some(&id) = stacks.get(frames) {
-        drop(stacks);
+    let mut table = SITES.lock_with_room(1)?;
+    if let Some(id) = table.find(hash, tag, frames) {
+        drop(table);
         drop(copy);
-        return Some(id);
+        return add(&mut SITES.lock(), id);
     }
-    let id = stacks.len() as StackId;
-    stacks.insert(Box::leak(copy), id);
-    Some(id)
+    let id = table.sites.len() as SiteId;
+    table.sites.push(Site {
+        frames: Box::leak(copy),
+        tag,
+        totals: SiteTotals::default(),
+        hash,
+    });
+    let SiteTable { sites, index } = &mut *table;
+    // Room for one more was made above: the hasher is never called.
+    index.insert_unique(hash, id, |&i| sites[i as usize].hash);
+    add(&mut table, id)
 }
 
-/// Adds an allocation (or the growth of one) to a site's totals. `None` when
-/// memory for a new site cannot be had.
-pub(crate) fn add_allocated(site: SiteKey, bytes: f64, count: f64) -> Option<()> {
-    let mut sites = SITES.lock_with_room(1)?;
-    let totals = sites.entry(site).or_default();
-    totals.allocated_bytes += bytes;
-    totals.allocated_count += count;
-    Some(())
-}
-
-/// Adds a free (or the shrinking of an allocation) to a site's totals.
-pub(crate) fn add_freed(site: SiteKey, bytes: f64, count: f64) {
-    if let Some(totals) = SITES.lock().get_mut(&site) {
-        totals.freed_bytes += bytes;
-        totals.freed_count += count;
+/// Changes a site's totals after the growth or shrinking of a live sample.
+pub(crate) fn adjust(site: SiteId, change: SiteTotals) {
+    if let Some(record) = SITES.lock().sites.get_mut(site as usize) {
+        let totals = &mut record.totals;
+        totals.allocated_bytes += change.allocated_bytes;
+        totals.allocated_count += change.allocated_count;
+        totals.freed_bytes += change.freed_bytes;
+        totals.freed_count += change.freed_count;
     }
 }
 
-/// Copies every interned stack into `out`.
-pub(crate) fn copy_stacks(
-    out: &mut Vec<(&'static [usize], StackId)>,
-) -> Result<(), std::collections::TryReserveError> {
-    copy_entries(&STACKS, out)
+/// Adds a free to a site's totals.
+pub(crate) fn record_freed(site: SiteId, bytes: f64, count: f64) {
+    adjust(
+        site,
+        SiteTotals {
+            freed_bytes: bytes,
+            freed_count: count,
+            ..SiteTotals::default()
+        },
+    );
 }
 
-/// Copies every site's totals into `out`.
-pub(crate) fn copy_sites(
-    out: &mut Vec<(SiteKey, SiteTotals)>,
-) -> Result<(), std::collections::TryReserveError> {
-    copy_entries(&SITES, out)
+/// Copies every site into `out`, indexed by id.
+pub(crate) fn copy_all(out: &mut Vec<Site>) -> Result<(), std::collections::TryReserveError> {
+    loop {
+        let wanted = SITES.lock().sites.len();
+        out.try_reserve(wanted + wanted / 8 + 16)?;
+        let table = SITES.lock();
+        if out.capacity() - out.len() >= table.sites.len() {
+            out.extend_from_slice(&table.sites);
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn stacks_are_interned_once() {
-        let a = intern_stack(&[0x1111, 0x2222, 0x3333]).unwrap();
-        let b = intern_stack(&[0x1111, 0x2222]).unwrap();
-        assert_ne!(a, b);
-        assert_eq!(intern_stack(&[0x1111, 0x2222, 0x3333]), Some(a));
-        let mut all = Vec::new();
-        copy_stacks(&mut all).unwrap();
-        assert!(all.contains(&(&[0x1111usize, 0x2222, 0x3333][..], a)));
+    fn record(frames: &[usize], tag: u32, bytes: f64) -> Option<SiteId> {
+        record_allocated(frames, StackHash::of(frames), tag, bytes, 1.0)
     }
 
     #[test]
-    fn totals_accumulate() {
-        let site = SiteKey {
-            stack: 999_999,
-            tag: 7,
-        };
-        add_allocated(site, 100.0, 1.0).unwrap();
-        add_allocated(site, 50.0, 1.0).unwrap();
-        add_freed(site, 100.0, 1.0);
+    fn sites_are_interned_once_per_stack_and_tag() {
+        let a = record(&[0x1111, 0x2222, 0x3333], 0, 100.0).unwrap();
+        let b = record(&[0x1111, 0x2222], 0, 10.0).unwrap();
+        let c = record(&[0x1111, 0x2222, 0x3333], 5, 1.0).unwrap();
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(record(&[0x1111, 0x2222, 0x3333], 0, 50.0), Some(a));
+        record_freed(a, 100.0, 1.0);
         let mut all = Vec::new();
-        copy_sites(&mut all).unwrap();
-        let (_, totals) = all.iter().find(|(k, _)| *k == site).unwrap();
-        assert_eq!(totals.allocated_bytes, 150.0);
-        assert_eq!(totals.freed_count, 1.0);
+        copy_all(&mut all).unwrap();
+        let site = all[a as usize];
+        assert_eq!(site.frames, &[0x1111, 0x2222, 0x3333]);
+        assert_eq!(site.totals.allocated_bytes, 150.0);
+        assert_eq!(site.totals.freed_count, 1.0);
+        assert_eq!(all[c as usize].tag, 5);
+    }
+
+    #[test]
+    fn the_table_grows_without_losing_sites() {
+        let ids: Vec<_> = (0..5000usize)
+            .map(|i| record(&[0xABC0_0000 + i, 7], 0, 1.0).unwrap())
+            .collect();
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(record(&[0xABC0_0000 + i, 7], 0, 1.0), Some(id));
+        }
     }
 }

@@ -14,7 +14,11 @@
 //! coroutine) the `backtrace` crate unwinds with DWARF call-frame
 //! information: correct everywhere, but microseconds per stack.
 
+use std::mem::MaybeUninit;
+
 use crate::config;
+use crate::hash::StackHash;
+use crate::thread::ThreadState;
 
 /// How stacks are captured in this build: `"frame-pointers"` or `"backtrace"`.
 pub(crate) fn method() -> &'static str {
@@ -26,37 +30,50 @@ pub(crate) fn method() -> &'static str {
 }
 
 fn uses_frame_pointers() -> bool {
-    cfg!(all(
-        heapsnap_frame_pointers,
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    )) && !config::force_backtrace()
+    cfg!(heapsnap_frame_pointers) && !config::force_backtrace()
 }
 
-/// Fills `out` with return addresses, innermost first, and returns how many.
-/// The first few belong to the profiler itself; symbolisation trims them.
+/// A captured stack: return addresses, innermost first (the first few
+/// belong to the profiler itself; symbolisation trims them), and their hash.
+pub(crate) struct Stack<'a> {
+    pub frames: &'a [usize],
+    pub hash: StackHash,
+}
+
+/// Captures the current stack into `out`, which need not be initialised:
+/// clearing a kilobyte per sample costs as much as walking ten frames.
 #[inline(never)]
-pub(crate) fn capture(out: &mut [usize]) -> usize {
-    #[cfg(all(
-        heapsnap_frame_pointers,
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    ))]
+pub(crate) fn capture<'a>(out: &'a mut [MaybeUninit<usize>], state: &ThreadState) -> Stack<'a> {
+    let (n, hash) = capture_into(out, state);
+    // SAFETY: `capture_into` initialised the first `n` elements.
+    let frames = unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<usize>(), n) };
+    Stack { frames, hash }
+}
+
+fn capture_into(out: &mut [MaybeUninit<usize>], state: &ThreadState) -> (usize, StackHash) {
+    #[cfg(not(heapsnap_frame_pointers))]
+    let _ = state;
+    #[cfg(heapsnap_frame_pointers)]
     if uses_frame_pointers() {
-        let top = crate::thread::stack_top(frame_pointers::stack_top);
+        let top = state.stack_top(frame_pointers::stack_top);
         if top > 1 {
-            let n = frame_pointers::walk(out, top);
+            let mut hash = StackHash::new();
+            let n = frame_pointers::walk(out, top, &mut hash);
             if n > 0 {
-                return n;
+                return (n, hash);
             }
         }
     }
-    unwind(out)
+    let n = unwind(out);
+    // SAFETY: `unwind` initialised the first `n` elements.
+    let frames = unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<usize>(), n) };
+    (n, StackHash::of(frames))
 }
 
-/// Unwinds with the `backtrace` crate.
+/// Unwinds with the `backtrace` crate; returns how many elements of `out`
+/// it initialised.
 #[inline(never)]
-pub(crate) fn unwind(out: &mut [usize]) -> usize {
+pub(crate) fn unwind(out: &mut [MaybeUninit<usize>]) -> usize {
     let mut n = 0;
     // SAFETY: `trace_unsynchronized` is unsafe only because it does not take
     // the `backtrace` crate's global lock; on Linux it calls libgcc's
@@ -66,7 +83,7 @@ pub(crate) fn unwind(out: &mut [usize]) -> usize {
     unsafe {
         backtrace::trace_unsynchronized(|frame| {
             if let Some(slot) = out.get_mut(n) {
-                *slot = frame.ip() as usize;
+                slot.write(frame.ip() as usize);
                 n += 1;
             }
             n < out.len()
@@ -75,12 +92,11 @@ pub(crate) fn unwind(out: &mut [usize]) -> usize {
     n
 }
 
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
+#[cfg(heapsnap_frame_pointers)]
 pub(crate) mod frame_pointers {
     use std::mem::MaybeUninit;
+
+    use crate::hash::StackHash;
 
     /// The highest address of the calling thread's stack, or 0 if unknown.
     ///
@@ -126,40 +142,46 @@ pub(crate) mod frame_pointers {
         (fp, sp)
     }
 
-    /// Walks the frame-pointer chain from this function's frame up to `top`.
+    /// Walks the frame-pointer chain from this function's frame up to `top`;
+    /// returns how many elements of `out` it initialised, and pushes each
+    /// address onto `hash` (cheaper here than in a loop of its own).
     ///
     /// Both architectures store a frame record `[saved frame pointer, return
-    /// address]` at the address the frame pointer holds.
+    /// address]` at the address the frame pointer holds. A record is read
+    /// only if it lies between the stack pointer and `top`, and each caller's
+    /// record must lie strictly above the last one: garbage cannot send the
+    /// walk outside the stack or round in circles.
     #[inline(never)]
-    pub(crate) fn walk(out: &mut [usize], top: usize) -> usize {
+    pub(crate) fn walk(out: &mut [MaybeUninit<usize>], top: usize, hash: &mut StackHash) -> usize {
+        const RECORD: usize = 2 * std::mem::size_of::<usize>();
         let (mut fp, sp) = registers();
-        let word = std::mem::size_of::<usize>();
+        let Some(last) = top.checked_sub(RECORD) else {
+            return 0;
+        };
+        if fp < sp || fp > last {
+            return 0;
+        }
         let mut n = 0;
         while n < out.len() {
-            let in_stack = fp >= sp && fp.checked_add(2 * word).is_some_and(|end| end <= top);
-            if !in_stack || fp % word != 0 {
-                break;
-            }
-            // SAFETY: `fp` and `fp + word` lie, aligned, between the current
-            // stack pointer and the top of this thread's stack, memory that
-            // is mapped and readable while this function runs. Volatile
-            // reads: this is another frame's memory, read as plain words.
+            // SAFETY: `sp <= fp <= top - RECORD`, so both words of the record
+            // lie in this thread's stack above the stack pointer: mapped and
+            // readable while this function runs. Unaligned reads: a frame
+            // pointer from code without frame pointers may be anything.
             let (next, ret) = unsafe {
-                (
-                    std::ptr::read_volatile(fp as *const usize),
-                    std::ptr::read_volatile((fp + word) as *const usize),
-                )
+                let record = fp as *const usize;
+                (record.read_unaligned(), record.add(1).read_unaligned())
             };
-            if ret == 0 {
-                break;
-            }
-            out[n] = strip_pointer_authentication(ret);
+            let ret = strip_pointer_authentication(ret);
+            out[n].write(ret);
+            hash.push(ret);
             n += 1;
-            if next <= fp {
+            if next < fp + RECORD || next > last {
                 break;
             }
             fp = next;
         }
+        // A chain may end in a record with a zero return address; the
+        // snapshot drops it.
         n
     }
 
@@ -178,6 +200,7 @@ pub(crate) mod frame_pointers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::thread;
 
     /// Captures the same call's stack both ways. `inline(never)` keeps a
     /// real frame for this function in both captures.
@@ -188,16 +211,25 @@ mod tests {
             std::hint::black_box(depth);
             return result;
         }
-        let mut walked = vec![0; 128];
-        let mut unwound = vec![0; 128];
-        let n = capture(&mut walked);
-        walked.truncate(n);
+        let mut walked = [MaybeUninit::uninit(); 128];
+        let captured = thread::with(|state| capture(&mut walked, state));
+        assert_eq!(
+            StackHash::of(captured.frames).finish(0),
+            captured.hash.finish(0)
+        );
+        let walked = captured.frames.to_vec();
+        let mut unwound = [MaybeUninit::uninit(); 128];
         let n = unwind(&mut unwound);
-        unwound.truncate(n);
+        // SAFETY: `unwind` initialised the first `n` elements.
+        let unwound = unwound[..n]
+            .iter()
+            .map(|a| unsafe { a.assume_init() })
+            .collect();
         (walked, unwound)
     }
 
     #[test]
+    #[cfg(heapsnap_frame_pointers)]
     fn frame_pointer_stacks_equal_backtrace_stacks() {
         assert_eq!(
             method(),
@@ -228,13 +260,17 @@ mod tests {
     }
 
     #[test]
+    #[cfg(heapsnap_frame_pointers)]
     fn walk_stays_inside_a_bogus_stack_top() {
         // A top just above the current frame: the walk must stop, not read
         // beyond it.
-        let mut out = [0usize; 64];
+        let mut out = [MaybeUninit::uninit(); 64];
         let here = 0u8;
         let top = &here as *const u8 as usize + 256;
-        let n = frame_pointers::walk(&mut out, top);
+        let mut hash = StackHash::new();
+        let n = frame_pointers::walk(&mut out, top, &mut hash);
         assert!(n <= 8, "{n}");
+        // A top below the stack pointer: nothing is read at all.
+        assert_eq!(frame_pointers::walk(&mut out, 4096, &mut hash), 0);
     }
 }

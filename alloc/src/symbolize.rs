@@ -61,11 +61,10 @@ mod tests {
 
     #[inline(never)]
     fn return_address_here() -> usize {
-        let mut frames = [0usize; 8];
-        let n = crate::stack::unwind(&mut frames);
-        // frames[0] is inside the unwinder or `unwind`; find the first
-        // address that resolves to this function's caller chain.
-        frames[..n]
+        let mut frames = [std::mem::MaybeUninit::uninit(); 8];
+        // The first frames are inside the profiler; find this function's.
+        crate::thread::with(|state| crate::stack::capture(&mut frames, state))
+            .frames
             .iter()
             .copied()
             .find(|&a| {

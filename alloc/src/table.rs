@@ -8,13 +8,13 @@ use std::collections::HashMap;
 
 use crate::hash::{self, AddrHash};
 use crate::lock::{RawLock, SpinLock, copy_entries};
-use crate::sites::SiteKey;
+use crate::sites::SiteId;
 
 /// A sampled allocation that is still live.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Live {
-    /// The stack and tag it was allocated under.
-    pub site: SiteKey,
+    /// The site (stack and tag) it was allocated at.
+    pub site: SiteId,
     /// Its current size in bytes (it follows reallocs).
     pub size: usize,
     /// Bytes it has ever grown to through sampled paths: its chance of being
@@ -72,7 +72,7 @@ mod tests {
 
     fn live(size: usize) -> Live {
         Live {
-            site: SiteKey { stack: 1, tag: 0 },
+            site: 1,
             size,
             consumed: size,
             weight: 1.0,

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
-use crate::guard::Guard;
 use crate::hash::AddrHash;
 use crate::lock::{SpinLock, copy_entries};
 use crate::thread;
@@ -24,12 +23,15 @@ pub(crate) static TAGS: SpinLock<HashMap<&'static str, u32, AddrHash>> =
 /// # drop(registry);
 /// ```
 pub fn tag(name: &str) -> TagGuard {
-    let id = {
-        let _busy = Guard::enter();
-        intern(name)
-    };
+    let previous = thread::with(|state| {
+        let id = {
+            let _busy = state.enter();
+            intern(name)
+        };
+        state.replace_tag(id)
+    });
     TagGuard {
-        previous: thread::replace_tag(id),
+        previous,
         _not_send: PhantomData,
     }
 }
@@ -76,7 +78,7 @@ pub struct TagGuard {
 
 impl Drop for TagGuard {
     fn drop(&mut self) {
-        thread::replace_tag(self.previous);
+        thread::with(|state| state.replace_tag(self.previous));
     }
 }
 
@@ -84,21 +86,29 @@ impl Drop for TagGuard {
 mod tests {
     use super::*;
 
+    fn current() -> u32 {
+        thread::with(|state| {
+            let previous = state.replace_tag(0);
+            state.replace_tag(previous);
+            previous
+        })
+    }
+
     #[test]
     fn scopes_nest_and_names_intern_once() {
-        assert_eq!(thread::tag(), thread::NO_TAG);
+        assert_eq!(current(), thread::NO_TAG);
         let outer = tag("outer-test-tag");
-        let outer_id = thread::tag();
+        let outer_id = current();
         assert_ne!(outer_id, thread::NO_TAG);
         {
             let _inner = tag("inner-test-tag");
-            assert_ne!(thread::tag(), outer_id);
+            assert_ne!(current(), outer_id);
         }
-        assert_eq!(thread::tag(), outer_id);
+        assert_eq!(current(), outer_id);
         drop(outer);
-        assert_eq!(thread::tag(), thread::NO_TAG);
+        assert_eq!(current(), thread::NO_TAG);
         let again = tag("outer-test-tag");
-        assert_eq!(thread::tag(), outer_id);
+        assert_eq!(current(), outer_id);
         drop(again);
         assert!(
             all()

@@ -1,14 +1,19 @@
-//! Each thread's sampling state: the byte countdown (the only thing the
-//! allocation fast path touches), the random generator that draws the next
-//! countdown, the thread's current tag, and the top of its stack.
+//! Each thread's profiler state, in one thread-local: the byte countdown
+//! (the only thing the allocation fast path touches), the re-entrancy flag,
+//! the random generator that draws the next countdown, the thread's current
+//! tag, and the top of its stack.
 //!
-//! All of it lives in `const` thread-locals without destructors: no lazy
-//! initialisation on the fast path, no registration with the thread-exit
-//! machinery, and valid to use from other thread-locals' destructors.
+//! One `const` thread-local without a destructor: no lazy initialisation on
+//! the fast path, no registration with the thread-exit machinery, usable from
+//! other thread-locals' destructors. One, because every `thread_local!`
+//! access that the compiler does not inline (an access from another codegen
+//! unit) is a call: the sampled path takes the state once and passes a
+//! reference down.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::guard::Guard;
 use crate::{config, sampler};
 
 /// With sampling off, how many bytes a thread allocates before it looks at
@@ -18,15 +23,14 @@ const OFF_RECHECK_BYTES: i64 = 1 << 30;
 /// Tag id of allocations made outside any `heapsnap::tag` scope.
 pub(crate) const NO_TAG: u32 = 0;
 
-thread_local! {
-    /// Bytes this thread may still allocate before the next sample. Starts at
-    /// zero so that a thread's first allocation takes the slow path, which
-    /// sets the thread up.
-    static COUNTDOWN: Cell<i64> = const { Cell::new(0) };
-    static LOCAL: Local = const { Local::new() };
-}
-
-struct Local {
+/// One thread's profiler state.
+pub(crate) struct ThreadState {
+    /// Bytes this thread may still allocate before the next sample. Starts
+    /// at zero, so that a thread's first allocation takes the slow path,
+    /// which sets the thread up.
+    countdown: Cell<i64>,
+    /// True while the thread runs profiler code (see `guard`).
+    busy: Cell<bool>,
     /// splitmix64 state.
     rng: Cell<u64>,
     /// The configuration generation the countdown was drawn under; 0 for a
@@ -34,108 +38,141 @@ struct Local {
     generation: Cell<u32>,
     tag: Cell<u32>,
     /// Highest address of this thread's stack; 0 until first needed.
+    #[cfg_attr(
+        not(heapsnap_frame_pointers),
+        allow(dead_code, reason = "only the frame-pointer walk needs it")
+    )]
     stack_top: Cell<usize>,
 }
 
-impl Local {
-    const fn new() -> Self {
-        Self {
-            rng: Cell::new(0),
-            generation: Cell::new(0),
-            tag: Cell::new(NO_TAG),
-            stack_top: Cell::new(0),
-        }
+/// Runs `f` with this thread's state.
+///
+/// Generic, and the thread-local declared inside: the allocator's fast path
+/// is compiled in the user's crate (`Profiler<A>` is generic), and the
+/// accessor of a thread-local declared in a generic scope is instantiated
+/// there, where it can inline to one `%fs`-relative instruction. (Statics in
+/// generic scopes are not duplicated: there is one state per thread.)
+#[inline(always)]
+pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
+    thread_local! {
+        static STATE: ThreadState = const {
+            ThreadState {
+                countdown: Cell::new(0),
+                busy: Cell::new(false),
+                rng: Cell::new(0),
+                generation: Cell::new(0),
+                tag: Cell::new(NO_TAG),
+                stack_top: Cell::new(0),
+            }
+        };
     }
+    STATE.with(f)
 }
 
 /// Numbers threads in the order they first allocate, to derive their seeds.
 static THREADS: AtomicU64 = AtomicU64::new(0);
 
-/// The fast path: takes `bytes` off this thread's countdown and says whether
-/// a sample is due.
-#[inline(always)]
-pub(crate) fn count_down(bytes: usize) -> bool {
-    COUNTDOWN.with(|countdown| {
-        let left = countdown.get().wrapping_sub(bytes as i64);
-        countdown.set(left);
-        left <= 0
-    })
+/// What a sample is weighed by and attributed to.
+pub(crate) struct Due {
+    /// The sampling interval.
+    pub interval: u64,
+    /// The thread's tag.
+    pub tag: u32,
 }
 
-/// Gives back bytes taken by [`count_down`], for allocations the profiler
-/// makes for itself: they must not use up the user's sampling budget.
-pub(crate) fn give_back(bytes: usize) {
-    COUNTDOWN.with(|countdown| countdown.set(countdown.get().wrapping_add(bytes as i64)));
-}
+impl ThreadState {
+    /// The fast path: takes `bytes` off the countdown and says whether a
+    /// sample is due.
+    #[inline(always)]
+    pub(crate) fn count_down(&self, bytes: usize) -> bool {
+        // `left <= bytes` rather than `left - bytes <= 0`: the same test
+        // (neither side overflows), but the subtraction's own flags decide
+        // it, saving an instruction.
+        let left = self.countdown.get();
+        self.countdown.set(left.wrapping_sub(bytes as i64));
+        left <= bytes as i64
+    }
 
-/// Makes this thread's next allocation take the slow path, which notices a
-/// changed configuration at once.
-pub(crate) fn reset_countdown() {
-    COUNTDOWN.with(|countdown| countdown.set(0));
-}
+    /// Gives back bytes taken by [`ThreadState::count_down`], for
+    /// allocations the profiler makes for itself: they must not use up the
+    /// user's sampling budget.
+    pub(crate) fn give_back(&self, bytes: usize) {
+        self.countdown
+            .set(self.countdown.get().wrapping_add(bytes as i64));
+    }
 
-/// Called when [`count_down`] said a sample is due for an allocation that
-/// counted `bytes`. Sets the next countdown and returns the sampling interval
-/// to weigh the sample by, or `None` when this allocation is not sampled
-/// after all (a new thread or a changed interval draws a fresh countdown
-/// first; sampling may be off).
-pub(crate) fn sample_due(bytes: usize) -> Option<u64> {
-    LOCAL.with(|local| {
+    /// Makes the next allocation take the slow path, which notices a changed
+    /// configuration at once.
+    pub(crate) fn reset_countdown(&self) {
+        self.countdown.set(0);
+    }
+
+    /// Marks the thread as running profiler code until the guard drops, or
+    /// returns `None` if it already is.
+    pub(crate) fn enter(&self) -> Option<Guard<'_>> {
+        Guard::enter(&self.busy)
+    }
+
+    /// Called when [`ThreadState::count_down`] said a sample is due for an
+    /// allocation that counted `bytes`. Sets the next countdown and returns
+    /// the sampling interval to weigh the sample by and the thread's tag, or
+    /// `None` when this allocation is not sampled after all (a new thread or
+    /// a changed interval draws a fresh countdown first; sampling may be off).
+    pub(crate) fn sample_due(&self, bytes: usize) -> Option<Due> {
         let interval = config::interval();
         let generation = config::generation();
-        if local.generation.get() != generation {
-            if local.generation.get() == 0 {
+        if self.generation.get() != generation {
+            if self.generation.get() == 0 {
                 let index = THREADS.fetch_add(1, Ordering::Relaxed);
                 let mut seed = config::seed() ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03);
                 // Decorrelate neighbouring seeds.
                 let _ = sampler::next_random(&mut seed);
-                local.rng.set(seed);
+                self.rng.set(seed);
             }
-            local.generation.set(generation);
+            self.generation.set(generation);
             if interval != 0 {
-                let left = draw(local, interval).wrapping_sub(bytes as i64);
+                let left = self.draw(interval).wrapping_sub(bytes as i64);
                 if left > 0 {
-                    COUNTDOWN.with(|countdown| countdown.set(left));
+                    self.countdown.set(left);
                     return None;
                 }
             }
         }
         if interval == 0 {
-            COUNTDOWN.with(|countdown| countdown.set(OFF_RECHECK_BYTES));
+            self.countdown.set(OFF_RECHECK_BYTES);
             return None;
         }
-        let next = draw(local, interval);
-        COUNTDOWN.with(|countdown| countdown.set(next));
-        Some(interval)
-    })
-}
+        self.countdown.set(self.draw(interval));
+        Some(Due {
+            interval,
+            tag: self.tag.get(),
+        })
+    }
 
-fn draw(local: &Local, interval: u64) -> i64 {
-    let mut rng = local.rng.get();
-    let countdown = sampler::draw_countdown(&mut rng, interval);
-    local.rng.set(rng);
-    countdown
-}
+    fn draw(&self, interval: u64) -> i64 {
+        let mut rng = self.rng.get();
+        let countdown = sampler::draw_countdown(&mut rng, interval);
+        self.rng.set(rng);
+        countdown
+    }
 
-/// This thread's current tag id.
-pub(crate) fn tag() -> u32 {
-    LOCAL.with(|local| local.tag.get())
-}
+    /// Sets the thread's tag id and returns the previous one.
+    pub(crate) fn replace_tag(&self, tag: u32) -> u32 {
+        self.tag.replace(tag)
+    }
 
-/// Sets this thread's tag id and returns the previous one.
-pub(crate) fn replace_tag(tag: u32) -> u32 {
-    LOCAL.with(|local| local.tag.replace(tag))
-}
-
-/// The top of this thread's stack, computed by `find` the first time; 1 when
-/// `find` could not tell (0 means "not computed yet").
-pub(crate) fn stack_top(find: impl FnOnce() -> usize) -> usize {
-    LOCAL.with(|local| {
-        let mut top = local.stack_top.get();
+    /// The top of the thread's stack, computed by `find` the first time; 1
+    /// when `find` could not tell (0 means "not computed yet").
+    #[cfg_attr(
+        not(heapsnap_frame_pointers),
+        allow(dead_code, reason = "only the frame-pointer walk needs it")
+    )]
+    pub(crate) fn stack_top(&self, find: impl FnOnce() -> usize) -> usize {
+        let mut top = self.stack_top.get();
         if top == 0 {
             top = find().max(1);
-            local.stack_top.set(top);
+            self.stack_top.set(top);
         }
         top
-    })
+    }
 }

@@ -16,11 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::{
     AGE_BUCKETS_MS, AllocatorStats, Frame, Module, Process, Sampling, Site, Snapshot, Totals,
 };
-use crate::guard::Guard;
-use crate::sites::{self, SiteKey, SiteTotals};
+use crate::sites::{self, SiteTotals};
 use crate::symbolize::{self, Symbol};
 use crate::table::{self, Live};
-use crate::{clock, config, memory, modules, recorder, sampler, stack, tags};
+use crate::{clock, config, memory, modules, recorder, sampler, stack, tags, thread};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -66,8 +65,14 @@ fn merge_totals(into: &mut SiteTotals, other: &SiteTotals) {
 
 /// Takes a snapshot, labelled with `trigger`.
 pub(crate) fn capture(trigger: &str) -> Snapshot {
-    // Allocations made while snapshotting are the profiler's own.
-    let _guard = Guard::enter();
+    thread::with(|state| {
+        // Allocations made while snapshotting are the profiler's own.
+        let _guard = state.enter();
+        capture_guarded(trigger)
+    })
+}
+
+fn capture_guarded(trigger: &str) -> Snapshot {
     recorder::start();
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let uptime_ms = clock::uptime_ms();
@@ -76,47 +81,31 @@ pub(crate) fn capture(trigger: &str) -> Snapshot {
     // 1. Copy. A copy that cannot get memory leaves its part out.
     let mut live = Vec::new();
     let _ = table::copy_all(&mut live);
-    let mut site_totals = Vec::new();
-    let _ = sites::copy_sites(&mut site_totals);
-    let mut raw_stacks = Vec::new();
-    let _ = sites::copy_stacks(&mut raw_stacks);
+    let mut sites = Vec::new();
+    let _ = sites::copy_all(&mut sites);
     let tag_names: HashMap<u32, &'static str> = tags::all()
         .into_iter()
         .map(|(name, id)| (id, name))
         .collect();
 
-    // 2. Aggregate by site.
-    let mut by_site: HashMap<SiteKey, (LiveSum, SiteTotals)> = HashMap::new();
+    // 2. Aggregate the live samples by site.
+    let mut sums = vec![LiveSum::default(); sites.len()];
     for (_, sample) in &live {
-        by_site
-            .entry(sample.site)
-            .or_default()
-            .0
-            .add(sample, uptime_ms);
+        if let Some(sum) = sums.get_mut(sample.site as usize) {
+            sum.add(sample, uptime_ms);
+        }
     }
-    for (key, totals) in &site_totals {
-        by_site.entry(*key).or_default().1 = *totals;
-    }
-    let raw_stacks: HashMap<u32, &'static [usize]> = raw_stacks
-        .into_iter()
-        .map(|(frames, id)| (id, frames))
-        .collect();
 
-    // 3. Symbolise and trim.
+    // 3. Symbolise and trim; sites whose stacks become equal merge.
     let mut symbols = Symbols::default();
-    symbols.resolve(
-        by_site
-            .keys()
-            .filter_map(|key| raw_stacks.get(&key.stack).copied()),
-    );
+    symbols.resolve(sites.iter().map(|site| site.frames));
     let mut merged: HashMap<(Vec<u32>, u32), (LiveSum, SiteTotals)> = HashMap::new();
-    for (key, (sum, totals)) in by_site {
-        let frames = raw_stacks.get(&key.stack).copied().unwrap_or(&[]);
+    for (site, sum) in sites.iter().zip(&sums) {
         let entry = merged
-            .entry((symbols.trimmed_stack(frames), key.tag))
+            .entry((symbols.trimmed_stack(site.frames), site.tag))
             .or_default();
-        entry.0.merge(&sum);
-        merge_totals(&mut entry.1, &totals);
+        entry.0.merge(sum);
+        merge_totals(&mut entry.1, &site.totals);
     }
     let mut merged: Vec<_> = merged.into_iter().collect();
     // Most live bytes first; ties broken by cumulative bytes, then stack, so
@@ -268,7 +257,11 @@ struct Symbols {
 
 impl Symbols {
     fn resolve<'a>(&mut self, stacks: impl Iterator<Item = &'a [usize]>) {
-        let mut addresses: Vec<usize> = stacks.flatten().copied().collect();
+        let mut addresses: Vec<usize> = stacks
+            .flatten()
+            .copied()
+            .filter(|&addr| addr != 0)
+            .collect();
         addresses.sort_unstable();
         addresses.dedup();
         let mut seen: HashMap<Frame, u32> = HashMap::new();
@@ -290,20 +283,87 @@ impl Symbols {
     /// The frames of a raw stack, inlined frames expanded, with the
     /// profiler's and the allocator's frames removed from the innermost end.
     fn trimmed_stack(&self, addresses: &[usize]) -> Vec<u32> {
-        let all = addresses
+        // Some frame-pointer chains end in a zero return address.
+        let all: Vec<u32> = addresses
             .iter()
-            .flat_map(|addr| self.by_address.get(addr).into_iter().flatten().copied());
-        let mut trimming = true;
-        all.filter(|&id| {
-            trimming = trimming
-                && self.frames[id as usize]
-                    .function
-                    .as_deref()
-                    .is_some_and(is_allocator_plumbing);
-            !trimming
-        })
-        .collect()
+            .filter(|&&addr| addr != 0)
+            .flat_map(|addr| self.by_address.get(addr).into_iter().flatten().copied())
+            .collect();
+        let name = |id: u32| self.frames[id as usize].function.as_deref().unwrap_or("");
+        let cut = allocator_frames(all.iter().map(|&id| name(id)));
+        all[cut..].to_vec()
     }
+}
+
+/// How many of a sampled stack's innermost frames belong to the profiler and
+/// the allocator interface.
+///
+/// The profiler's own frames are interleaved with standard-library frames
+/// (thread-local access, for one), so the cut is after the outermost
+/// profiler or allocator-shim frame that comes before any frame of the
+/// program; after it, the allocator interface (`alloc::alloc::*` and the
+/// like) goes too. A stack without symbols is left whole.
+fn allocator_frames<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    let names: Vec<&str> = names.collect();
+    let mut cut = 0;
+    for (i, name) in names.iter().enumerate() {
+        if is_profiler(name) {
+            cut = i + 1;
+        } else if !is_standard_library(name) {
+            break;
+        }
+    }
+    if cut == 0 {
+        return 0;
+    }
+    cut + names[cut..]
+        .iter()
+        .take_while(|name| is_allocator_interface(name))
+        .count()
+}
+
+/// The name without a leading `<` (trait impls: `<T as Trait>::method`).
+fn unqualified(function: &str) -> &str {
+    function.strip_prefix('<').unwrap_or(function)
+}
+
+fn starts_with_any(function: &str, prefixes: &[&str]) -> bool {
+    let name = unqualified(function);
+    prefixes.iter().any(|prefix| name.starts_with(prefix))
+}
+
+/// Frames of the profiler, the stack walkers, and the allocator shims that
+/// call it.
+fn is_profiler(function: &str) -> bool {
+    starts_with_any(
+        function,
+        &[
+            "heapsnap::",
+            "backtrace::",
+            "_Unwind_",
+            "__rustc::",
+            "__rust_",
+            "__rg_",
+            "__rdl_",
+        ],
+    )
+}
+
+/// Frames of the allocator interface between a collection and the profiler.
+fn is_allocator_interface(function: &str) -> bool {
+    starts_with_any(
+        function,
+        &[
+            "alloc::alloc::",
+            "std::alloc::",
+            "core::alloc::",
+            "tikv_jemallocator::",
+        ],
+    )
+}
+
+fn is_standard_library(function: &str) -> bool {
+    starts_with_any(function, &["std::", "core::", "alloc::"])
 }
 
 /// The frames at one address: one per inlined function, then the function
@@ -328,85 +388,73 @@ fn frames_at(addr: usize, symbols: &[Symbol]) -> Vec<Frame> {
         .collect()
 }
 
-/// Frames of the profiler, the stack walker and the allocator interface,
-/// which every sampled stack starts with and no user wants to see.
-fn is_allocator_plumbing(function: &str) -> bool {
-    const PREFIXES: [&str; 11] = [
-        "heapsnap::",
-        "alloc::alloc::",
-        "std::alloc::",
-        "core::alloc::",
-        "tikv_jemallocator::",
-        "backtrace::",
-        "__rustc::",
-        "__rust_",
-        "__rg_",
-        "__rdl_",
-        "_Unwind_",
-    ];
-    let name = function.strip_prefix('<').unwrap_or(function);
-    PREFIXES.iter().any(|prefix| name.starts_with(prefix))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn plumbing_names() {
-        for name in [
-            "<heapsnap::profiler::Profiler<std::alloc::System> as core::alloc::global::GlobalAlloc>::alloc",
+    fn profiler_and_allocator_frames_are_cut() {
+        let stack = [
+            "heapsnap::stack::frame_pointers::walk",
+            "heapsnap::recorder::record",
+            "<std::thread::local::LocalKey<heapsnap::thread::ThreadState>>::with::<heapsnap::recorder::sample_due::{closure#0}, ()>",
             "heapsnap::recorder::sample_due",
+            "<heapsnap::profiler::Profiler<tikv_jemallocator::Jemalloc> as core::alloc::global::GlobalAlloc>::alloc",
             "__rustc::__rust_alloc",
-            "__rust_realloc",
-            "alloc::alloc::exchange_malloc",
+            "alloc::alloc::alloc",
             "<alloc::alloc::Global as core::alloc::Allocator>::allocate",
-            "alloc::alloc::Global::alloc_impl",
-            "<std::alloc::System as core::alloc::global::GlobalAlloc>::alloc",
-            "<tikv_jemallocator::Jemalloc as core::alloc::global::GlobalAlloc>::alloc",
-        ] {
-            assert!(is_allocator_plumbing(name), "{name}");
-        }
-        for name in [
+            "alloc::raw_vec::finish_grow::<alloc::alloc::Global>",
             "<alloc::raw_vec::RawVec<app::Event>>::grow_one",
-            "<hashbrown::raw::RawTable<(alloc::sync::Arc<app::Conn>, ())>>::reserve_rehash",
-            "heapsnap_report::load",
-            "app::main",
-            "<alloc::boxed::Box<app::Big>>::new",
-        ] {
-            assert!(!is_allocator_plumbing(name), "{name}");
-        }
+            "app::record",
+            "heapsnap::snapshot",
+        ];
+        assert_eq!(allocator_frames(stack.into_iter()), 8);
+        // Box::new: the allocator interface, then the program.
+        let boxed = [
+            "heapsnap::x",
+            "__rustc::__rust_alloc",
+            "alloc::alloc::exchange_malloc",
+            "app::f",
+        ];
+        assert_eq!(allocator_frames(boxed.into_iter()), 3);
+        // No symbols: nothing is cut.
+        assert_eq!(allocator_frames(["", "", "app::main"].into_iter()), 0);
+        // A program frame before any profiler frame: nothing is cut.
+        assert_eq!(
+            allocator_frames(["app::f", "heapsnap::snapshot"].into_iter()),
+            0
+        );
     }
 
     #[test]
-    fn trimming_stops_at_the_first_user_frame() {
+    fn trimming_expands_inlined_frames_and_drops_zero_addresses() {
         let mut symbols = Symbols::default();
         let names = [
-            Some("heapsnap::x"),
-            Some("__rustc::__rust_alloc"),
-            Some("app::f"),
-            Some("heapsnap::y"),
-            None,
+            "heapsnap::x",
+            "__rustc::__rust_alloc",
+            "app::f",
+            "app::g",
+            "heapsnap::y",
         ];
         for (i, name) in names.iter().enumerate() {
             symbols.frames.push(Frame {
                 ip: i as u64,
-                function: name.map(str::to_owned),
+                function: Some(name.to_string()),
                 ..Frame::default()
             });
-            symbols.by_address.insert(i, vec![i as u32]);
         }
-        // A frame named like the profiler further out is kept.
-        assert_eq!(symbols.trimmed_stack(&[0, 1, 2, 3, 4]), vec![2, 3, 4]);
-        // An unknown innermost frame stops trimming.
-        assert_eq!(symbols.trimmed_stack(&[4, 0, 2]), vec![4, 0, 2]);
+        // Address 1 holds frames 0 and 1 (inlined); 2 -> 2; 3 -> 3 and 4.
+        symbols.by_address.insert(1, vec![0, 1]);
+        symbols.by_address.insert(2, vec![2]);
+        symbols.by_address.insert(3, vec![3, 4]);
+        assert_eq!(symbols.trimmed_stack(&[1, 2, 3, 0]), vec![2, 3, 4]);
     }
 
     #[test]
     fn ages_fall_in_buckets() {
         let mut sum = LiveSum::default();
         let live = |born_ms| Live {
-            site: SiteKey { stack: 0, tag: 0 },
+            site: 0,
             size: 10,
             consumed: 10,
             weight: 1.0,

@@ -1,0 +1,145 @@
+//! The workloads of the allocator benchmarks, shared by every bench binary
+//! (each binary installs a different global allocator).
+//!
+//! They live in a crate of their own so that they allocate through the
+//! `__rust_alloc` symbol, as the standard library and every dependency of a
+//! real program do: in the crate that defines `#[global_allocator]`, the
+//! compiler may inline the allocator into the caller, which no other crate
+//! sees.
+//!
+//! A binary runs either criterion (`cargo bench`) or, given
+//! `--ops WORKLOAD N THREADS`, exactly `N` operations per thread and exits:
+//! that is what `benches/callgrind.py` counts instructions of.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+
+/// Every operation runs this many frames deep, so that a sampled stack is as
+/// deep as in a real server (and costs what it costs there).
+pub const DEPTH: usize = 24;
+
+/// What a benchmark measures.
+#[derive(Clone, Copy, Debug)]
+pub enum Workload {
+    /// One 32-byte allocation and its free per operation.
+    SmallObjects,
+    /// Build and drop a `HashMap<String, Vec<u8>>` of 64 entries with
+    /// values of 16 to 2,047 bytes per operation.
+    Mixed,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 2] = [Workload::SmallObjects, Workload::Mixed];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::SmallObjects => "small-objects",
+            Workload::Mixed => "mixed",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == name)
+    }
+
+    fn run(self, ops: u64) {
+        match self {
+            Workload::SmallObjects => at_depth(DEPTH, &mut || small_objects(ops)),
+            Workload::Mixed => at_depth(DEPTH, &mut || mixed(ops)),
+        }
+    }
+}
+
+#[inline(never)]
+fn at_depth(depth: usize, work: &mut dyn FnMut()) {
+    if depth == 0 {
+        work();
+    } else {
+        at_depth(depth - 1, work);
+        black_box(depth);
+    }
+}
+
+#[inline(never)]
+fn small_objects(ops: u64) {
+    for i in 0..ops {
+        let block = Box::new([i as u8; 32]);
+        black_box(&block);
+    }
+}
+
+#[inline(never)]
+fn mixed(ops: u64) {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..ops {
+        let mut map: HashMap<String, Vec<u8>> = HashMap::new();
+        for i in 0..64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = 16 + (seed % 2032) as usize;
+            map.insert(format!("key-{i}-{}", seed % 1000), vec![i as u8; len]);
+        }
+        black_box(&map);
+    }
+}
+
+/// Runs `ops` operations on each of `threads` threads.
+pub fn run(workload: Workload, ops: u64, threads: usize) {
+    if threads == 1 {
+        workload.run(ops);
+        return;
+    }
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(move || workload.run(ops));
+        }
+    });
+}
+
+/// One allocator configuration of a bench binary.
+pub struct Config {
+    /// Column name in the results, e.g. `heapsnap-512k`.
+    pub label: &'static str,
+    /// Prepares the configuration (sets the sampling interval, ...).
+    pub setup: fn(),
+}
+
+/// The bench binary's `main`.
+pub fn main(configs: &[Config]) {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--ops") {
+        // Driver mode, for callgrind: the configuration comes from the
+        // environment (HEAPSNAP_SAMPLE_INTERVAL, _RJEM_MALLOC_CONF).
+        let workload = Workload::parse(&args[at + 1]).expect("workload");
+        let ops: u64 = args[at + 2].parse().expect("ops");
+        let threads: usize = args[at + 3].parse().expect("threads");
+        run(workload, ops, threads);
+        return;
+    }
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    for config in configs {
+        (config.setup)();
+        for workload in Workload::ALL {
+            for threads in [1, 2] {
+                let mut group =
+                    criterion.benchmark_group(format!("{}/{threads}-thread", workload.name()));
+                group.bench_function(config.label, |b| {
+                    b.iter_custom(|iters| {
+                        let start = Instant::now();
+                        run(workload, iters, threads);
+                        start.elapsed()
+                    })
+                });
+                group.finish();
+            }
+        }
+    }
+    criterion.final_summary();
+}
