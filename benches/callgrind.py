@@ -23,27 +23,31 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = "12345"
 
-# (label, bench target or None for jemalloc-prof, extra environment,
-#  operations per thread for small-objects and for mixed)
+# (label, build, bench target, extra environment, operations per thread for
+#  small-objects and for mixed). Builds: "default"; "stats", the same with
+#  jemalloc's statistics compiled in (`--features jemalloc-stats`); "prof",
+#  benches/jemalloc-prof.
 CONFIGS = [
-    ("jemalloc", "overhead_jemalloc", {}, 200_000, 2_000),
-    ("heapsnap off", "overhead_heapsnap", {"HEAPSNAP_SAMPLE_INTERVAL": "0"}, 200_000, 2_000),
-    ("heapsnap 512 KiB", "overhead_heapsnap", {"HEAPSNAP_SAMPLE_INTERVAL": "524288"}, 200_000, 2_000),
-    ("heapsnap 64 KiB", "overhead_heapsnap", {"HEAPSNAP_SAMPLE_INTERVAL": "65536"}, 200_000, 2_000),
-    ("heapsnap exact", "overhead_heapsnap", {"HEAPSNAP_SAMPLE_INTERVAL": "1"}, 20_000, 200),
-    ("heapsnap System 512 KiB", "overhead_heapsnap_system", {"HEAPSNAP_SAMPLE_INTERVAL": "524288"}, 200_000, 2_000),
-    ("System (glibc)", "overhead_system", {}, 200_000, 2_000),
-    ("jemalloc prof 512 KiB", None, {"_RJEM_MALLOC_CONF": "prof:true,lg_prof_sample:19"}, 200_000, 2_000),
-    ("dhat-rs", "overhead_dhat", {}, 10_000, 100),
+    ("jemalloc", "default", "overhead_jemalloc", {}, 200_000, 2_000),
+    ("heapsnap off", "default", "overhead_heapsnap", {"HEAPSNAP_SAMPLE_INTERVAL": "0"}, 200_000, 2_000),
+    ("heapsnap 512 KiB", "default", "overhead_heapsnap", {"HEAPSNAP_SAMPLE_INTERVAL": "524288"}, 200_000, 2_000),
+    ("heapsnap 64 KiB", "default", "overhead_heapsnap", {"HEAPSNAP_SAMPLE_INTERVAL": "65536"}, 200_000, 2_000),
+    ("heapsnap exact", "default", "overhead_heapsnap", {"HEAPSNAP_SAMPLE_INTERVAL": "1"}, 20_000, 200),
+    ("heapsnap System 512 KiB", "default", "overhead_heapsnap_system", {"HEAPSNAP_SAMPLE_INTERVAL": "524288"}, 200_000, 2_000),
+    ("System (glibc)", "default", "overhead_system", {}, 200_000, 2_000),
+    ("jemalloc + stats", "stats", "overhead_jemalloc", {}, 200_000, 2_000),
+    ("heapsnap 512 KiB + stats", "stats", "overhead_heapsnap", {"HEAPSNAP_SAMPLE_INTERVAL": "524288"}, 200_000, 2_000),
+    ("jemalloc prof 512 KiB", "prof", None, {"_RJEM_MALLOC_CONF": "prof:true,lg_prof_sample:19"}, 200_000, 2_000),
+    ("dhat-rs", "default", "overhead_dhat", {}, 10_000, 100),
 ]
 WORKLOADS = ["small-objects", "mixed"]
 THREADS = [1, 2]
 
 
-def build():
-    """Builds the bench binaries; returns {target name: executable}."""
+def bench_binaries(extra_args):
+    """Builds the workspace's bench binaries; returns {target: executable}."""
     out = subprocess.run(
-        ["cargo", "bench", "--locked", "--no-run", "--message-format=json"],
+        ["cargo", "bench", "--locked", "--no-run", "--message-format=json", *extra_args],
         cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True,
     ).stdout
     binaries = {}
@@ -51,9 +55,19 @@ def build():
         msg = json.loads(line)
         if msg.get("reason") == "compiler-artifact" and msg.get("executable") and "bench" in msg["target"]["kind"]:
             binaries[msg["target"]["name"]] = msg["executable"]
+    return binaries
+
+
+def build():
+    """Builds everything; returns {(build, target): executable}."""
+    binaries = {}
+    for name, args in [("default", []),
+                       ("stats", ["--features", "jemalloc-stats", "--target-dir", "target/bench-stats"])]:
+        for target, path in bench_binaries(args).items():
+            binaries[(name, target)] = path
     prof_dir = os.path.join(ROOT, "benches", "jemalloc-prof")
     subprocess.run(["cargo", "build", "--release", "--locked"], cwd=prof_dir, check=True)
-    binaries[None] = os.path.join(prof_dir, "target", "release", "jemalloc-prof")
+    binaries[("prof", None)] = os.path.join(prof_dir, "target", "release", "jemalloc-prof")
     return binaries
 
 
@@ -81,13 +95,13 @@ def main():
     quick = "--quick" in sys.argv
     binaries = build()
     results = {}
-    for label, target, env, small_ops, mixed_ops in CONFIGS:
+    for label, build_name, target, env, small_ops, mixed_ops in CONFIGS:
         for workload in WORKLOADS:
             ops = small_ops if workload == "small-objects" else mixed_ops
             if quick:
                 ops = max(ops // 10, 10)
             for threads in THREADS:
-                value = per_op(binaries[target], env, workload, ops, threads)
+                value = per_op(binaries[(build_name, target)], env, workload, ops, threads)
                 results[(label, workload, threads)] = value
                 print(f"{label:>26} {workload:>14} {threads}T: {value:12.1f} instr/op", file=sys.stderr)
 
@@ -103,12 +117,15 @@ def main():
             cells.append(f"{value:,.0f} ({value / base:.3f}x)")
         print(f"| {label} | " + " | ".join(cells) + " |")
     sample = results[("heapsnap exact", "small-objects", 1)] - results[("heapsnap off", "small-objects", 1)]
-    dhat = results[("dhat-rs", "small-objects", 1)]
-    exact = results[("heapsnap exact", "small-objects", 1)]
     print()
-    print(f"One sample (stack walk of {24 + 8}+ frames, record, and the free of a sampled block): "
-          f"{sample:,.0f} instructions.")
-    print(f"Exact mode vs dhat-rs, small objects: {dhat / exact:.1f}x fewer instructions.")
+    print(f"- One sample (a stack walk of about 35 frames, recording it, and later freeing the "
+          f"sampled block): {sample:,.0f} instructions.")
+    for workload in WORKLOADS:
+        base = results[("jemalloc", workload, 1)]
+        dhat = results[("dhat-rs", workload, 1)]
+        exact = results[("heapsnap exact", workload, 1)]
+        print(f"- Exact mode vs dhat-rs, {workload}: {(dhat - base) / (exact - base):.1f}x less overhead "
+              f"(instructions added to bare jemalloc), {dhat / exact:.1f}x fewer instructions in all.")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 //! The live table: every sampled allocation that has not been freed yet.
 //!
 //! Sharded by address so that threads freeing different samples rarely meet
-//! on one lock. Each shard is a `HashMap` that only grows outside its lock
-//! (see [`SpinLock::lock_with_room`]).
+//! on one lock. Each shard is an open-addressing table with linear probing,
+//! kept at most half full, and backward-shift deletion (no tombstones): the
+//! table sees an insert for every sample and a removal for every free of
+//! one, and a specialised table does either in a few dozen instructions.
+//! Shards grow outside their lock (see [`SpinLock::lock_with_room`]).
 
-use std::collections::HashMap;
-
-use crate::hash::{self, AddrHash};
-use crate::lock::{RawLock, SpinLock, copy_entries};
+use crate::hash;
+use crate::lock::{RawLock, Room, SpinLock};
 use crate::sites::SiteId;
 
 /// A sampled allocation that is still live.
@@ -26,28 +27,155 @@ pub(crate) struct Live {
     pub born_ms: u64,
 }
 
+/// A slot: address 0 means empty (the allocator never returns it).
+#[derive(Clone, Copy)]
+struct Slot {
+    addr: usize,
+    live: Live,
+}
+
+const EMPTY: Slot = Slot {
+    addr: 0,
+    live: Live {
+        site: 0,
+        size: 0,
+        consumed: 0,
+        weight: 0.0,
+        born_ms: 0,
+    },
+};
+
+/// One shard: a power-of-two array of slots, at most half full.
+pub(crate) struct Shard {
+    slots: Vec<Slot>,
+    len: usize,
+}
+
+impl Shard {
+    const fn new() -> Self {
+        Shard {
+            slots: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len().wrapping_sub(1)
+    }
+
+    /// The slot an address would occupy in an empty table. Low hash bits;
+    /// the shard was chosen with the high ones.
+    fn home(&self, addr: usize) -> usize {
+        hash::address(addr) as usize & self.mask()
+    }
+
+    fn find(&self, addr: usize) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let mut i = self.home(addr);
+        loop {
+            match self.slots[i].addr {
+                0 => return None,
+                a if a == addr => return Some(i),
+                _ => i = (i + 1) & self.mask(),
+            }
+        }
+    }
+
+    /// Inserts or replaces. The caller made room (see `Room`).
+    fn insert(&mut self, addr: usize, live: Live) {
+        debug_assert!(addr != 0 && self.has_room(1));
+        let mut i = self.home(addr);
+        loop {
+            let slot = &mut self.slots[i];
+            if slot.addr == 0 || slot.addr == addr {
+                if slot.addr == 0 {
+                    self.len += 1;
+                }
+                *slot = Slot { addr, live };
+                return;
+            }
+            i = (i + 1) & self.mask();
+        }
+    }
+
+    fn remove(&mut self, addr: usize) -> Option<Live> {
+        let mut hole = self.find(addr)?;
+        let removed = self.slots[hole].live;
+        // Backward shift: move later entries of the probe run into the hole
+        // unless their home lies cyclically in (hole, j].
+        let mask = self.mask();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let addr = self.slots[j].addr;
+            if addr == 0 {
+                break;
+            }
+            let home = self.home(addr);
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                self.slots[hole] = self.slots[j];
+                hole = j;
+            }
+        }
+        self.slots[hole] = EMPTY;
+        self.len -= 1;
+        Some(removed)
+    }
+}
+
+impl Room for Shard {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn has_room(&self, extra: usize) -> bool {
+        (self.len + extra) * 2 <= self.slots.len()
+    }
+    fn try_with_capacity(capacity: usize) -> Option<Self> {
+        let slots_wanted = capacity.checked_mul(2)?.checked_next_power_of_two()?;
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(slots_wanted).ok()?;
+        slots.resize(slots_wanted, EMPTY);
+        Some(Shard { slots, len: 0 })
+    }
+    fn move_into(&mut self, bigger: &mut Self) {
+        debug_assert!(bigger.has_room(self.len));
+        for slot in &self.slots {
+            if slot.addr != 0 {
+                bigger.insert(slot.addr, slot.live);
+            }
+        }
+        self.slots.iter_mut().for_each(|slot| *slot = EMPTY);
+        self.len = 0;
+    }
+}
+
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
 
-type Shard = SpinLock<HashMap<usize, Live, AddrHash>>;
+static TABLE: [SpinLock<Shard>; SHARDS] = [const { SpinLock::new(Shard::new()) }; SHARDS];
 
-static TABLE: [Shard; SHARDS] = [const { SpinLock::new(HashMap::with_hasher(AddrHash)) }; SHARDS];
-
-fn shard(addr: usize) -> &'static Shard {
+fn shard(addr: usize) -> &'static SpinLock<Shard> {
     &TABLE[(hash::address(addr) >> (64 - SHARD_BITS)) as usize]
 }
 
 /// Records a live sample. Fails only when memory to grow the table cannot be
 /// had.
 pub(crate) fn insert(addr: usize, live: Live) -> Result<(), ()> {
-    let mut map = shard(addr).lock_with_room(1).ok_or(())?;
-    map.insert(addr, live);
+    let mut shard = shard(addr).lock_with_room(1).ok_or(())?;
+    shard.insert(addr, live);
     Ok(())
 }
 
 /// Forgets and returns the live sample at `addr`, if there is one.
 pub(crate) fn remove(addr: usize) -> Option<Live> {
-    shard(addr).lock().remove(&addr)
+    shard(addr).lock().remove(addr)
 }
 
 /// Copies every live sample into `out`, one shard at a time: allocating
@@ -55,8 +183,22 @@ pub(crate) fn remove(addr: usize) -> Option<Live> {
 pub(crate) fn copy_all(
     out: &mut Vec<(usize, Live)>,
 ) -> Result<(), std::collections::TryReserveError> {
-    for shard in &TABLE {
-        copy_entries(shard, out)?;
+    for lock in &TABLE {
+        loop {
+            let wanted = lock.lock().len;
+            out.try_reserve(wanted + wanted / 8 + 16)?;
+            let shard = lock.lock();
+            if out.capacity() - out.len() >= shard.len {
+                out.extend(
+                    shard
+                        .slots
+                        .iter()
+                        .filter(|s| s.addr != 0)
+                        .map(|s| (s.addr, s.live)),
+                );
+                break;
+            }
+        }
     }
     Ok(())
 }
@@ -69,6 +211,7 @@ pub(crate) fn locks() -> impl Iterator<Item = &'static dyn RawLock> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn live(size: usize) -> Live {
         Live {
@@ -98,5 +241,81 @@ mod tests {
             assert_eq!(remove(base + i * 16).map(|l| l.size), Some(i));
         }
         assert_eq!(remove(base), None);
+    }
+
+    /// The run wraps past the last slot and the entry that wrapped has the
+    /// hole as its home: it must move back into the hole.
+    #[test]
+    fn removal_pulls_back_an_entry_that_wrapped() {
+        let mut shard = Shard::try_with_capacity(8).unwrap();
+        let last = shard.slots.len() - 1;
+        let mut at_last = (1..).map(|i| i * 16).filter(|&a| shard.home(a) == last);
+        let (first, wrapped) = (at_last.next().unwrap(), at_last.next().unwrap());
+        shard.insert(first, live(1));
+        shard.insert(wrapped, live(2));
+        assert_eq!(shard.find(wrapped), Some(0));
+        assert_eq!(shard.remove(first).map(|l| l.size), Some(1));
+        assert_eq!(shard.find(wrapped), Some(last));
+        assert_eq!(shard.remove(wrapped).map(|l| l.size), Some(2));
+        assert_eq!(shard.len, 0);
+    }
+
+    /// Random inserts, replacements and removals against a `HashMap`,
+    /// through growth, with probe runs that wrap around the end: many keys
+    /// in a large table, then few keys in a small one (where runs often
+    /// cross the last slot).
+    #[test]
+    fn behaves_like_a_map() {
+        check_against_model(3000, None);
+        check_against_model(50, None);
+        // 16 slots kept half full: dense runs that wrap all the time.
+        check_against_model(40, Some(8));
+    }
+
+    /// `fixed`: a table of that capacity that never grows (an insert into a
+    /// full one becomes a removal).
+    fn check_against_model(distinct: u64, fixed: Option<usize>) {
+        let mut shard = match fixed {
+            Some(capacity) => Shard::try_with_capacity(capacity).unwrap(),
+            None => Shard::new(),
+        };
+        let mut model: HashMap<usize, usize> = HashMap::new();
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut removed = 0;
+        for step in 0..200_000usize {
+            let addr = 16 * (1 + (next() % distinct) as usize);
+            let full = fixed.is_some() && !shard.has_room(1) && !model.contains_key(&addr);
+            if next() % 3 == 0 || full {
+                removed += usize::from(model.contains_key(&addr));
+                assert_eq!(
+                    shard.remove(addr).map(|l| l.size),
+                    model.remove(&addr),
+                    "step {step}"
+                );
+            } else {
+                if !shard.has_room(1) {
+                    let mut bigger = Shard::try_with_capacity(shard.grown_capacity(1)).unwrap();
+                    shard.move_into(&mut bigger);
+                    std::mem::swap(&mut shard, &mut bigger);
+                }
+                shard.insert(addr, live(step));
+                model.insert(addr, step);
+            }
+            assert_eq!(shard.len, model.len());
+        }
+        for (&addr, &size) in &model {
+            assert_eq!(
+                shard.find(addr).map(|i| shard.slots[i].live.size),
+                Some(size)
+            );
+        }
+        assert_eq!(shard.find(16 * (distinct as usize + 1)), None);
+        assert!(removed > 20_000, "only {removed} removals of present keys");
     }
 }

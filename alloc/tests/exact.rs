@@ -241,3 +241,20 @@ fn snapshots_round_trip_through_files() {
     std::fs::remove_dir_all(dir).unwrap();
     drop(records);
 }
+
+/// With the `jemalloc-stats` feature, snapshots carry jemalloc's own view of
+/// the heap, which must agree with the profiler's exact count of it.
+#[cfg(feature = "jemalloc-stats")]
+#[test]
+fn jemalloc_statistics_are_in_snapshots() {
+    heapsnap::set_sample_interval(1);
+    let (records, _) = boxed_records(10_000);
+    let snap = heapsnap::snapshot();
+    let stats = snap.totals.allocator.expect("jemalloc statistics");
+    // jemalloc's `allocated` counts every live byte, the test harness's
+    // included; the 2 MB of records are among them.
+    assert!(stats.allocated >= 10_000 * 200, "{stats:?}");
+    assert!(stats.active >= stats.allocated && stats.resident >= stats.active / 2);
+    assert!(stats.mapped >= stats.active);
+    drop(records);
+}

@@ -1,0 +1,260 @@
+//! Reading demangled Rust names: the type a method belongs to, generic
+//! arguments, short forms of paths, and whether a frame is the standard
+//! library's or the program's.
+//!
+//! Names come from `rustc-demangle` (through the `backtrace` crate), in v0
+//! form (`<alloc::vec::Vec<app::Event>>::push`), legacy form
+//! (`alloc::vec::Vec<T,A>::push`, generic parameters instead of types) or
+//! as DWARF names. Nothing here assumes a name is well formed: malformed
+//! input gives `None` or the input back, never a panic.
+
+/// The index of the bracket that closes the one at `open` (`<`, `(`, `[` or
+/// `{`), skipping nested brackets and the `>` of `->`.
+fn matching_close(s: &str, open: usize) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' | b'(' | b'[' | b'{' => depth += 1,
+            b'>' if i > 0 && bytes[i - 1] == b'-' => {}
+            b'>' | b')' | b']' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Splits `s` at each `sep` that is outside all brackets.
+pub(crate) fn split_top_level(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = s.as_bytes();
+    for (i, c) in s.char_indices() {
+        match c {
+            '<' | '(' | '[' | '{' => depth += 1,
+            '>' if i > 0 && bytes[i - 1] == b'-' => {}
+            '>' | ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            c if c == sep && depth == 0 => {
+                parts.push(s[start..i].trim());
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(s[start..].trim());
+    parts
+}
+
+/// For a method of a type, `<X>::f` or `<X as Trait>::f`: `X` and the
+/// trait, if any.
+pub(crate) fn qualified_self(function: &str) -> Option<(&str, Option<&str>)> {
+    if !function.starts_with('<') {
+        return None;
+    }
+    let close = matching_close(function, 0)?;
+    let inner = &function[1..close];
+    // ` as ` at the top level separates the type from the trait.
+    let mut depth = 0usize;
+    let bytes = inner.as_bytes();
+    for (i, c) in inner.char_indices() {
+        match c {
+            '<' | '(' | '[' | '{' => depth += 1,
+            '>' if i > 0 && bytes[i - 1] == b'-' => {}
+            '>' | ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            ' ' if depth == 0 && inner[i..].starts_with(" as ") => {
+                return Some((inner[..i].trim(), Some(inner[i + 4..].trim())));
+            }
+            _ => {}
+        }
+    }
+    Some((inner.trim(), None))
+}
+
+/// `alloc::vec::Vec<app::Event>` -> (`alloc::vec::Vec`, [`app::Event`]);
+/// a type without generic arguments -> (itself, []).
+pub(crate) fn generics(ty: &str) -> (&str, Vec<&str>) {
+    let ty = ty.trim();
+    match ty.find('<') {
+        Some(open) if !ty.starts_with('<') => match matching_close(ty, open) {
+            Some(close) => (&ty[..open], split_top_level(&ty[open + 1..close], ',')),
+            None => (ty, Vec::new()),
+        },
+        _ => (ty, Vec::new()),
+    }
+}
+
+/// A free function's path and its explicit (turbofish) type arguments:
+/// `alloc::vec::from_elem::<u8>` -> (`alloc::vec::from_elem`, [`u8`]).
+pub(crate) fn turbofish(function: &str) -> (&str, Vec<&str>) {
+    match function.rfind("::<") {
+        Some(at) if function.ends_with('>') => match matching_close(function, at + 2) {
+            Some(close) if close == function.len() - 1 => {
+                (&function[..at], split_top_level(&function[at + 3..close], ','))
+            }
+            _ => (function, Vec::new()),
+        },
+        _ => (function, Vec::new()),
+    }
+}
+
+/// Every path shortened to its last segment, generic arguments kept:
+/// `alloc::sync::Arc<app::Conn>` -> `Arc<Conn>`,
+/// `(alloc::string::String, [u8; 16])` -> `(String, [u8; 16])`.
+pub(crate) fn shorten(ty: &str) -> String {
+    let mut out = String::with_capacity(ty.len());
+    let mut segment_start: Option<usize> = None;
+    let bytes = ty.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            // Inside an identifier: remember where this segment began.
+            if segment_start.is_none() {
+                segment_start = Some(out.len());
+            }
+            out.push(c as char);
+            i += 1;
+        } else if c == b':' && bytes.get(i + 1) == Some(&b':') && segment_start.is_some() {
+            // A path continues: drop what came before the `::`.
+            if let Some(start) = segment_start {
+                out.truncate(start);
+            }
+            i += 2;
+        } else {
+            segment_start = None;
+            // Copy non-identifier characters whole (they may be multi-byte).
+            let ch = ty[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// Crates whose frames are never a site's location: the standard library,
+/// hashbrown (behind `HashMap`), and the profiler.
+const LIBRARY_CRATES: [&str; 5] = ["std::", "core::", "alloc::", "hashbrown::", "heapsnap::"];
+
+fn in_library(path: &str) -> bool {
+    LIBRARY_CRATES.iter().any(|c| path.starts_with(c))
+}
+
+fn is_primitive(ty: &str) -> bool {
+    !ty.contains("::")
+}
+
+/// True for frames of the standard library and its collections: functions
+/// in `std`, `core`, `alloc` and `hashbrown`, methods of their types, and
+/// their traits implemented for primitive types (`<u8 as
+/// alloc::vec::spec_from_elem::SpecFromElem>::from_elem`). A trait of the
+/// standard library implemented for a program's type (`<app::Conn as
+/// core::clone::Clone>::clone`, often derived) is the program's code.
+pub(crate) fn is_library(function: &str) -> bool {
+    match qualified_self(function) {
+        Some((self_ty, Some(trait_path))) => {
+            let self_ty = self_ty.trim_start_matches(['&', '*', '[', '(']).trim_start_matches("mut ");
+            in_library(self_ty) || (is_primitive(self_ty) && in_library(trait_path))
+        }
+        Some((self_ty, None)) => in_library(self_ty.trim_start_matches(['&', '*', '[', '('])),
+        None => in_library(function),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_self_types() {
+        assert_eq!(
+            qualified_self("<alloc::vec::Vec<app::Event>>::push"),
+            Some(("alloc::vec::Vec<app::Event>", None))
+        );
+        assert_eq!(
+            qualified_self("<alloc::vec::Vec<u8> as core::clone::Clone>::clone"),
+            Some(("alloc::vec::Vec<u8>", Some("core::clone::Clone")))
+        );
+        assert_eq!(
+            qualified_self(
+                "<hashbrown::raw::RawTable<(alloc::sync::Arc<app::Conn>, ())>>::reserve_rehash::<hashbrown::map::make_hasher<alloc::sync::Arc<app::Conn>, (), std::hash::random::RandomState>::{closure#0}>"
+            ),
+            Some(("hashbrown::raw::RawTable<(alloc::sync::Arc<app::Conn>, ())>", None))
+        );
+        assert_eq!(
+            qualified_self("<alloc::boxed::Box<dyn core::ops::function::Fn(u8) -> u8>>::new"),
+            Some(("alloc::boxed::Box<dyn core::ops::function::Fn(u8) -> u8>", None))
+        );
+        assert_eq!(qualified_self("app::main"), None);
+        assert_eq!(qualified_self("<unbalanced"), None);
+    }
+
+    #[test]
+    fn generic_arguments() {
+        assert_eq!(generics("alloc::vec::Vec<app::Event>"), ("alloc::vec::Vec", vec!["app::Event"]));
+        assert_eq!(
+            generics("std::collections::hash::map::HashMap<u64, app::Session>"),
+            ("std::collections::hash::map::HashMap", vec!["u64", "app::Session"])
+        );
+        assert_eq!(
+            generics("hashbrown::raw::RawTable<(alloc::sync::Arc<app::Conn>, ())>"),
+            ("hashbrown::raw::RawTable", vec!["(alloc::sync::Arc<app::Conn>, ())"])
+        );
+        assert_eq!(generics("alloc::raw_vec::RawVec<T,A>"), ("alloc::raw_vec::RawVec", vec!["T", "A"]));
+        assert_eq!(generics("alloc::string::String"), ("alloc::string::String", vec![]));
+        assert_eq!(split_top_level("(a::B<C, D>, ())", ','), vec!["(a::B<C, D>, ())"]);
+        assert_eq!(split_top_level("a::B<C, D>, ()", ','), vec!["a::B<C, D>", "()"]);
+    }
+
+    #[test]
+    fn turbofish_arguments() {
+        assert_eq!(turbofish("alloc::vec::from_elem::<u8>"), ("alloc::vec::from_elem", vec!["u8"]));
+        assert_eq!(turbofish("alloc::fmt::format"), ("alloc::fmt::format", vec![]));
+    }
+
+    #[test]
+    fn short_names() {
+        assert_eq!(shorten("alloc::sync::Arc<app::Conn>"), "Arc<Conn>");
+        assert_eq!(shorten("(alloc::string::String, [u8; 16])"), "(String, [u8; 16])");
+        assert_eq!(
+            shorten("std::collections::hash::set::HashSet<alloc::sync::Arc<im::gateway::ChannelContext>>"),
+            "HashSet<Arc<ChannelContext>>"
+        );
+        assert_eq!(shorten("&'static str"), "&'static str");
+        assert_eq!(shorten("dyn core::error::Error + core::marker::Send"), "dyn Error + Send");
+        assert_eq!(shorten("<T as core::clone::Clone>"), "<T as Clone>");
+        assert_eq!(shorten("u8"), "u8");
+    }
+
+    #[test]
+    fn library_and_program_frames() {
+        for library in [
+            "alloc::raw_vec::finish_grow::<alloc::alloc::Global>",
+            "<alloc::vec::Vec<app::Event>>::push",
+            "<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem::<alloc::alloc::Global>",
+            "<[u8] as alloc::slice::hack::ConvertVec>::to_vec::<alloc::alloc::Global>",
+            "<hashbrown::raw::RawTable<(u64, app::Session)>>::reserve_rehash::<_>",
+            "std::rt::lang_start_internal",
+            "<&str as alloc::string::ToString>::to_string",
+        ] {
+            assert!(is_library(library), "{library}");
+        }
+        for program in [
+            "app::main",
+            "<app::Conn as core::clone::Clone>::clone",
+            "<app::Registry>::bind",
+            "app::main::{closure#0}",
+            "tokio::runtime::task::raw::poll",
+            "heapsnap_report::load",
+        ] {
+            assert!(!is_library(program), "{program}");
+        }
+    }
+}
