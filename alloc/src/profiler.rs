@@ -16,7 +16,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
-use crate::{filter, recorder, thread};
+use crate::{filter, recorder, stack, thread};
 
 /// A global allocator that samples allocations of the inner allocator `A`.
 ///
@@ -56,6 +56,9 @@ impl<A> Profiler<A> {
 #[cold]
 #[inline(never)]
 unsafe fn alloc_sampled<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool) -> *mut u8 {
+    // The stack is recorded from this function's caller (the allocator's
+    // entry point) outwards.
+    let boundary = stack::stack_pointer();
     // SAFETY: our caller forwards its own caller's `alloc`/`alloc_zeroed`
     // contract.
     let ptr = unsafe {
@@ -70,6 +73,7 @@ unsafe fn alloc_sampled<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool)
         layout.size(),
         layout.size(),
         std::any::type_name::<A>(),
+        boundary,
     );
     ptr
 }
@@ -132,7 +136,16 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
             None if new_size > layout.size() => {
                 let growth = new_size - layout.size();
                 if thread::with(|state| state.count_down(growth)) {
-                    recorder::sample_due(new, new_size, growth, std::any::type_name::<A>());
+                    // Inlined into the allocator's entry point: its stack
+                    // pointer is the boundary.
+                    let boundary = stack::stack_pointer();
+                    recorder::sample_due(
+                        new,
+                        new_size,
+                        growth,
+                        std::any::type_name::<A>(),
+                        boundary,
+                    );
                 }
             }
             None => {}

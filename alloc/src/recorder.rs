@@ -46,10 +46,18 @@ pub(crate) fn start() {
 
 /// A sample is due for the block at `ptr` of `size` bytes, which took
 /// `counted` bytes off the countdown (its size, or its growth for a
-/// realloc). `inner` names the inner allocator.
+/// realloc). `inner` names the inner allocator; `boundary` is the stack
+/// pointer of the function the allocator called (the stack is recorded from
+/// its caller outwards).
 #[cold]
 #[inline(never)]
-pub(crate) fn sample_due(ptr: *mut u8, size: usize, counted: usize, inner: &'static str) {
+pub(crate) fn sample_due(
+    ptr: *mut u8,
+    size: usize,
+    counted: usize,
+    inner: &'static str,
+    boundary: usize,
+) {
     if ptr.is_null() {
         return;
     }
@@ -64,16 +72,16 @@ pub(crate) fn sample_due(ptr: *mut u8, size: usize, counted: usize, inner: &'sta
             let _ = INNER.set(inner);
         }
         if let Some(due) = state.sample_due(counted) {
-            record(state, ptr as usize, size, due);
+            record(state, ptr as usize, size, due, boundary);
         }
     });
 }
 
-fn record(state: &ThreadState, addr: usize, size: usize, due: Due) {
+fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usize) {
     let weight = sampler::weight(size, due.interval);
     let mut buffer = [MaybeUninit::uninit(); MAX_FRAMES_LIMIT];
     let depth = config::max_frames().min(MAX_FRAMES_LIMIT);
-    let stack = stack::capture(&mut buffer[..depth], state);
+    let stack = stack::capture(&mut buffer[..depth], state, boundary);
     let Some(site) = sites::record_allocated(
         stack.frames,
         stack.hash,

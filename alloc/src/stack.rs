@@ -33,24 +33,63 @@ fn uses_frame_pointers() -> bool {
     cfg!(heapsnap_frame_pointers) && !config::force_backtrace()
 }
 
-/// A captured stack: return addresses, innermost first (the first few
-/// belong to the profiler itself; symbolisation trims them), and their hash.
+/// The calling function's stack pointer: the boundary between the
+/// profiler's frames (below it) and the program's (above it), taken by the
+/// function the allocator called.
+#[inline(always)]
+pub(crate) fn stack_pointer() -> usize {
+    let sp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: copies a register; touches no memory.
+    unsafe {
+        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: copies a register; touches no memory.
+    unsafe {
+        std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        sp = 0;
+    }
+    sp
+}
+
+/// A captured stack: return addresses, innermost first, and their hash.
 pub(crate) struct Stack<'a> {
     pub frames: &'a [usize],
     pub hash: StackHash,
 }
 
-/// Captures the current stack into `out`, which need not be initialised:
-/// clearing a kilobyte per sample costs as much as walking ten frames.
+/// Captures the stack of the program that called the allocator into `out`
+/// (which need not be initialised: clearing a kilobyte per sample costs as
+/// much as walking ten frames).
+///
+/// `boundary` is [`stack_pointer`] as read by the function the allocator
+/// called (see `profiler.rs`): the profiler's own frames lie below it and
+/// are skipped, so the first address recorded is the return address into
+/// the allocator's entry point. Skipping by position rather than by name
+/// works whatever the symbols look like (short DWARF names in builds with
+/// `debug = "line-tables-only"`), and keeps the profiler's frames, and the
+/// standard-library frames interleaved with them, out of every stack.
 #[inline(never)]
-pub(crate) fn capture<'a>(out: &'a mut [MaybeUninit<usize>], state: &ThreadState) -> Stack<'a> {
-    let (n, hash) = capture_into(out, state);
+pub(crate) fn capture<'a>(
+    out: &'a mut [MaybeUninit<usize>],
+    state: &ThreadState,
+    boundary: usize,
+) -> Stack<'a> {
+    let (n, hash) = capture_into(out, state, boundary);
     // SAFETY: `capture_into` initialised the first `n` elements.
     let frames = unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<usize>(), n) };
     Stack { frames, hash }
 }
 
-fn capture_into(out: &mut [MaybeUninit<usize>], state: &ThreadState) -> (usize, StackHash) {
+fn capture_into(
+    out: &mut [MaybeUninit<usize>],
+    state: &ThreadState,
+    boundary: usize,
+) -> (usize, StackHash) {
     #[cfg(not(heapsnap_frame_pointers))]
     let _ = state;
     #[cfg(heapsnap_frame_pointers)]
@@ -58,23 +97,29 @@ fn capture_into(out: &mut [MaybeUninit<usize>], state: &ThreadState) -> (usize, 
         let top = state.stack_top(frame_pointers::stack_top);
         if top > 1 {
             let mut hash = StackHash::new();
-            let n = frame_pointers::walk(out, top, &mut hash);
+            let n = frame_pointers::walk(out, top, boundary, &mut hash);
             if n > 0 {
                 return (n, hash);
             }
         }
     }
-    let n = unwind(out);
+    let n = unwind(out, boundary);
     // SAFETY: `unwind` initialised the first `n` elements.
     let frames = unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<usize>(), n) };
     (n, StackHash::of(frames))
 }
 
 /// Unwinds with the `backtrace` crate; returns how many elements of `out`
-/// it initialised.
+/// it initialised. Frames whose canonical frame address (the stack pointer
+/// of their caller) is at or below `boundary` are the profiler's; the first
+/// one above it is the boundary function's own frame; recording starts
+/// after it, at the return address into its caller. A `boundary` of 0 keeps
+/// every frame.
 #[inline(never)]
-pub(crate) fn unwind(out: &mut [MaybeUninit<usize>]) -> usize {
+pub(crate) fn unwind(out: &mut [MaybeUninit<usize>], boundary: usize) -> usize {
     let mut n = 0;
+    let mut started = boundary == 0;
+    let mut boundary_frame_seen = false;
     // SAFETY: `trace_unsynchronized` is unsafe only because it does not take
     // the `backtrace` crate's global lock; on Linux it calls libgcc's
     // unwinder, which is safe to call from several threads at once. Taking
@@ -82,6 +127,14 @@ pub(crate) fn unwind(out: &mut [MaybeUninit<usize>]) -> usize {
     // allocating.
     unsafe {
         backtrace::trace_unsynchronized(|frame| {
+            if !started {
+                if boundary_frame_seen {
+                    started = true;
+                } else {
+                    boundary_frame_seen = frame.sp() as usize > boundary;
+                    return true;
+                }
+            }
             if let Some(slot) = out.get_mut(n) {
                 slot.write(frame.ip() as usize);
                 n += 1;
@@ -142,9 +195,13 @@ pub(crate) mod frame_pointers {
         (fp, sp)
     }
 
-    /// Walks the frame-pointer chain from this function's frame up to `top`;
-    /// returns how many elements of `out` it initialised, and pushes each
-    /// address onto `hash` (cheaper here than in a loop of its own).
+    /// Walks the frame-pointer chain from this function's frame up to `top`,
+    /// recording from the first frame record at or above `boundary` (the
+    /// boundary function's, which holds the return address into its
+    /// caller); returns how many elements of `out` it initialised, and
+    /// pushes each address onto `hash` (cheaper here than in a loop of its
+    /// own). Returns 0 when the chain breaks before the boundary (a frame
+    /// without a frame pointer): the caller unwinds instead.
     ///
     /// Both architectures store a frame record `[saved frame pointer, return
     /// address]` at the address the frame pointer holds. A record is read
@@ -152,7 +209,12 @@ pub(crate) mod frame_pointers {
     /// record must lie strictly above the last one: garbage cannot send the
     /// walk outside the stack or round in circles.
     #[inline(never)]
-    pub(crate) fn walk(out: &mut [MaybeUninit<usize>], top: usize, hash: &mut StackHash) -> usize {
+    pub(crate) fn walk(
+        out: &mut [MaybeUninit<usize>],
+        top: usize,
+        boundary: usize,
+        hash: &mut StackHash,
+    ) -> usize {
         const RECORD: usize = 2 * std::mem::size_of::<usize>();
         let (mut fp, sp) = registers();
         let Some(last) = top.checked_sub(RECORD) else {
@@ -160,6 +222,16 @@ pub(crate) mod frame_pointers {
         };
         if fp < sp || fp > last {
             return 0;
+        }
+        // The profiler's own frames: follow them without recording.
+        while fp < boundary {
+            // SAFETY: `sp <= fp <= top - RECORD` (checked before the loop and
+            // for every `next`): a readable word of this thread's stack.
+            let next = unsafe { (fp as *const usize).read_unaligned() };
+            if next < fp + RECORD || next > last {
+                return 0;
+            }
+            fp = next;
         }
         let mut n = 0;
         while n < out.len() {
@@ -212,14 +284,14 @@ mod tests {
             return result;
         }
         let mut walked = [MaybeUninit::uninit(); 128];
-        let captured = thread::with(|state| capture(&mut walked, state));
+        let captured = thread::with(|state| capture(&mut walked, state, 0));
         assert_eq!(
             StackHash::of(captured.frames).finish(0),
             captured.hash.finish(0)
         );
         let walked = captured.frames.to_vec();
         let mut unwound = [MaybeUninit::uninit(); 128];
-        let n = unwind(&mut unwound);
+        let n = unwind(&mut unwound, 0);
         // SAFETY: `unwind` initialised the first `n` elements.
         let unwound = unwound[..n]
             .iter()
@@ -268,9 +340,9 @@ mod tests {
         let here = 0u8;
         let top = &here as *const u8 as usize + 256;
         let mut hash = StackHash::new();
-        let n = frame_pointers::walk(&mut out, top, &mut hash);
+        let n = frame_pointers::walk(&mut out, top, 0, &mut hash);
         assert!(n <= 8, "{n}");
         // A top below the stack pointer: nothing is read at all.
-        assert_eq!(frame_pointers::walk(&mut out, 4096, &mut hash), 0);
+        assert_eq!(frame_pointers::walk(&mut out, 4096, 0, &mut hash), 0);
     }
 }

@@ -63,7 +63,7 @@ mod tests {
     fn return_address_here() -> usize {
         let mut frames = [std::mem::MaybeUninit::uninit(); 8];
         // The first frames are inside the profiler; find this function's.
-        crate::thread::with(|state| crate::stack::capture(&mut frames, state))
+        crate::thread::with(|state| crate::stack::capture(&mut frames, state, 0))
             .frames
             .iter()
             .copied()

@@ -281,7 +281,7 @@ impl Symbols {
     }
 
     /// The frames of a raw stack, inlined frames expanded, with the
-    /// profiler's and the allocator's frames removed from the innermost end.
+    /// allocator's entry point and interface removed from the innermost end.
     fn trimmed_stack(&self, addresses: &[usize]) -> Vec<u32> {
         // Some frame-pointer chains end in a zero return address.
         let all: Vec<u32> = addresses
@@ -289,81 +289,50 @@ impl Symbols {
             .filter(|&&addr| addr != 0)
             .flat_map(|addr| self.by_address.get(addr).into_iter().flatten().copied())
             .collect();
-        let name = |id: u32| self.frames[id as usize].function.as_deref().unwrap_or("");
-        let cut = allocator_frames(all.iter().map(|&id| name(id)));
+        let cut = all
+            .iter()
+            .take_while(|&&id| is_allocator_frame(&self.frames[id as usize]))
+            .count();
         all[cut..].to_vec()
     }
 }
 
-/// How many of a sampled stack's innermost frames belong to the profiler and
-/// the allocator interface.
+/// Frames between a program and the memory it asked for: the allocator's
+/// entry points (`__rust_alloc`), the profiler inlined into them, the
+/// allocator interface (`alloc::alloc::alloc`, `Global::allocate`) and the
+/// inner allocator. Judged by name, or by source file where names are the
+/// short ones of `debug = "line-tables-only"` builds (`alloc`).
 ///
-/// The profiler's own frames are interleaved with standard-library frames
-/// (thread-local access, for one), so the cut is after the outermost
-/// profiler or allocator-shim frame that comes before any frame of the
-/// program; after it, the allocator interface (`alloc::alloc::*` and the
-/// like) goes too. A stack without symbols is left whole.
-fn allocator_frames<'a>(names: impl Iterator<Item = &'a str>) -> usize {
-    let names: Vec<&str> = names.collect();
-    let mut cut = 0;
-    for (i, name) in names.iter().enumerate() {
-        if is_profiler(name) {
-            cut = i + 1;
-        } else if !is_standard_library(name) {
-            break;
-        }
-    }
-    if cut == 0 {
-        return 0;
-    }
-    cut + names[cut..]
-        .iter()
-        .take_while(|name| is_allocator_interface(name))
-        .count()
-}
-
-/// The name without a leading `<` (trait impls: `<T as Trait>::method`).
-fn unqualified(function: &str) -> &str {
-    function.strip_prefix('<').unwrap_or(function)
-}
-
-fn starts_with_any(function: &str, prefixes: &[&str]) -> bool {
-    let name = unqualified(function);
-    prefixes.iter().any(|prefix| name.starts_with(prefix))
-}
-
-/// Frames of the profiler, the stack walkers, and the allocator shims that
-/// call it.
-fn is_profiler(function: &str) -> bool {
-    starts_with_any(
-        function,
-        &[
-            "heapsnap::",
-            "backtrace::",
-            "_Unwind_",
-            "__rustc::",
-            "__rust_",
-            "__rg_",
-            "__rdl_",
-        ],
-    )
-}
-
-/// Frames of the allocator interface between a collection and the profiler.
-fn is_allocator_interface(function: &str) -> bool {
-    starts_with_any(
-        function,
-        &[
-            "alloc::alloc::",
-            "std::alloc::",
-            "core::alloc::",
-            "tikv_jemallocator::",
-        ],
-    )
-}
-
-fn is_standard_library(function: &str) -> bool {
-    starts_with_any(function, &["std::", "core::", "alloc::"])
+/// The profiler's own frames never reach a stack (the walk starts above
+/// them, see `stack::capture`); these are what is left between the
+/// program's call and that point.
+fn is_allocator_frame(frame: &Frame) -> bool {
+    const NAMES: [&str; 12] = [
+        "heapsnap::",
+        "__rustc::",
+        "__rust_",
+        "__rg_",
+        "__rdl_",
+        "alloc::alloc::",
+        "std::alloc::",
+        "core::alloc::",
+        "tikv_jemallocator::",
+        "backtrace::",
+        "_Unwind_",
+        "_rjem_",
+    ];
+    const FILES: [&str; 4] = [
+        "/library/alloc/src/alloc.rs",
+        "/library/std/src/alloc.rs",
+        "/library/core/src/alloc/",
+        "/tikv-jemallocator-",
+    ];
+    let function = frame.function.as_deref().unwrap_or("");
+    let name = function.strip_prefix('<').unwrap_or(function);
+    let file = frame.file.as_deref().unwrap_or("");
+    NAMES.iter().any(|prefix| name.starts_with(prefix))
+        || FILES.iter().any(|part| file.contains(part))
+        || file.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"))
 }
 
 /// The frames at one address: one per inlined function, then the function
@@ -392,38 +361,53 @@ fn frames_at(addr: usize, symbols: &[Symbol]) -> Vec<Frame> {
 mod tests {
     use super::*;
 
+    fn frame(function: &str, file: &str) -> Frame {
+        Frame {
+            function: Some(function.into()),
+            file: Some(file.into()),
+            ..Frame::default()
+        }
+    }
+
     #[test]
-    fn profiler_and_allocator_frames_are_cut() {
-        let stack = [
-            "heapsnap::stack::frame_pointers::walk",
-            "heapsnap::recorder::record",
-            "<std::thread::local::LocalKey<heapsnap::thread::ThreadState>>::with::<heapsnap::recorder::sample_due::{closure#0}, ()>",
-            "heapsnap::recorder::sample_due",
-            "<heapsnap::profiler::Profiler<tikv_jemallocator::Jemalloc> as core::alloc::global::GlobalAlloc>::alloc",
-            "__rustc::__rust_alloc",
-            "alloc::alloc::alloc",
-            "<alloc::alloc::Global as core::alloc::Allocator>::allocate",
-            "alloc::raw_vec::finish_grow::<alloc::alloc::Global>",
-            "<alloc::raw_vec::RawVec<app::Event>>::grow_one",
-            "app::record",
-            "heapsnap::snapshot",
-        ];
-        assert_eq!(allocator_frames(stack.into_iter()), 8);
-        // Box::new: the allocator interface, then the program.
-        let boxed = [
-            "heapsnap::x",
-            "__rustc::__rust_alloc",
-            "alloc::alloc::exchange_malloc",
-            "app::f",
-        ];
-        assert_eq!(allocator_frames(boxed.into_iter()), 3);
-        // No symbols: nothing is cut.
-        assert_eq!(allocator_frames(["", "", "app::main"].into_iter()), 0);
-        // A program frame before any profiler frame: nothing is cut.
-        assert_eq!(
-            allocator_frames(["app::f", "heapsnap::snapshot"].into_iter()),
-            0
-        );
+    fn allocator_entry_and_interface_frames_are_recognised() {
+        let std = "/rustc/0123abcd/library";
+        for allocator in [
+            frame("__rustc::__rust_alloc", "/app/src/main.rs"),
+            frame(
+                "<heapsnap::profiler::Profiler<tikv_jemallocator::Jemalloc> as core::alloc::global::GlobalAlloc>::alloc",
+                "?",
+            ),
+            frame("alloc::alloc::exchange_malloc", "?"),
+            frame(
+                "<alloc::alloc::Global as core::alloc::Allocator>::allocate",
+                "?",
+            ),
+            // line-tables-only builds: short names, known by their files.
+            frame("alloc", &format!("{std}/alloc/src/alloc.rs")),
+            frame("alloc_impl", &format!("{std}/alloc/src/alloc.rs")),
+            frame(
+                "alloc<tikv_jemallocator::Jemalloc>",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/src/profiler.rs"),
+            ),
+            frame("__rust_alloc", "/app/src/main.rs"),
+        ] {
+            assert!(is_allocator_frame(&allocator), "{allocator:?}");
+        }
+        for program in [
+            frame(
+                "<alloc::raw_vec::RawVec<app::Event>>::grow_one",
+                &format!("{std}/alloc/src/raw_vec/mod.rs"),
+            ),
+            frame(
+                "grow_one<app::Event, alloc::alloc::Global>",
+                &format!("{std}/alloc/src/raw_vec/mod.rs"),
+            ),
+            frame("app::record", "/app/src/record.rs"),
+            frame("alloc", "/app/src/pool.rs"),
+        ] {
+            assert!(!is_allocator_frame(&program), "{program:?}");
+        }
     }
 
     #[test]
@@ -443,7 +427,8 @@ mod tests {
                 ..Frame::default()
             });
         }
-        // Address 1 holds frames 0 and 1 (inlined); 2 -> 2; 3 -> 3 and 4.
+        // Address 1 holds frames 0 and 1 (inlined); 2 -> 2; 3 -> 3 and 4;
+        // only the innermost allocator frames go.
         symbols.by_address.insert(1, vec![0, 1]);
         symbols.by_address.insert(2, vec![2]);
         symbols.by_address.insert(3, vec![3, 4]);
