@@ -96,9 +96,10 @@ pub(crate) fn generics(ty: &str) -> (&str, Vec<&str>) {
 pub(crate) fn turbofish(function: &str) -> (&str, Vec<&str>) {
     match function.rfind("::<") {
         Some(at) if function.ends_with('>') => match matching_close(function, at + 2) {
-            Some(close) if close == function.len() - 1 => {
-                (&function[..at], split_top_level(&function[at + 3..close], ','))
-            }
+            Some(close) if close == function.len() - 1 => (
+                &function[..at],
+                split_top_level(&function[at + 3..close], ','),
+            ),
             _ => (function, Vec::new()),
         },
         _ => (function, Vec::new()),
@@ -139,6 +140,20 @@ pub(crate) fn shorten(ty: &str) -> String {
     out
 }
 
+/// True for DWARF's short names (`push<app::Job, alloc::alloc::Global>`,
+/// `fill_vec`), which builds with `debug = "line-tables-only"` give: no
+/// path before the generic arguments.
+pub(crate) fn is_short(function: &str) -> bool {
+    if function.starts_with('<') {
+        return false;
+    }
+    match (function.find("::"), function.find('<')) {
+        (None, _) => true,
+        (Some(path), Some(generic)) => generic < path,
+        (Some(_), None) => false,
+    }
+}
+
 /// Crates whose frames are never a site's location: the standard library,
 /// hashbrown (behind `HashMap`), and the profiler.
 const LIBRARY_CRATES: [&str; 5] = ["std::", "core::", "alloc::", "hashbrown::", "heapsnap::"];
@@ -147,24 +162,32 @@ fn in_library(path: &str) -> bool {
     LIBRARY_CRATES.iter().any(|c| path.starts_with(c))
 }
 
-fn is_primitive(ty: &str) -> bool {
-    !ty.contains("::")
+/// Types whose methods the standard library defines: its own, primitives,
+/// and slices, arrays, tuples, references and pointers of anything.
+fn library_owned(ty: &str) -> bool {
+    if ty.starts_with('<') {
+        return is_library(ty);
+    }
+    in_library(ty) || !ty.contains("::") || ty.starts_with(['[', '(', '&', '*'])
 }
 
-/// True for frames of the standard library and its collections: functions
-/// in `std`, `core`, `alloc` and `hashbrown`, methods of their types, and
-/// their traits implemented for primitive types (`<u8 as
-/// alloc::vec::spec_from_elem::SpecFromElem>::from_elem`). A trait of the
-/// standard library implemented for a program's type (`<app::Conn as
-/// core::clone::Clone>::clone`, often derived) is the program's code.
+/// True for frames of the standard library and its collections, judged by
+/// name: functions in `std`, `core`, `alloc` and `hashbrown`, methods of
+/// their types and of primitives, their traits implemented for them
+/// (`<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem`), and C
+/// symbols of the runtime (`main`, `__libc_start_main`).
+///
+/// A trait implementation is the library's only when both the type and the
+/// trait are: `<app::Conn as core::clone::Clone>::clone` is usually a
+/// derive, the program's code (a blanket implementation such as
+/// `ToString`'s is not, which only the frame's file can tell; see
+/// `view::is_library_frame`).
 pub(crate) fn is_library(function: &str) -> bool {
     match qualified_self(function) {
-        Some((self_ty, Some(trait_path))) => {
-            let self_ty = self_ty.trim_start_matches(['&', '*', '[', '(']).trim_start_matches("mut ");
-            in_library(self_ty) || (is_primitive(self_ty) && in_library(trait_path))
-        }
-        Some((self_ty, None)) => in_library(self_ty.trim_start_matches(['&', '*', '[', '('])),
-        None => in_library(function),
+        Some((self_ty, Some(trait_path))) => library_owned(self_ty) && is_library(trait_path),
+        Some((self_ty, None)) => library_owned(self_ty),
+        // `main`, `__libc_start_main`, `start_thread`: no path, not Rust's.
+        None => in_library(function) || !function.contains("::"),
     }
 }
 
@@ -186,11 +209,17 @@ mod tests {
             qualified_self(
                 "<hashbrown::raw::RawTable<(alloc::sync::Arc<app::Conn>, ())>>::reserve_rehash::<hashbrown::map::make_hasher<alloc::sync::Arc<app::Conn>, (), std::hash::random::RandomState>::{closure#0}>"
             ),
-            Some(("hashbrown::raw::RawTable<(alloc::sync::Arc<app::Conn>, ())>", None))
+            Some((
+                "hashbrown::raw::RawTable<(alloc::sync::Arc<app::Conn>, ())>",
+                None
+            ))
         );
         assert_eq!(
             qualified_self("<alloc::boxed::Box<dyn core::ops::function::Fn(u8) -> u8>>::new"),
-            Some(("alloc::boxed::Box<dyn core::ops::function::Fn(u8) -> u8>", None))
+            Some((
+                "alloc::boxed::Box<dyn core::ops::function::Fn(u8) -> u8>",
+                None
+            ))
         );
         assert_eq!(qualified_self("app::main"), None);
         assert_eq!(qualified_self("<unbalanced"), None);
@@ -198,39 +227,83 @@ mod tests {
 
     #[test]
     fn generic_arguments() {
-        assert_eq!(generics("alloc::vec::Vec<app::Event>"), ("alloc::vec::Vec", vec!["app::Event"]));
+        assert_eq!(
+            generics("alloc::vec::Vec<app::Event>"),
+            ("alloc::vec::Vec", vec!["app::Event"])
+        );
         assert_eq!(
             generics("std::collections::hash::map::HashMap<u64, app::Session>"),
-            ("std::collections::hash::map::HashMap", vec!["u64", "app::Session"])
+            (
+                "std::collections::hash::map::HashMap",
+                vec!["u64", "app::Session"]
+            )
         );
         assert_eq!(
             generics("hashbrown::raw::RawTable<(alloc::sync::Arc<app::Conn>, ())>"),
-            ("hashbrown::raw::RawTable", vec!["(alloc::sync::Arc<app::Conn>, ())"])
+            (
+                "hashbrown::raw::RawTable",
+                vec!["(alloc::sync::Arc<app::Conn>, ())"]
+            )
         );
-        assert_eq!(generics("alloc::raw_vec::RawVec<T,A>"), ("alloc::raw_vec::RawVec", vec!["T", "A"]));
-        assert_eq!(generics("alloc::string::String"), ("alloc::string::String", vec![]));
-        assert_eq!(split_top_level("(a::B<C, D>, ())", ','), vec!["(a::B<C, D>, ())"]);
-        assert_eq!(split_top_level("a::B<C, D>, ()", ','), vec!["a::B<C, D>", "()"]);
+        assert_eq!(
+            generics("alloc::raw_vec::RawVec<T,A>"),
+            ("alloc::raw_vec::RawVec", vec!["T", "A"])
+        );
+        assert_eq!(
+            generics("alloc::string::String"),
+            ("alloc::string::String", vec![])
+        );
+        assert_eq!(
+            split_top_level("(a::B<C, D>, ())", ','),
+            vec!["(a::B<C, D>, ())"]
+        );
+        assert_eq!(
+            split_top_level("a::B<C, D>, ()", ','),
+            vec!["a::B<C, D>", "()"]
+        );
     }
 
     #[test]
     fn turbofish_arguments() {
-        assert_eq!(turbofish("alloc::vec::from_elem::<u8>"), ("alloc::vec::from_elem", vec!["u8"]));
-        assert_eq!(turbofish("alloc::fmt::format"), ("alloc::fmt::format", vec![]));
+        assert_eq!(
+            turbofish("alloc::vec::from_elem::<u8>"),
+            ("alloc::vec::from_elem", vec!["u8"])
+        );
+        assert_eq!(
+            turbofish("alloc::fmt::format"),
+            ("alloc::fmt::format", vec![])
+        );
+    }
+
+    #[test]
+    fn dwarf_short_names() {
+        assert_eq!(shorten("alloc::sync::Arc<app::Conn>"), "Arc<Conn>");
+        assert_eq!(
+            shorten("(alloc::string::String, [u8; 16])"),
+            "(String, [u8; 16])"
+        );
+        assert_eq!(
+            shorten(
+                "std::collections::hash::set::HashSet<alloc::sync::Arc<im::gateway::ChannelContext>>"
+            ),
+            "HashSet<Arc<ChannelContext>>"
+        );
+        assert_eq!(shorten("&'static str"), "&'static str");
+        assert_eq!(
+            shorten("dyn core::error::Error + core::marker::Send"),
+            "dyn Error + Send"
+        );
+        assert_eq!(shorten("<T as core::clone::Clone>"), "<T as Clone>");
+        assert_eq!(shorten("u8"), "u8");
     }
 
     #[test]
     fn short_names() {
-        assert_eq!(shorten("alloc::sync::Arc<app::Conn>"), "Arc<Conn>");
-        assert_eq!(shorten("(alloc::string::String, [u8; 16])"), "(String, [u8; 16])");
-        assert_eq!(
-            shorten("std::collections::hash::set::HashSet<alloc::sync::Arc<im::gateway::ChannelContext>>"),
-            "HashSet<Arc<ChannelContext>>"
-        );
-        assert_eq!(shorten("&'static str"), "&'static str");
-        assert_eq!(shorten("dyn core::error::Error + core::marker::Send"), "dyn Error + Send");
-        assert_eq!(shorten("<T as core::clone::Clone>"), "<T as Clone>");
-        assert_eq!(shorten("u8"), "u8");
+        assert!(is_short("push<app::Job, alloc::alloc::Global>"));
+        assert!(is_short("fill_vec"));
+        assert!(!is_short("alloc::fmt::format"));
+        assert!(!is_short("alloc::vec::Vec<T,A>::push"));
+        assert!(!is_short("<alloc::vec::Vec<app::Job>>::push"));
     }
 
     #[test]
@@ -243,6 +316,11 @@ mod tests {
             "<hashbrown::raw::RawTable<(u64, app::Session)>>::reserve_rehash::<_>",
             "std::rt::lang_start_internal",
             "<&str as alloc::string::ToString>::to_string",
+            "<u8 as <[_]>::to_vec_in::ConvertVec>::to_vec::<alloc::alloc::Global>",
+            "<<alloc::boxed::Box<str> as core::convert::From<&str>>::from as core::ops::function::FnOnce<(&str,)>>::call_once",
+            "<[u8]>::to_vec",
+            "main",
+            "__libc_start_main",
         ] {
             assert!(is_library(library), "{library}");
         }
@@ -253,6 +331,8 @@ mod tests {
             "app::main::{closure#0}",
             "tokio::runtime::task::raw::poll",
             "heapsnap_report::load",
+            "<u8 as app::Encode>::encode",
+            "<alloc::vec::Vec<u8> as app::Encode>::encode",
         ] {
             assert!(!is_library(program), "{program}");
         }

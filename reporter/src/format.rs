@@ -1,0 +1,196 @@
+//! Numbers, sizes, times and paths as people read them.
+
+/// `0 B`, `512 B`, `1.5 KiB`, `45.4 MiB`, `1.25 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit >= 2 {
+        format!("{value:.2} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A byte change with its sign: `+1.5 MiB`, `-512 B`, `0 B`.
+pub fn signed_bytes(n: i64) -> String {
+    match n {
+        0 => "0 B".into(),
+        n if n > 0 => format!("+{}", bytes(n as u64)),
+        n => format!("-{}", bytes(n.unsigned_abs())),
+    }
+}
+
+/// `1,234,567`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A signed count: `+1,200`, `-3`, `0`.
+pub fn signed_count(n: i64) -> String {
+    match n {
+        0 => "0".into(),
+        n if n > 0 => format!("+{}", count(n as u64)),
+        n => format!("-{}", count(n.unsigned_abs())),
+    }
+}
+
+/// A share as a percentage: `61.7%`, `0.4%`, `<0.1%`.
+pub fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p > 0.0 && p < 0.05 {
+        "<0.1%".into()
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// A change as a percentage of its base: `+24.0%`, `-3.5%`, `new`.
+pub fn signed_percent(delta: i64, base: u64) -> String {
+    if base == 0 {
+        return if delta == 0 {
+            "0%".into()
+        } else {
+            "new".into()
+        };
+    }
+    format!("{:+.1}%", delta as f64 * 100.0 / base as f64)
+}
+
+/// A duration in milliseconds: `72 ms`, `4.2 s`, `2 min 10 s`, `2 h 10 min`, `3 d 4 h`.
+pub fn duration_ms(ms: u64) -> String {
+    let s = ms / 1000;
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{} min {} s", s / 60, s % 60),
+        3_600_000..86_400_000 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        _ => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// Milliseconds since the Unix epoch as `2026-11-22 02:43:53 UTC`.
+pub fn timestamp(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        (rest % 3600) / 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A source path shortened for reading: the standard library's from
+/// `library/`, a registry crate's from its `name-version/` directory, a
+/// program's from its `src/`, `examples/`, `tests/` or `benches/`
+/// directory.
+pub fn short_path(path: &str) -> &str {
+    if let Some(rest) = path.strip_prefix("/rustc/")
+        && let Some((_, library)) = rest.split_once('/')
+    {
+        return library;
+    }
+    if let Some(at) = path.find("/registry/src/") {
+        let rest = &path[at + "/registry/src/".len()..];
+        // Skip the index directory (`index.crates.io-...`).
+        if let Some((_, krate)) = rest.split_once('/') {
+            return krate;
+        }
+    }
+    ["/src/", "/examples/", "/tests/", "/benches/"]
+        .iter()
+        .filter_map(|dir| path.rfind(dir))
+        .max()
+        .map_or(path, |at| &path[at + 1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(47_600_000), "45.4 MiB");
+        assert_eq!(bytes(3 << 30), "3.00 GiB");
+        assert_eq!(signed_bytes(-2048), "-2.0 KiB");
+        assert_eq!(signed_bytes(5 << 20), "+5.0 MiB");
+    }
+
+    #[test]
+    fn counts_and_percentages() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(signed_count(-1000), "-1,000");
+        assert_eq!(percent(0.617), "61.7%");
+        assert_eq!(percent(0.0001), "<0.1%");
+        assert_eq!(signed_percent(24, 100), "+24.0%");
+        assert_eq!(signed_percent(5, 0), "new");
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(duration_ms(72), "72 ms");
+        assert_eq!(duration_ms(4_200), "4.2 s");
+        assert_eq!(duration_ms(130_000), "2 min 10 s");
+        assert_eq!(duration_ms(7_800_000), "2 h 10 min");
+        assert_eq!(timestamp(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(timestamp(1_795_315_433_358), "2026-11-22 02:43:53 UTC");
+        assert_eq!(timestamp(951_782_400_000), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            short_path("/rustc/59807616e1f/library/alloc/src/vec/mod.rs"),
+            "library/alloc/src/vec/mod.rs"
+        );
+        assert_eq!(
+            short_path(
+                "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/hashbrown-0.15.2/src/raw/mod.rs"
+            ),
+            "hashbrown-0.15.2/src/raw/mod.rs"
+        );
+        assert_eq!(short_path("/srv/gateway/src/ips.rs"), "src/ips.rs");
+        assert_eq!(
+            short_path("/srv/app/examples/leaky_server.rs"),
+            "examples/leaky_server.rs"
+        );
+        assert_eq!(short_path("relative.rs"), "relative.rs");
+    }
+}

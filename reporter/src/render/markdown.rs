@@ -1,0 +1,130 @@
+//! Reports as GitHub-flavoured Markdown, for CI job summaries
+//! (`>> $GITHUB_STEP_SUMMARY`) and pull-request comments.
+
+use std::io::{self, Write};
+
+use super::text::{culprits_heading, gate_verdict, identity};
+use crate::diff::{self, Change};
+use crate::format;
+
+/// Escapes what Markdown tables would take as syntax.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn code(text: &str) -> String {
+    format!("<code>{}</code>", cell(text))
+}
+
+fn changes(out: &mut dyn Write, changes: &[Change], with_location: bool) -> io::Result<()> {
+    if with_location {
+        writeln!(
+            out,
+            "| change | % | before | after | count | type | location |"
+        )?;
+        writeln!(out, "|---:|---:|---:|---:|---:|---|---|")?;
+    } else {
+        writeln!(out, "| change | % | before | after | count | type |")?;
+        writeln!(out, "|---:|---:|---:|---:|---:|---|")?;
+    }
+    for c in changes {
+        write!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            format::signed_bytes(c.delta_bytes),
+            format::signed_percent(c.delta_bytes, c.before_bytes),
+            format::bytes(c.before_bytes),
+            format::bytes(c.after_bytes),
+            format::signed_count(c.delta_allocs),
+            code(&c.ty)
+        )?;
+        if with_location {
+            write!(out, " {} |", code(&c.location.label()))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Writes a `diff` report.
+pub fn diff(report: &diff::Report, out: &mut dyn Write) -> io::Result<()> {
+    let status = match (report.gates.is_empty(), report.failed()) {
+        (true, _) => "",
+        (false, true) => ": **FAILED**",
+        (false, false) => ": passed",
+    };
+    writeln!(out, "### Heap diff{status}")?;
+    writeln!(out)?;
+    let sampling = if report.exact {
+        "exact".to_owned()
+    } else {
+        format!("±{}", format::bytes(report.growth_stddev.round() as u64))
+    };
+    writeln!(out, "| | base | new | change |")?;
+    writeln!(out, "|---|---:|---:|---:|")?;
+    writeln!(
+        out,
+        "| live heap | {} | {} | {} ({}, {sampling}) |",
+        format::bytes(report.base.live_bytes),
+        format::bytes(report.new.live_bytes),
+        format::signed_bytes(report.growth_bytes),
+        format::signed_percent(report.growth_bytes, report.base.live_bytes)
+    )?;
+    writeln!(
+        out,
+        "| live allocations | {} | {} | {} |",
+        format::count(report.base.live_allocs),
+        format::count(report.new.live_allocs),
+        format::signed_count(report.new.live_allocs as i64 - report.base.live_allocs as i64)
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Base: {} ({}). New: {} ({}).",
+        cell(&report.base.source),
+        cell(&identity(&report.base)),
+        cell(&report.new.source),
+        cell(&identity(&report.new))
+    )?;
+    for gate in &report.gates {
+        writeln!(out)?;
+        writeln!(out, "**{}**", cell(&gate_verdict(gate, report)))?;
+        if gate.tripped {
+            writeln!(out)?;
+            writeln!(out, "{}", culprits_heading(gate))?;
+            writeln!(out)?;
+            for c in &gate.culprits {
+                writeln!(
+                    out,
+                    "- {} {} in {}",
+                    format::signed_bytes(c.delta_bytes),
+                    code(&c.ty),
+                    code(&c.location.label())
+                )?;
+            }
+        }
+    }
+    writeln!(out)?;
+    if report.sites.is_empty() {
+        writeln!(out, "No site grew.")?;
+    } else {
+        writeln!(out, "#### Growth by site")?;
+        writeln!(out)?;
+        changes(out, &report.sites, true)?;
+    }
+    if !report.shrunk.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "#### Shrinkage by site")?;
+        writeln!(out)?;
+        changes(out, &report.shrunk, true)?;
+    }
+    if !report.types.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "#### Change by type")?;
+        writeln!(out)?;
+        changes(out, &report.types, false)?;
+    }
+    Ok(())
+}

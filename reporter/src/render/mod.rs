@@ -1,0 +1,86 @@
+//! Writing reports: as aligned text for terminals, JSON for programs, and
+//! Markdown for CI job summaries and pull-request comments.
+
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// An output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Aligned tables.
+    #[default]
+    Text,
+    /// One JSON document.
+    Json,
+    /// GitHub-flavoured Markdown.
+    Markdown,
+}
+
+/// Column alignment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Align {
+    Left,
+    Right,
+}
+
+/// A text table with aligned columns; the last column is not padded.
+pub(crate) struct Table {
+    columns: Vec<(&'static str, Align)>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub(crate) fn new(columns: &[(&'static str, Align)]) -> Table {
+        Table {
+            columns: columns.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
+        debug_assert_eq!(cells.len(), self.columns.len());
+        self.rows.push(cells);
+    }
+
+    pub(crate) fn write(&self, out: &mut dyn Write, indent: &str) -> io::Result<()> {
+        let widths: Vec<usize> = (0..self.columns.len())
+            .map(|i| {
+                let cells = self.rows.iter().map(|r| r[i].chars().count());
+                cells.chain([self.columns[i].0.len()]).max().unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: Vec<&str>, out: &mut dyn Write| -> io::Result<()> {
+            let mut text = String::from(indent);
+            for (i, cell) in cells.iter().enumerate() {
+                let last = i + 1 == cells.len();
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                if i > 0 {
+                    text.push_str("  ");
+                }
+                match (self.columns[i].1, last) {
+                    (Align::Right, _) => {
+                        text.push_str(&" ".repeat(pad));
+                        text.push_str(cell);
+                    }
+                    (Align::Left, true) => text.push_str(cell),
+                    (Align::Left, false) => {
+                        text.push_str(cell);
+                        text.push_str(&" ".repeat(pad));
+                    }
+                }
+            }
+            writeln!(out, "{}", text.trim_end())
+        };
+        line(self.columns.iter().map(|c| c.0).collect(), out)?;
+        for row in &self.rows {
+            line(row.iter().map(String::as_str).collect(), out)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,228 @@
+//! `heapsnap top`: the biggest holders of live memory in one snapshot, by
+//! site, type, tag or function.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::load::Loaded;
+use crate::view::{self, Location, SiteView};
+
+/// What rows are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// One row per site (stack and tag).
+    #[default]
+    Site,
+    /// One row per type.
+    Type,
+    /// One row per tag (untagged memory in one row).
+    Tag,
+    /// One row per location function.
+    Function,
+}
+
+/// Options of [`top`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// What rows are.
+    pub by: GroupBy,
+    /// How many rows at most (0: all).
+    pub limit: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            by: GroupBy::Site,
+            limit: 20,
+        }
+    }
+}
+
+/// The heap-wide figures a report starts with.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Where the snapshot came from.
+    pub source: String,
+    /// Process id.
+    pub pid: u32,
+    /// Executable path.
+    pub exe: String,
+    /// When it was taken (ms since the Unix epoch).
+    pub taken_at_ms: u64,
+    /// Process uptime then (ms).
+    pub uptime_ms: u64,
+    /// What wrote it.
+    pub trigger: String,
+    /// Mean bytes between samples; 1 is exact.
+    pub interval_bytes: u64,
+    /// Estimated live bytes.
+    pub live_bytes: u64,
+    /// Estimated live allocations.
+    pub live_allocs: u64,
+    /// Standard deviation of `live_bytes` due to sampling.
+    pub live_bytes_stddev: f64,
+    /// Live samples behind the estimates.
+    pub live_samples: u64,
+    /// Bytes the allocator holds in resident pages, when known.
+    pub allocator_resident_bytes: Option<u64>,
+    /// Resident set size, when known.
+    pub rss_bytes: Option<u64>,
+    /// Cgroup memory limit, when there is one.
+    pub memory_limit_bytes: Option<u64>,
+    /// Samples the profiler had to drop.
+    pub samples_dropped: u64,
+}
+
+impl Summary {
+    /// The summary of a loaded snapshot.
+    pub fn of(loaded: &Loaded) -> Summary {
+        let s = &loaded.snapshot;
+        Summary {
+            source: loaded.source.clone(),
+            pid: s.process.pid,
+            exe: s.process.exe.clone(),
+            taken_at_ms: s.taken_at_ms,
+            uptime_ms: s.uptime_ms,
+            trigger: s.trigger.clone(),
+            interval_bytes: s.sampling.interval_bytes,
+            live_bytes: s.totals.live_bytes,
+            live_allocs: s.totals.live_allocs,
+            live_bytes_stddev: s.sites.iter().map(|s| s.live_bytes_var).sum::<f64>().sqrt(),
+            live_samples: s.totals.live_samples,
+            allocator_resident_bytes: s.totals.allocator.as_ref().map(|a| a.resident),
+            rss_bytes: s.totals.rss_bytes,
+            memory_limit_bytes: s.totals.memory_limit_bytes,
+            samples_dropped: s.totals.samples_dropped,
+        }
+    }
+}
+
+/// One row of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// 1 for the biggest.
+    pub rank: usize,
+    /// The type (for `--by tag`, the biggest site's type).
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// The type with full paths.
+    pub type_full: String,
+    /// Where (for groups, the biggest site's location).
+    pub location: Location,
+    /// The tag, when rows are sites or tags.
+    pub tag: Option<String>,
+    /// Estimated live bytes.
+    pub live_bytes: u64,
+    /// Estimated live allocations.
+    pub live_allocs: u64,
+    /// Share of the live heap.
+    pub share: f64,
+    /// Standard deviation of `live_bytes` due to sampling.
+    pub live_bytes_stddev: f64,
+    /// Estimated bytes allocated since the start.
+    pub allocated_bytes: u64,
+    /// Sites in the row.
+    pub sites: usize,
+    /// The biggest site's stack, function names innermost first.
+    pub stack: Vec<String>,
+}
+
+/// The report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Heap-wide figures.
+    pub summary: Summary,
+    /// What rows are.
+    pub by: GroupBy,
+    /// Rows, most live bytes first.
+    pub rows: Vec<Row>,
+    /// Rows before `limit` cut them.
+    pub total_rows: usize,
+}
+
+/// The biggest holders of live memory in a snapshot.
+pub fn top(loaded: &Loaded, options: &Options) -> Report {
+    let views = view::sites(&loaded.snapshot);
+    let total = loaded.snapshot.totals.live_bytes.max(1) as f64;
+    let mut groups: Vec<Vec<&SiteView<'_>>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for site in &views {
+        let key = match options.by {
+            GroupBy::Site => {
+                groups.push(vec![site]);
+                continue;
+            }
+            GroupBy::Type => site.ty.full.clone(),
+            GroupBy::Tag => site.site.tag.clone().unwrap_or_default(),
+            GroupBy::Function => site
+                .location()
+                .map_or_else(|| "?".into(), view::function_name),
+        };
+        let at = *index.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at].push(site);
+    }
+    let sum = |group: &[&SiteView<'_>], f: fn(&SiteView<'_>) -> u64| {
+        group.iter().map(|s| f(s)).sum::<u64>()
+    };
+    // Rank on numbers; build rows (names, stacks) only for those shown.
+    let mut ranked: Vec<(u64, u64, Vec<&SiteView<'_>>)> = groups
+        .into_iter()
+        .map(|g| {
+            (
+                sum(&g, |s| s.site.live_bytes),
+                sum(&g, |s| s.site.allocated_bytes),
+                g,
+            )
+        })
+        .filter(|(live, _, _)| *live > 0)
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+    let total_rows = ranked.len();
+    if options.limit > 0 {
+        ranked.truncate(options.limit);
+    }
+    let rows = ranked
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, _, group))| row(i + 1, group, options.by, total))
+        .collect();
+    Report {
+        summary: Summary::of(loaded),
+        by: options.by,
+        rows,
+        total_rows,
+    }
+}
+
+fn row(rank: usize, sites: &[&SiteView<'_>], by: GroupBy, total: f64) -> Option<Row> {
+    let biggest = sites.iter().max_by_key(|s| s.site.live_bytes)?;
+    let live_bytes: u64 = sites.iter().map(|s| s.site.live_bytes).sum();
+    Some(Row {
+        rank,
+        ty: biggest.ty.short.clone(),
+        type_full: biggest.ty.full.clone(),
+        location: biggest.location_info(),
+        tag: match by {
+            GroupBy::Site | GroupBy::Tag => biggest.site.tag.clone(),
+            GroupBy::Type | GroupBy::Function => None,
+        },
+        live_bytes,
+        live_allocs: sites.iter().map(|s| s.site.live_allocs).sum(),
+        share: live_bytes as f64 / total,
+        live_bytes_stddev: sites
+            .iter()
+            .map(|s| s.site.live_bytes_var)
+            .sum::<f64>()
+            .sqrt(),
+        allocated_bytes: sites.iter().map(|s| s.site.allocated_bytes).sum(),
+        sites: sites.len(),
+        stack: biggest.stack_names(),
+    })
+}

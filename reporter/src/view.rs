@@ -1,0 +1,220 @@
+//! What the reporter derives from a snapshot's site: its frames, its
+//! location (the innermost frame of the program itself), the type its
+//! memory holds, and a key that finds the same site in other snapshots.
+//!
+//! Snapshots share frames between stacks (a few thousand distinct frames
+//! behind a hundred thousand sites), so everything about a frame is worked
+//! out once per snapshot, and sites refer to frames by index.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use heapsnap::Snapshot;
+use heapsnap::snapshot::{Frame, Site};
+use serde::Serialize;
+
+use crate::format;
+use crate::names;
+use crate::types::{Inference, TypeName};
+
+/// A site with what the reporter derives from it.
+#[derive(Debug)]
+pub struct SiteView<'a> {
+    /// The site itself.
+    pub site: &'a Site,
+    /// Its stack: indices into the snapshot's frames, innermost first.
+    pub stack: &'a [u32],
+    all_frames: &'a [Frame],
+    /// How many of the stack's frames (from the innermost) belong to the
+    /// standard library; the next one, if any, is the location.
+    pub library_depth: usize,
+    /// The type its memory holds: its tag if it has one, else inferred.
+    pub ty: Rc<TypeName>,
+}
+
+impl<'a> SiteView<'a> {
+    /// Its frames, innermost first.
+    pub fn frames(&self) -> impl DoubleEndedIterator<Item = &'a Frame> + 'a {
+        let all = self.all_frames;
+        // Snapshots are validated: every index points at a frame.
+        self.stack.iter().filter_map(move |&i| all.get(i as usize))
+    }
+
+    /// The innermost frame of the program itself.
+    pub fn location(&self) -> Option<&'a Frame> {
+        self.stack
+            .get(self.library_depth)
+            .and_then(|&i| self.all_frames.get(i as usize))
+    }
+
+    /// Where the site is, for people.
+    pub fn location_info(&self) -> Location {
+        Location::of(self.location())
+    }
+
+    /// The function names of the stack, innermost first.
+    pub fn stack_names(&self) -> Vec<String> {
+        self.frames().map(function_name).collect()
+    }
+
+    /// Identifies the site across snapshots, even of different builds: its
+    /// tag and the function names of its stack (addresses and lines change
+    /// from build to build), as ids of `names`.
+    pub fn key(&self, names: &FunctionIds) -> SiteKey {
+        SiteKey {
+            tag: self.site.tag.clone(),
+            functions: self.stack.iter().map(|&i| names.of_frame(i)).collect(),
+        }
+    }
+}
+
+/// Numbers function names, so that stacks of different snapshots compare
+/// as lists of numbers.
+#[derive(Debug, Default)]
+pub struct FunctionIds {
+    ids: HashMap<String, u32>,
+    /// For each snapshot added, the id of each of its frames.
+    frames: Vec<u32>,
+}
+
+impl FunctionIds {
+    /// Numbers the frames of `snapshot`; `of_frame` then answers for them.
+    pub fn for_snapshot(&mut self, snapshot: &Snapshot) -> &Self {
+        self.frames.clear();
+        for frame in &snapshot.frames {
+            let name = function_name(frame);
+            let next = self.ids.len() as u32;
+            let id = *self.ids.entry(name).or_insert(next);
+            self.frames.push(id);
+        }
+        self
+    }
+
+    /// The id of the function of frame `index` of the last snapshot added.
+    pub fn of_frame(&self, index: u32) -> u32 {
+        self.frames.get(index as usize).copied().unwrap_or(u32::MAX)
+    }
+}
+
+/// Finds a site in other snapshots.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SiteKey {
+    /// The site's tag.
+    pub tag: Option<String>,
+    /// The function ids of its stack, innermost first (see [`FunctionIds`]).
+    pub functions: Vec<u32>,
+}
+
+/// True for frames of the standard library and its collections.
+///
+/// A frame whose source is the standard library's
+/// (`/rustc/<hash>/library/...`, or its vendored hashbrown) is, whatever its
+/// name: blanket implementations such as
+/// `<app::Id as alloc::string::ToString>::to_string` live there. Otherwise
+/// a full path decides (see `names::is_library`). A short name (DWARF's,
+/// in builds with `debug = "line-tables-only"`) with a Rust source file
+/// outside the standard library is the program's; with a C source file
+/// (glibc's `__libc_start_call_main`) or none at all, it is the runtime's.
+pub fn is_library_frame(frame: &Frame) -> bool {
+    let file = frame.file.as_deref();
+    let std_source = file.is_some_and(|f| f.starts_with("/rustc/") || f.starts_with("/rust/deps/"));
+    if std_source {
+        return true;
+    }
+    let Some(function) = frame.function.as_deref() else {
+        return true;
+    };
+    if names::is_short(function) {
+        file.is_none_or(|f| !f.ends_with(".rs") || f.contains("/hashbrown-"))
+    } else {
+        names::is_library(function)
+    }
+}
+
+/// A frame's function, or its address when it has no name.
+pub fn function_name(frame: &Frame) -> String {
+    frame
+        .function
+        .clone()
+        .unwrap_or_else(|| format!("{:#x}", frame.ip))
+}
+
+/// A site's location, for people.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Location {
+    /// Function, or `?` when no frame of the program was found.
+    pub function: String,
+    /// Source file, shortened (`src/ips.rs`).
+    pub file: Option<String>,
+    /// Source line.
+    pub line: Option<u32>,
+}
+
+impl Location {
+    fn of(frame: Option<&Frame>) -> Location {
+        match frame {
+            Some(frame) => Location {
+                function: function_name(frame),
+                file: frame
+                    .file
+                    .as_deref()
+                    .map(|f| format::short_path(f).to_owned()),
+                line: frame.line,
+            },
+            None => Location {
+                function: "?".into(),
+                file: None,
+                line: None,
+            },
+        }
+    }
+
+    /// `app::Ips::bind (src/ips.rs:57)`.
+    pub fn label(&self) -> String {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => format!("{} ({file}:{line})", self.function),
+            (Some(file), None) => format!("{} ({file})", self.function),
+            _ => self.function.clone(),
+        }
+    }
+}
+
+/// The views of every site of a snapshot, in the snapshot's order (most
+/// live bytes first).
+pub fn sites(snapshot: &Snapshot) -> Vec<SiteView<'_>> {
+    let library: Vec<bool> = snapshot.frames.iter().map(is_library_frame).collect();
+    let inference = Inference::new(&snapshot.frames);
+    let mut by_stack: HashMap<u32, (usize, Rc<TypeName>)> = HashMap::new();
+    let no_stack: &[u32] = &[];
+    snapshot
+        .sites
+        .iter()
+        .map(|site| {
+            let stack = snapshot
+                .stacks
+                .get(site.stack as usize)
+                .map_or(no_stack, Vec::as_slice);
+            let (library_depth, inferred) = by_stack
+                .entry(site.stack)
+                .or_insert_with(|| {
+                    let depth = stack
+                        .iter()
+                        .take_while(|&&i| library.get(i as usize).copied().unwrap_or(true))
+                        .count();
+                    (depth, Rc::new(inference.infer(&stack[..depth])))
+                })
+                .clone();
+            let ty = match &site.tag {
+                Some(tag) => Rc::new(TypeName::tagged(tag)),
+                None => inferred,
+            };
+            SiteView {
+                site,
+                stack,
+                all_frames: &snapshot.frames,
+                library_depth,
+                ty,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,313 @@
+//! The `heapsnap` binary's exit statuses and messages: 0 when fine, 1 when a
+//! gate trips, 2 with one line naming the file and the problem for every
+//! kind of bad input, never a panic.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::{Value, json};
+
+fn data(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
+}
+
+fn heapsnap() -> Command {
+    Command::cargo_bin("heapsnap").unwrap()
+}
+
+fn valid() -> Value {
+    let text = std::fs::read_to_string(data("snapshots/quickstart.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("heapsnap-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A valid snapshot with one change made to its JSON.
+fn edited(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut snapshot = valid();
+    edit(&mut snapshot);
+    serde_json::to_vec(&snapshot).unwrap()
+}
+
+#[test]
+fn every_kind_of_bad_input_exits_2_naming_the_file_and_the_problem() {
+    let scratch = Scratch::new("bad");
+    let text = serde_json::to_vec(&valid()).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "empty file"),
+        ("not-json", b"heap snapshot, honest".to_vec(), "not JSON"),
+        ("binary", vec![0x00, 0xff, 0x10, 0x80, 0x7f], "not JSON"),
+        ("truncated", text[..text.len() / 2].to_vec(), "truncated"),
+        ("array", b"[1, 2, 3]".to_vec(), "not a heapsnap snapshot"),
+        (
+            "other-format",
+            br#"{"format": "pprof", "version": 1}"#.to_vec(),
+            "its format is \"pprof\"",
+        ),
+        (
+            "newer-version",
+            edited(|s| s["version"] = json!(3)),
+            "version 3 is newer than this reader (1)",
+        ),
+        (
+            "version-zero",
+            edited(|s| s["version"] = json!(0)),
+            "version 0 does not exist",
+        ),
+        (
+            "missing-field",
+            edited(|s| {
+                s.as_object_mut().unwrap().remove("sites");
+            }),
+            "missing field `sites`",
+        ),
+        (
+            "wrong-type",
+            edited(|s| s["sites"][0]["live_bytes"] = json!("many")),
+            "invalid type",
+        ),
+        (
+            "negative",
+            edited(|s| s["sites"][0]["live_bytes"] = json!(-100)),
+            "invalid value",
+        ),
+        (
+            "absurd",
+            edited(|s| s["totals"]["live_bytes"] = json!(u64::MAX)),
+            "totals.live_bytes is 18446744073709551615, more than any real heap",
+        ),
+        (
+            "dangling-frame",
+            edited(|s| s["stacks"][0] = json!([0, 1_000_000])),
+            "stack 0 refers to frame 1000000",
+        ),
+        (
+            "dangling-stack",
+            edited(|s| s["sites"][0]["stack"] = json!(999_999)),
+            "site 0 refers to stack 999999",
+        ),
+        (
+            "bad-address",
+            edited(|s| s["frames"][0]["ip"] = json!("0xnothex")),
+            "is not hexadecimal",
+        ),
+        (
+            "bad-ages",
+            edited(|s| s["sites"][0]["live_bytes_by_age"] = json!([1, 2, 3])),
+            "site 0 has 3 age buckets",
+        ),
+        (
+            "unordered-ages",
+            edited(|s| s["age_buckets_ms"] = json!([1000, 500])),
+            "age_buckets_ms is not increasing",
+        ),
+        (
+            "negative-variance",
+            edited(|s| s["sites"][0]["live_bytes_var"] = json!(-1.0)),
+            "negative live_bytes_var",
+        ),
+        (
+            "corrupt-gzip",
+            vec![0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02],
+            "not a valid gzip file",
+        ),
+        ("gzipped-garbage", gzip(b"not json either"), "not JSON"),
+    ];
+    assert!(cases.len() >= 15);
+    for (name, bytes, message) in cases {
+        let path = scratch.file(&format!("{name}.json"), &bytes);
+        for command in [
+            vec!["top", &path],
+            vec!["flamegraph", &path, "-o", "-"],
+            vec!["diff", &path, &path],
+        ] {
+            let output = heapsnap().args(&command).output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{name}: {command:?}: {stderr}"
+            );
+            assert_eq!(
+                stderr.lines().count(),
+                1,
+                "{name}: one line expected: {stderr}"
+            );
+            assert!(stderr.starts_with("heapsnap: "), "{name}: {stderr}");
+            assert!(
+                stderr.contains(&path),
+                "{name}: the message must name the file: {stderr}"
+            );
+            assert!(
+                stderr.contains(message),
+                "{name}: expected {message:?} in {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn missing_files_directories_and_bad_arguments_exit_2() {
+    heapsnap()
+        .args(["top", "no-such-snapshot.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no-such-snapshot.json: No such file",
+        ));
+    heapsnap()
+        .args(["top", data("snapshots").to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a directory"));
+    heapsnap().args(["top"]).assert().code(2);
+    heapsnap().args(["frobnicate"]).assert().code(2);
+    heapsnap()
+        .args([
+            "top",
+            data("snapshots/quickstart.json").to_str().unwrap(),
+            "--by",
+            "colour",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("colour"));
+    let q = data("snapshots/quickstart.json");
+    let q = q.to_str().unwrap();
+    heapsnap()
+        .args(["diff", q, q, "--fail-on-growth", "lots"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("expected a size"));
+    heapsnap()
+        .args(["diff", q, q, "--confidence", "20"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("between 50 and 99.9999"));
+    heapsnap()
+        .args(["flamegraph", q, "-o", "/no/such/dir/heap.svg"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("writing /no/such/dir/heap.svg"));
+}
+
+#[test]
+fn each_command_exits_0_when_fine_and_diff_exits_1_when_a_gate_trips() {
+    let q = data("snapshots/quickstart.json");
+    let q = q.to_str().unwrap();
+    heapsnap()
+        .args(["top", q])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Vec<Event>"));
+    heapsnap()
+        .args(["top", q, "--format", "json"])
+        .assert()
+        .code(0);
+    heapsnap()
+        .args(["flamegraph", q, "-o", "-"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with("<?xml"));
+    heapsnap()
+        .args(["diff", q, q, "--fail-on-growth", "0"])
+        .assert()
+        .code(0);
+    let base = data("snapshots/ci-base.json");
+    let new = data("snapshots/ci-regression.json");
+    let (base, new) = (base.to_str().unwrap(), new.to_str().unwrap());
+    heapsnap().args(["diff", base, new]).assert().code(0);
+    heapsnap()
+        .args(["diff", base, new, "--fail-on-growth", "1MiB"])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("FAILED").and(predicate::str::contains("remember_processed")),
+        );
+    heapsnap()
+        .args(["diff", base, new, "--fail-on-growth", "1000%"])
+        .assert()
+        .code(0);
+    // Shrinking is never growth.
+    heapsnap()
+        .args(["diff", new, base, "--fail-on-growth", "0"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn reads_standard_input_gzip_and_reports_through_a_closed_pipe() {
+    let bytes = std::fs::read(data("snapshots/quickstart.json")).unwrap();
+    heapsnap()
+        .args(["top", "-"])
+        .write_stdin(bytes.clone())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("-: manual snapshot"));
+    let scratch = Scratch::new("gzip");
+    let gz = scratch.file("heap.json.gz", &gzip(&bytes));
+    heapsnap()
+        .args(["top", &gz])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Vec<Event>"));
+
+    // A reader that goes away (`| head`) is not an error: the SVG is larger
+    // than a pipe holds, so writing it fails with EPIPE.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("heapsnap"))
+        .args([
+            "flamegraph",
+            data("snapshots/collections.json").to_str().unwrap(),
+            "-o",
+            "-",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Regenerates the snapshots the reporter's golden tests read, from real runs
+# of the examples, then the expected outputs (HEAPSNAP_BLESS=1).
+#
+#   snapshots/quickstart.json     examples/quickstart.rs, exact
+#   snapshots/collections.json    examples/collections.rs, exact
+#   snapshots/ci-base.json        examples/ci_workload.rs, exact
+#   snapshots/ci-regression.json  examples/ci_workload.rs --regression, exact
+#   snapshots/ci-base-64k.json    the same sampled at 64 KiB (seed 1)
+#   snapshots/ci-regression-64k.json
+#
+# Paths under the workspace become relative and the home directory `~`, so
+# that no machine's paths are committed.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+data="$root/reporter/tests/data"
+cd "$root"
+cargo build --release --locked --example quickstart --example collections --example ci_workload
+examples="$root/target/release/examples"
+
+snap() { # interval output example args...
+    local interval=$1 out=$2 example=$3
+    shift 3
+    HEAPSNAP_SAMPLE_INTERVAL=$interval HEAPSNAP_SEED=1 "$examples/$example" "$data/snapshots/$out" "$@" > /dev/null
+}
+snap 1 quickstart.json quickstart
+snap 1 collections.json collections
+snap 1 ci-base.json ci_workload
+snap 1 ci-regression.json ci_workload --regression
+snap 64KiB ci-base-64k.json ci_workload
+snap 64KiB ci-regression-64k.json ci_workload --regression
+
+python3 - "$root" "$HOME" "$data"/snapshots/*.json <<'PY'
+import json, sys
+root, home, files = sys.argv[1] + "/", sys.argv[2] + "/", sys.argv[3:]
+def clean(value):
+    if isinstance(value, str):
+        return value.replace(root, "").replace(home, "~/")
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    return value
+for path in files:
+    with open(path) as f:
+        snapshot = clean(json.load(f))
+    with open(path, "w") as f:
+        json.dump(snapshot, f, separators=(",", ":"))
+PY
+
+HEAPSNAP_BLESS=1 cargo test --locked -p heapsnap-report --test golden
