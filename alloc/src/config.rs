@@ -12,6 +12,20 @@
 //! | `HEAPSNAP_SEED` | seed for the samplers (reproducible runs) | random |
 //! | `HEAPSNAP_MAX_FRAMES` | deepest stack recorded, 4 to 128 | 64 |
 //! | `HEAPSNAP_STACK_WALK` | `auto` (frame pointers when the build has them) or `backtrace` (always unwind with DWARF) | `auto` |
+//!
+//! Automatic dumps (see `AutoDump`), on when `HEAPSNAP_DIR` is set:
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `HEAPSNAP_DIR` | directory to dump into (created, mode 0700) | off |
+//! | `HEAPSNAP_DUMP_INTERVAL` | dump this often (`60s`, `5min`), or `off` | `60s` |
+//! | `HEAPSNAP_DUMP_ON_GROWTH` | dump when the live heap passes the last dumped high by this much (`20%`), or `off` | `20%` |
+//! | `HEAPSNAP_DUMP_NEAR_LIMIT` | dump when RSS reaches this fraction of the memory limit (`90%`), or `off` | `90%` |
+//! | `HEAPSNAP_DUMP_ON_SIGNAL` | dump on SIGUSR1 (`on`/`off`) | `on` |
+//! | `HEAPSNAP_DUMP_ON_OOM` | dump when an allocation fails (`on`/`off`) | `on` |
+//! | `HEAPSNAP_KEEP` | keep this many newest dumps (plus the first) | 100 |
+//! | `HEAPSNAP_MEMORY_LIMIT` | the memory limit (`2GiB`), instead of the cgroup's | cgroup |
+//! | `HEAPSNAP_MEMORY_LIMIT_FILE` | read the limit from this file (like `memory.max`) | cgroup |
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -124,6 +138,63 @@ pub(crate) fn max_frames() -> usize {
 /// True when `HEAPSNAP_STACK_WALK=backtrace` asks for DWARF unwinding.
 pub(crate) fn force_backtrace() -> bool {
     FORCE_BACKTRACE.load(Ordering::Relaxed)
+}
+
+/// Automatic-dump settings from the environment, when `HEAPSNAP_DIR` is set.
+/// Read with `getenv` too: this runs on the allocator's slow path.
+pub(crate) fn auto_dump() -> Option<crate::AutoDump> {
+    let env = |name| sys::getenv(name).map(str::trim).filter(|v| !v.is_empty());
+    let dir = env(c"HEAPSNAP_DIR")?;
+    let mut dump = crate::AutoDump::new(dir);
+    let off = |value: &str| matches!(value, "off" | "0" | "no" | "false");
+    if let Some(text) = env(c"HEAPSNAP_DUMP_INTERVAL") {
+        match units::parse_duration(text) {
+            _ if off(text) => dump = dump.interval(None),
+            Ok(interval) => dump = dump.interval(Some(interval)),
+            Err(err) => warn("HEAPSNAP_DUMP_INTERVAL", text, err.reason().as_bytes()),
+        }
+    }
+    for (name, value) in [
+        ("HEAPSNAP_DUMP_ON_GROWTH", env(c"HEAPSNAP_DUMP_ON_GROWTH")),
+        ("HEAPSNAP_DUMP_NEAR_LIMIT", env(c"HEAPSNAP_DUMP_NEAR_LIMIT")),
+    ] {
+        let Some(text) = value else { continue };
+        let fraction = match units::parse_fraction(text) {
+            _ if off(text) => None,
+            Ok(fraction) if fraction > 0.0 => Some(fraction),
+            _ => {
+                warn(name, text, b"expected a percentage such as 20%, or off");
+                continue;
+            }
+        };
+        dump = if name == "HEAPSNAP_DUMP_ON_GROWTH" {
+            dump.on_growth(fraction)
+        } else {
+            dump.near_limit(fraction)
+        };
+    }
+    if let Some(text) = env(c"HEAPSNAP_DUMP_ON_SIGNAL") {
+        dump = dump.on_signal(!off(text));
+    }
+    if let Some(text) = env(c"HEAPSNAP_DUMP_ON_OOM") {
+        dump = dump.on_out_of_memory(!off(text));
+    }
+    if let Some(text) = env(c"HEAPSNAP_KEEP") {
+        match text.parse::<usize>() {
+            Ok(keep) if keep > 0 => dump = dump.keep(keep),
+            _ => warn("HEAPSNAP_KEEP", text, b"expected a number of files"),
+        }
+    }
+    if let Some(text) = env(c"HEAPSNAP_MEMORY_LIMIT") {
+        match units::parse_bytes(text) {
+            Ok(bytes) => dump = dump.memory_limit(Some(bytes)),
+            Err(err) => warn("HEAPSNAP_MEMORY_LIMIT", text, err.reason().as_bytes()),
+        }
+    }
+    if let Some(file) = env(c"HEAPSNAP_MEMORY_LIMIT_FILE") {
+        dump = dump.memory_limit_file(Some(file.into()));
+    }
+    Some(dump)
 }
 
 /// Writes `heapsnap: ignoring NAME=VALUE: REASON` to stderr, without

@@ -45,7 +45,9 @@ pub(crate) fn write_next(dir: &Path, snapshot: &Snapshot) -> Result<PathBuf, Err
     }
 }
 
-fn create_private_dir(dir: &Path) -> io::Result<()> {
+/// Creates `dir` (and its parents) readable by the owner only, or accepts it
+/// if it exists.
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     match fs::DirBuilder::new()
         .recursive(true)

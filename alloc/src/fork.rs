@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::lock::RawLock;
-use crate::{sites, symbolize, sys, table, tags};
+use crate::{sites, symbolize, sys, table, tags, trigger};
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
@@ -23,7 +23,7 @@ pub(crate) fn register_once() {
     if REGISTERED.load(Ordering::Relaxed) || REGISTERED.swap(true, Ordering::AcqRel) {
         return;
     }
-    sys::register_atfork(prepare, release_all, release_all);
+    sys::register_atfork(prepare, release_all, in_child);
 }
 
 /// Every profiler lock, in the order the `prepare` handler takes them.
@@ -40,4 +40,10 @@ extern "C" fn prepare() {
 
 extern "C" fn release_all() {
     for_each_lock(|lock| lock.release());
+}
+
+extern "C" fn in_child() {
+    release_all();
+    // The dump thread did not follow into the child.
+    trigger::forget_in_child();
 }

@@ -56,6 +56,7 @@ mod sys;
 mod table;
 mod tags;
 mod thread;
+mod trigger;
 pub mod units;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +67,7 @@ pub use snapshot::{Error, ErrorKind, Snapshot};
 pub use tags::{TagGuard, tag, tag_type};
 #[cfg(feature = "jemalloc")]
 pub use tikv_jemallocator::Jemalloc;
+pub use trigger::AutoDump;
 
 /// Takes a snapshot of the live heap: every live sampled allocation,
 /// aggregated by call site and symbolised, with heap-wide totals.

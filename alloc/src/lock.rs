@@ -242,6 +242,25 @@ impl<K: Eq + Hash, V, S: BuildHasher + Default> Room for HashMap<K, V, S> {
     }
 }
 
+/// How long a snapshot held locks that allocating threads may wait for.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Holds {
+    pub max_ns: u64,
+    pub total_ns: u64,
+}
+
+impl Holds {
+    /// Runs `copy` (which holds a lock) and counts its time.
+    pub(crate) fn time<R>(&mut self, copy: impl FnOnce() -> R) -> R {
+        let start = crate::sys::monotonic_ns();
+        let result = copy();
+        let held = crate::sys::monotonic_ns().saturating_sub(start);
+        self.max_ns = self.max_ns.max(held);
+        self.total_ns += held;
+        result
+    }
+}
+
 /// Copies every entry of a locked map into `out`, reserving the space before
 /// taking the lock (and again if the map grew meanwhile).
 pub(crate) fn copy_entries<K: Copy, V: Copy, S>(

@@ -16,7 +16,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
-use crate::{filter, recorder, stack, thread};
+use crate::{filter, recorder, stack, thread, trigger};
 
 /// A global allocator that samples allocations of the inner allocator `A`.
 ///
@@ -68,13 +68,17 @@ unsafe fn alloc_sampled<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool)
             inner.alloc(layout)
         }
     };
-    recorder::sample_due(
-        ptr,
-        layout.size(),
-        layout.size(),
-        std::any::type_name::<A>(),
-        boundary,
-    );
+    if ptr.is_null() {
+        trigger::out_of_memory();
+    } else {
+        recorder::sample_due(
+            ptr,
+            layout.size(),
+            layout.size(),
+            std::any::type_name::<A>(),
+            boundary,
+        );
+    }
     ptr
 }
 
@@ -132,6 +136,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         match tracked {
             Some(live) => recorder::retrack_after_realloc(live, ptr as usize, new, new_size),
+            None if new.is_null() => trigger::out_of_memory(),
             // An unsampled block gets a fresh sampling decision for its growth.
             None if new_size > layout.size() => {
                 let growth = new_size - layout.size();

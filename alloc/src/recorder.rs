@@ -4,17 +4,30 @@
 
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::config::{self, MAX_FRAMES_LIMIT};
 use crate::sites::{self, SiteTotals};
 use crate::table::{self, Live};
 use crate::thread::{Due, ThreadState};
-use crate::{clock, filter, fork, sampler, stack, thread};
+use crate::{clock, filter, fork, sampler, stack, thread, trigger};
 
 /// Samples that could not be recorded (memory for the profiler's own tables
 /// could not be had).
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// The estimated live heap, in bytes, kept up to date by the sampled path
+/// for the growth trigger (which polls it without taking any lock).
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+
+/// The estimated live heap, in bytes.
+pub(crate) fn live_bytes_estimate() -> u64 {
+    LIVE_BYTES.load(Ordering::Relaxed).max(0) as u64
+}
+
+fn add_live(bytes: f64) {
+    LIVE_BYTES.fetch_add(bytes.round() as i64, Ordering::Relaxed);
+}
 
 /// The inner allocator's type name, known once the profiler has run.
 static INNER: OnceLock<&'static str> = OnceLock::new();
@@ -34,13 +47,25 @@ pub(crate) fn inner_allocator() -> Option<&'static str> {
 static STARTED: AtomicBool = AtomicBool::new(false);
 
 /// One-time set-up, checked on every slow path: configuration, `fork`
-/// handlers.
+/// handlers, automatic dumps asked for by the environment. Runs under the
+/// re-entrancy guard, with no profiler lock held.
 #[inline]
 pub(crate) fn start() {
     if !STARTED.load(Ordering::Acquire) {
-        config::ensure_loaded();
-        fork::register_once();
+        start_once();
+    }
+}
+
+#[cold]
+fn start_once() {
+    static ONCE: AtomicBool = AtomicBool::new(false);
+    config::ensure_loaded();
+    fork::register_once();
+    if !ONCE.swap(true, Ordering::AcqRel) {
+        // Mark started first: the dumper thread's own first allocation
+        // comes back here.
         STARTED.store(true, Ordering::Release);
+        trigger::start_from_env();
     }
 }
 
@@ -102,6 +127,7 @@ fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usi
         account_free(live);
         return drop_sample();
     }
+    add_live(size as f64 * weight);
     filter::add(addr);
 }
 
@@ -116,13 +142,19 @@ pub(crate) fn free(addr: usize) {
         if let Some(_guard) = state.enter()
             && let Some(live) = take(addr)
         {
-            account_free(live);
+            forget(live);
         }
     });
 }
 
 fn account_free(live: Live) {
     sites::record_freed(live.site, live.size as f64 * live.weight, live.weight);
+}
+
+/// A tracked block is gone: out of the site's live bytes and the estimate.
+fn forget(live: Live) {
+    add_live(-(live.size as f64 * live.weight));
+    account_free(live);
 }
 
 /// Before a block whose filter slot is set is reallocated: takes its entry
@@ -165,9 +197,10 @@ fn retrack(live: Live, old: usize, new: *mut u8, new_size: usize) {
         if table::insert(old, live).is_ok() {
             filter::add(old);
         } else {
-            account_free(live);
+            forget(live);
             drop_sample();
         }
+        trigger::out_of_memory();
         return;
     }
     let interval = config::interval();
@@ -198,10 +231,11 @@ fn retrack(live: Live, old: usize, new: *mut u8, new_size: usize) {
         weight,
         ..live
     };
+    add_live(after - before);
     if table::insert(new as usize, moved).is_ok() {
         filter::add(new as usize);
     } else {
-        account_free(moved);
+        forget(moved);
         drop_sample();
     }
 }

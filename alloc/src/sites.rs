@@ -11,7 +11,7 @@
 use hashbrown::HashTable;
 
 use crate::hash::StackHash;
-use crate::lock::{Room, SpinLock};
+use crate::lock::{Holds, Room, SpinLock};
 
 /// Names a site.
 pub(crate) type SiteId = u32;
@@ -153,14 +153,24 @@ pub(crate) fn record_freed(site: SiteId, bytes: f64, count: f64) {
     );
 }
 
-/// Copies every site into `out`, indexed by id.
-pub(crate) fn copy_all(out: &mut Vec<Site>) -> Result<(), std::collections::TryReserveError> {
+/// Copies every site into `out`, indexed by id (the lock's hold timed in
+/// `holds`).
+pub(crate) fn copy_all(
+    out: &mut Vec<Site>,
+    holds: &mut Holds,
+) -> Result<(), std::collections::TryReserveError> {
     loop {
         let wanted = SITES.lock().sites.len();
         out.try_reserve(wanted + wanted / 8 + 16)?;
-        let table = SITES.lock();
-        if out.capacity() - out.len() >= table.sites.len() {
-            out.extend_from_slice(&table.sites);
+        let copied = holds.time(|| {
+            let table = SITES.lock();
+            let fits = out.capacity() - out.len() >= table.sites.len();
+            if fits {
+                out.extend_from_slice(&table.sites);
+            }
+            fits
+        });
+        if copied {
             return Ok(());
         }
     }
@@ -184,7 +194,7 @@ mod tests {
         assert_eq!(record(&[0x1111, 0x2222, 0x3333], 0, 50.0), Some(a));
         record_freed(a, 100.0, 1.0);
         let mut all = Vec::new();
-        copy_all(&mut all).unwrap();
+        copy_all(&mut all, &mut Holds::default()).unwrap();
         let site = all[a as usize];
         assert_eq!(site.frames, &[0x1111, 0x2222, 0x3333]);
         assert_eq!(site.totals.allocated_bytes, 150.0);

@@ -68,3 +68,28 @@ pub(crate) fn register_atfork(
     // (an `extern "C"` function aborts rather than unwind).
     unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
 }
+
+/// Installs `handler` for SIGUSR1, unless the program has a handler of its
+/// own (its disposition is not the default). The handler must be
+/// async-signal-safe.
+pub(crate) fn on_sigusr1(handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: `current` is a valid, writable sigaction; a null new action
+    // only queries.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::sigaction(libc::SIGUSR1, std::ptr::null(), &mut current) } != 0
+        || current.sa_sigaction != libc::SIG_DFL
+    {
+        return;
+    }
+    // SAFETY: a zeroed sigaction is a valid starting point; the handler is
+    // an `extern "C" fn(c_int)`, as `sa_sigaction` without `SA_SIGINFO`
+    // expects, and only stores to an atomic.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
+    }
+}

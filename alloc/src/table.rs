@@ -8,7 +8,7 @@
 //! Shards grow outside their lock (see [`SpinLock::lock_with_room`]).
 
 use crate::hash;
-use crate::lock::{RawLock, Room, SpinLock};
+use crate::lock::{Holds, RawLock, Room, SpinLock};
 use crate::sites::SiteId;
 
 /// A sampled allocation that is still live.
@@ -179,23 +179,25 @@ pub(crate) fn remove(addr: usize) -> Option<Live> {
 }
 
 /// Copies every live sample into `out`, one shard at a time: allocating
-/// threads wait at most for one shard's copy.
+/// threads wait at most for one shard's copy (timed in `holds`).
 pub(crate) fn copy_all(
     out: &mut Vec<(usize, Live)>,
+    holds: &mut Holds,
 ) -> Result<(), std::collections::TryReserveError> {
     for lock in &TABLE {
         loop {
             let wanted = lock.lock().len;
             out.try_reserve(wanted + wanted / 8 + 16)?;
-            let shard = lock.lock();
-            if out.capacity() - out.len() >= shard.len {
-                out.extend(
-                    shard
-                        .slots
-                        .iter()
-                        .filter(|s| s.addr != 0)
-                        .map(|s| (s.addr, s.live)),
-                );
+            let copied = holds.time(|| {
+                let shard = lock.lock();
+                let fits = out.capacity() - out.len() >= shard.len;
+                if fits {
+                    let live = shard.slots.iter().filter(|s| s.addr != 0);
+                    out.extend(live.map(|s| (s.addr, s.live)));
+                }
+                fits
+            });
+            if copied {
                 break;
             }
         }
@@ -231,7 +233,7 @@ mod tests {
             insert(base + i * 16, live(i)).unwrap();
         }
         let mut all = Vec::new();
-        copy_all(&mut all).unwrap();
+        copy_all(&mut all, &mut Holds::default()).unwrap();
         let ours = all
             .iter()
             .filter(|(a, _)| (base..base + 5000 * 16).contains(a))

@@ -14,8 +14,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{
-    AGE_BUCKETS_MS, AllocatorStats, Frame, Module, Process, Sampling, Site, Snapshot, Totals,
+    AGE_BUCKETS_MS, AllocatorStats, Capture, Frame, Module, Process, Sampling, Site, Snapshot,
+    Totals,
 };
+use crate::lock::Holds;
 use crate::sites::{self, SiteTotals};
 use crate::symbolize::{self, Symbol};
 use crate::table::{self, Live};
@@ -73,16 +75,18 @@ pub(crate) fn capture(trigger: &str) -> Snapshot {
 }
 
 fn capture_guarded(trigger: &str) -> Snapshot {
+    let started_ns = crate::sys::monotonic_ns();
     recorder::start();
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let uptime_ms = clock::uptime_ms();
     let taken_at_ms = clock::unix_ms();
 
     // 1. Copy. A copy that cannot get memory leaves its part out.
+    let mut holds = Holds::default();
     let mut live = Vec::new();
-    let _ = table::copy_all(&mut live);
+    let _ = table::copy_all(&mut live, &mut holds);
     let mut sites = Vec::new();
-    let _ = sites::copy_all(&mut sites);
+    let _ = sites::copy_all(&mut sites, &mut holds);
     let tag_names: HashMap<u32, &'static str> = tags::all()
         .into_iter()
         .map(|(name, id)| (id, name))
@@ -166,6 +170,11 @@ fn capture_guarded(trigger: &str) -> Snapshot {
         ));
     }
     snapshot.totals = totals(&snapshot.sites);
+    snapshot.capture = Capture {
+        max_pause_us: holds.max_ns / 1000,
+        total_pause_us: holds.total_ns / 1000,
+        duration_ms: crate::sys::monotonic_ns().saturating_sub(started_ns) / 1_000_000,
+    };
     snapshot
 }
 

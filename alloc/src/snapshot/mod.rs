@@ -86,6 +86,23 @@ pub struct Snapshot {
     pub sites: Vec<Site>,
     /// Loaded objects, for offline symbolisation.
     pub modules: Vec<Module>,
+    /// How taking the snapshot went (absent from older writers' files).
+    #[serde(default)]
+    pub capture: Capture,
+}
+
+/// How taking a snapshot went.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Capture {
+    /// The longest an allocating thread could have waited on the snapshot:
+    /// the longest single hold of a lock the allocation path takes, in
+    /// microseconds (copying one shard of the live table, or the sites).
+    pub max_pause_us: u64,
+    /// All such holds together, in microseconds.
+    pub total_pause_us: u64,
+    /// Time to take the snapshot, symbolisation included, in milliseconds.
+    pub duration_ms: u64,
 }
 
 /// Identifies the process a snapshot came from.
@@ -253,6 +270,7 @@ impl Default for Snapshot {
             stacks: Vec::new(),
             sites: Vec::new(),
             modules: Vec::new(),
+            capture: Capture::default(),
         }
     }
 }

@@ -1,0 +1,522 @@
+//! Automatic dumps, end to end: each test runs a child process (this test
+//! binary again, running one of the `child_*` functions) configured by
+//! environment or by `AutoDump`, and reads what it left in its directory.
+//!
+//! - the environment alone turns dumps on; interval dumps come on time, the
+//!   first is the baseline, every file says which trigger wrote it;
+//! - growth dumps fire on new highs only;
+//! - SIGUSR1 writes a dump;
+//! - rotation keeps the first and the newest, and never another process's;
+//! - the near-limit trigger fires before the limit (limit from a file);
+//! - a failed allocation writes a dump;
+//! - SIGKILL in the middle of dumping leaves only complete snapshots and
+//!   hidden temporary files the reporter skips;
+//! - a process exits promptly while a dump is in progress.
+
+// A refusing inner allocator is the point of the out-of-memory test.
+#![allow(unsafe_code)]
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use heapsnap::{AutoDump, Snapshot};
+
+/// Jemalloc, except that it refuses (returns null for) absurd requests, as
+/// an allocator out of memory does.
+struct Refusing;
+
+/// Requests of this size or more are refused.
+const REFUSED: usize = 1 << 40;
+
+// SAFETY: every method forwards to jemalloc with the caller's arguments, or
+// returns null, which `GlobalAlloc` allows for any failed allocation.
+unsafe impl GlobalAlloc for Refusing {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() >= REFUSED {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the caller's contract is jemalloc's.
+        unsafe { heapsnap::Jemalloc.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above; refused requests never produced a pointer.
+        unsafe { heapsnap::Jemalloc.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size >= REFUSED {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: as above.
+        unsafe { heapsnap::Jemalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: heapsnap::Profiler<Refusing> = heapsnap::Profiler::new(Refusing);
+
+/// Longest a child may take before the test calls it hung.
+const HANG: Duration = Duration::from_secs(60);
+
+/// Runs `child_<name>` in a fresh process with `env`.
+fn spawn_child(name: &str, env: &[(&str, String)]) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            &format!("child_{name}"),
+            "--ignored",
+            "--nocapture",
+        ])
+        .args(["--test-threads=1"])
+        .env_remove("HEAPSNAP_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().expect("the test binary runs")
+}
+
+/// Waits for `child`, failing the test if it takes longer than [`HANG`].
+fn finish(mut child: Child) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > HANG {
+            let _ = child.kill();
+            panic!("child still running after {HANG:?}: exit hangs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "child failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn run_child(name: &str, env: &[(&str, String)]) -> Output {
+    finish(spawn_child(name, env))
+}
+
+/// The snapshot files in `dir` (temporary files aside), by file name, read
+/// and validated.
+fn dumps(dir: &Path) -> Vec<(String, Snapshot)> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("heapsnap-") && n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let snapshot = Snapshot::read_from_path(dir.join(&name))
+                .unwrap_or_else(|err| panic!("{name} is not a valid snapshot: {err}"));
+            (name, snapshot)
+        })
+        .collect()
+}
+
+fn triggers(dumps: &[(String, Snapshot)]) -> Vec<&str> {
+    dumps.iter().map(|(_, s)| s.trigger.as_str()).collect()
+}
+
+fn env_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent"))
+}
+
+/// Holds `step` more bytes every 50 ms for `duration`, beside churn.
+fn grow_for(duration: Duration, step: usize) -> Vec<Vec<u8>> {
+    let start = Instant::now();
+    let mut held = Vec::new();
+    while start.elapsed() < duration {
+        held.push(vec![7u8; step]);
+        let churn: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        std::hint::black_box(churn);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    held
+}
+
+#[test]
+#[ignore = "run by the tests above in a child process"]
+fn child_grows() {
+    let ms: u64 = env_var("CHILD_MS").parse().unwrap();
+    let step: usize = env_var("CHILD_STEP").parse().unwrap();
+    std::hint::black_box(grow_for(Duration::from_millis(ms), step));
+}
+
+#[test]
+fn environment_alone_dumps_on_an_interval() {
+    let dir = support::scratch("auto-interval");
+    let started = Instant::now();
+    run_child(
+        "grows",
+        &[
+            ("HEAPSNAP_DIR", dir.display().to_string()),
+            ("HEAPSNAP_DUMP_INTERVAL", "300ms".into()),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "off".into()),
+            ("CHILD_MS", "2000".into()),
+            ("CHILD_STEP", "65536".into()),
+        ],
+    );
+    let elapsed = started.elapsed();
+    let dumps = dumps(&dir);
+    let triggers = triggers(&dumps);
+    assert_eq!(
+        triggers[0], "start",
+        "the baseline comes first: {triggers:?}"
+    );
+    assert!(
+        triggers[1..].iter().all(|t| *t == "interval"),
+        "{triggers:?}"
+    );
+    // 2 s at one dump per 300 ms (polled every 100 ms): at least 4, and no
+    // more than the time allows.
+    let max = (elapsed.as_millis() / 300) as usize + 1;
+    assert!(
+        (5..=max).contains(&dumps.len()),
+        "{} dumps in {elapsed:?}",
+        dumps.len()
+    );
+    for ((name, snap), (_, next)) in dumps.iter().zip(&dumps[1..]) {
+        assert!(name.contains(&format!("-{}-", snap.process.pid)), "{name}");
+        assert!(name.ends_with(&format!("-{}.json", snap.trigger)), "{name}");
+        assert!(next.seq > snap.seq && next.uptime_ms >= snap.uptime_ms + 250);
+    }
+    // The process kept growing; the dumps saw it.
+    let first = &dumps[1].1.totals.live_bytes;
+    let last = &dumps.last().unwrap().1.totals.live_bytes;
+    assert!(last > first, "live heap {first} -> {last}");
+    for (name, _) in &dumps {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+}
+
+#[test]
+fn growth_dumps_fire_on_new_highs_only() {
+    let dir = support::scratch("auto-growth");
+    run_child(
+        "grows",
+        &[
+            ("HEAPSNAP_DIR", dir.display().to_string()),
+            ("HEAPSNAP_DUMP_INTERVAL", "off".into()),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "25%".into()),
+            ("HEAPSNAP_SAMPLE_INTERVAL", "1".into()),
+            ("CHILD_MS", "3000".into()),
+            ("CHILD_STEP", (1 << 20).to_string()),
+        ],
+    );
+    let dumps = dumps(&dir);
+    let triggers = triggers(&dumps);
+    assert_eq!(triggers[0], "start");
+    assert!(triggers[1..].iter().all(|t| *t == "growth"), "{triggers:?}");
+    // 60 MiB held in the end, from a few MiB: 1.25^n growth needs several.
+    assert!(dumps.len() >= 5, "{triggers:?}");
+    let mut high = dumps[0].1.totals.live_bytes;
+    for (name, snap) in &dumps[1..] {
+        let live = snap.totals.live_bytes;
+        assert!(
+            live as f64 > high as f64 * 1.25 && live > high + (1 << 20),
+            "{name}: {live} bytes is not 25% (and 1 MiB) over the last high {high}"
+        );
+        high = live;
+    }
+}
+
+#[test]
+fn sigusr1_writes_a_dump() {
+    let dir = support::scratch("auto-signal");
+    let child = spawn_child(
+        "grows",
+        &[
+            ("HEAPSNAP_DIR", dir.display().to_string()),
+            ("HEAPSNAP_DUMP_INTERVAL", "off".into()),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "off".into()),
+            ("CHILD_MS", "3000".into()),
+            ("CHILD_STEP", "4096".into()),
+        ],
+    );
+    // The handler is in place once the baseline is written.
+    wait_for_files(&dir, 1);
+    // SAFETY: sending a signal to our own child has no memory effects.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGUSR1) };
+    assert_eq!(sent, 0);
+    finish(child);
+    assert_eq!(triggers(&dumps(&dir)), ["start", "signal"]);
+}
+
+/// The number of snapshot files (not temporary ones) in `dir`.
+fn count_dumps(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
+        .count()
+    })
+}
+
+/// Waits until `dir` holds `count` snapshot files.
+fn wait_for_files(dir: &Path, count: usize) {
+    let start = Instant::now();
+    while count_dumps(dir) < count {
+        assert!(start.elapsed() < HANG, "no dump in {dir:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn rotation_keeps_the_first_and_the_newest_and_other_processes_files() {
+    let dir = support::scratch("auto-rotation");
+    // A crashed earlier run's file: never ours to delete.
+    let other = dir.join("heapsnap-000007-1-interval.json");
+    std::fs::write(&other, "an earlier run").unwrap();
+    run_child(
+        "grows",
+        &[
+            ("HEAPSNAP_DIR", dir.display().to_string()),
+            ("HEAPSNAP_DUMP_INTERVAL", "100ms".into()),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "off".into()),
+            ("HEAPSNAP_KEEP", "3".into()),
+            ("CHILD_MS", "1500".into()),
+            ("CHILD_STEP", "4096".into()),
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "an earlier run");
+    std::fs::remove_file(&other).unwrap();
+    let dumps = dumps(&dir);
+    let seqs: Vec<u64> = dumps.iter().map(|(_, s)| s.seq).collect();
+    assert_eq!(dumps.len(), 4, "first + 3 newest: {seqs:?}");
+    assert_eq!(dumps[0].1.trigger, "start");
+    // Numbering continued after the other run's file.
+    assert!(dumps[0].0.starts_with("heapsnap-000008-"), "{}", dumps[0].0);
+    // The newest three are consecutive, and many were deleted before them.
+    assert_eq!(seqs[2] + 1, seqs[3]);
+    assert_eq!(seqs[1] + 1, seqs[2]);
+    assert!(seqs[1] >= seqs[0] + 5, "{seqs:?}");
+}
+
+#[test]
+#[ignore = "run by the tests above in a child process"]
+fn child_approaches_the_limit() {
+    let dir = PathBuf::from(env_var("CHILD_DIR"));
+    let limit_file = dir.join("memory.max");
+    let rss = rss_bytes();
+    let limit = rss + (256 << 20);
+    std::fs::write(&limit_file, format!("{limit}\n")).unwrap();
+    AutoDump::new(dir.join("dumps"))
+        .interval(None)
+        .on_growth(None)
+        .near_limit(Some(0.9))
+        .memory_limit_file(Some(limit_file))
+        .start()
+        .unwrap();
+    // Touch memory in 4 MiB steps up to 97% of the limit, then hold.
+    let mut held = Vec::new();
+    while (rss_bytes() as f64) < limit as f64 * 0.97 {
+        held.push(vec![1u8; 4 << 20]);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    println!("LIMIT {limit}");
+    std::hint::black_box(held);
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // SAFETY: sysconf has no memory effects.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+}
+
+#[test]
+fn near_limit_dump_fires_before_the_limit() {
+    let dir = support::scratch("auto-near-limit");
+    let output = run_child(
+        "approaches_the_limit",
+        &[("CHILD_DIR", dir.display().to_string())],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let limit: u64 = stdout
+        .lines()
+        .find_map(|l| {
+            l.split_once("LIMIT ")
+                .map(|(_, n)| n.trim().parse().unwrap())
+        })
+        .expect("the child prints its limit");
+    let dumps = dumps(&dir.join("dumps"));
+    assert_eq!(
+        triggers(&dumps),
+        ["start", "near-limit"],
+        "one near-limit dump, not one per poll"
+    );
+    let rss = dumps[1].1.totals.rss_bytes.expect("RSS is known on Linux");
+    assert!(
+        rss as f64 >= limit as f64 * 0.9 && rss < limit,
+        "near-limit dump at RSS {rss}, limit {limit}"
+    );
+}
+
+#[test]
+#[ignore = "run by the tests above in a child process"]
+fn child_fails_an_allocation() {
+    AutoDump::new(env_var("CHILD_DIR"))
+        .interval(None)
+        .start()
+        .unwrap();
+    let held = vec![3u8; 1 << 20];
+    let layout = Layout::from_size_align(REFUSED, 8).unwrap();
+    // SAFETY: a non-zero size; the result is checked before any use.
+    // (`black_box`: an allocation whose result escapes nowhere may be
+    // assumed to succeed and removed by the optimiser.)
+    let block = std::hint::black_box(unsafe { std::alloc::alloc(layout) });
+    assert!(block.is_null());
+    println!("REFUSED");
+    std::hint::black_box(held);
+}
+
+#[test]
+fn failed_allocation_writes_a_dump() {
+    let dir = support::scratch("auto-oom");
+    let output = run_child(
+        "fails_an_allocation",
+        &[("CHILD_DIR", dir.display().to_string())],
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("REFUSED"));
+    let dumps = dumps(&dir);
+    let oom: Vec<_> = dumps.iter().filter(|(_, s)| s.trigger == "oom").collect();
+    assert_eq!(oom.len(), 1, "{:?}", triggers(&dumps));
+    // The dump was written before the failed call returned, with the heap
+    // as it was.
+    assert!(oom[0].1.totals.live_bytes >= 1 << 20);
+}
+
+/// Holds many live allocations from many stacks, so a dump takes a while.
+fn build_heap(blocks: usize) -> Vec<Box<[u8]>> {
+    fn nested(depth: usize, out: &mut Vec<Box<[u8]>>) {
+        if depth == 0 {
+            out.push(vec![0u8; 24 + out.len() % 200].into_boxed_slice());
+        } else {
+            nested(depth - 1, out);
+        }
+    }
+    let mut out = Vec::with_capacity(blocks);
+    for i in 0..blocks {
+        nested(i % 48, &mut out);
+    }
+    out
+}
+
+#[test]
+#[ignore = "run by the tests above in a child process"]
+fn child_dumps_in_a_loop() {
+    heapsnap::set_sample_interval(1);
+    let heap = build_heap(200_000);
+    let dir = env_var("CHILD_DIR");
+    loop {
+        heapsnap::dump_to_dir(&dir).unwrap();
+        std::hint::black_box(&heap);
+    }
+}
+
+#[test]
+fn sigkill_mid_dump_leaves_only_complete_snapshots() {
+    let dir = support::scratch("auto-sigkill");
+    let mut interrupted = 0;
+    let mut rounds = 0;
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    // Kill at random moments until at least three kills landed while a
+    // temporary file was being written (seen by the file left behind).
+    while interrupted < 3 {
+        rounds += 1;
+        assert!(
+            rounds <= 100,
+            "only {interrupted} of 100 kills landed mid-write"
+        );
+        let existing = count_dumps(&dir);
+        let mut child = spawn_child(
+            "dumps_in_a_loop",
+            &[("CHILD_DIR", dir.display().to_string())],
+        );
+        wait_for_files(&dir, existing + 1);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(rng % 300));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        interrupted = temporary_files(&dir).len();
+    }
+    // Every file is a complete snapshot, or a hidden temporary file.
+    let complete = dumps(&dir);
+    assert!(complete.len() >= rounds);
+    for name in temporary_files(&dir) {
+        assert!(name.starts_with('.') && name.ends_with(heapsnap::snapshot::TEMP_SUFFIX));
+    }
+    let all: usize = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(all, complete.len() + interrupted, "no other kind of file");
+    // The reporter reads the directory, skipping the temporary files.
+    let loaded = heapsnap_report::load::many(&[dir.display().to_string()]).unwrap();
+    assert_eq!(loaded.len(), complete.len());
+    eprintln!(
+        "{rounds} kills, {interrupted} mid-write, {} complete snapshots",
+        complete.len()
+    );
+}
+
+fn temporary_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(heapsnap::snapshot::TEMP_SUFFIX))
+        .collect()
+}
+
+#[test]
+#[ignore = "run by the tests above in a child process"]
+fn child_exits_while_dumping() {
+    heapsnap::set_sample_interval(1);
+    let heap = build_heap(400_000);
+    AutoDump::new(env_var("CHILD_DIR"))
+        .interval(Some(Duration::from_millis(1)))
+        .start()
+        .unwrap();
+    // Return from main while the background thread dumps continuously.
+    std::thread::sleep(Duration::from_millis(700));
+    std::hint::black_box(heap);
+}
+
+#[test]
+fn exit_does_not_wait_for_a_dump_in_progress() {
+    let dir = support::scratch("auto-exit");
+    // `finish` fails the test if the child does not exit.
+    run_child(
+        "exits_while_dumping",
+        &[("CHILD_DIR", dir.display().to_string())],
+    );
+    let dumps = dumps(&dir);
+    assert!(dumps.len() >= 2, "{:?}", triggers(&dumps));
+    for (name, snap) in &dumps[1..] {
+        // The pause allocating threads could see: one shard's copy.
+        assert!(
+            snap.capture.max_pause_us <= snap.capture.total_pause_us,
+            "{name}"
+        );
+        assert!(snap.totals.live_allocs >= 400_000, "{name}");
+    }
+}
