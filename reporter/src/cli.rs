@@ -11,8 +11,8 @@ use heapsnap_report::top::GroupBy;
 /// Reads heap snapshots written by the heapsnap profiler: where the memory
 /// is, what grew, and which collection is leaking.
 ///
-/// Exit status: 0 fine; 1 a gate tripped (diff --fail-on-growth); 2 bad
-/// usage or bad input.
+/// Exit status: 0 fine; 1 a gate tripped (diff --fail-on-growth, leaks
+/// --fail); 2 bad usage or bad input.
 #[derive(Debug, Parser)]
 #[command(name = "heapsnap", version, about, max_term_width = 100)]
 pub struct Cli {
@@ -28,6 +28,42 @@ pub enum Command {
     Flamegraph(FlamegraphArgs),
     /// What grew between two snapshots; optionally fail when it grew too much.
     Diff(DiffArgs),
+    /// Leak suspects over a series of snapshots of one process.
+    Leaks(LeaksArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LeaksArgs {
+    /// Snapshot files, or directories of them (the newest process's are
+    /// analysed).
+    #[arg(required = true)]
+    pub snapshots: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit with status 1 when there is a suspect at --min-confidence or
+    /// above.
+    #[arg(long)]
+    pub fail: bool,
+    /// The confidence a growing site needs to be a suspect (and to fail
+    /// --fail), in percent; below it, it is listed as possibly growing.
+    #[arg(long, default_value_t = 99.0, value_parser = percentage)]
+    pub min_confidence: f64,
+    /// Rows of the tables of what does not leak (0 for all).
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+}
+
+fn percentage(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{text:?} is not a percentage"))?;
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err("expected a percentage from 0 to 100".into())
+    }
 }
 
 #[derive(Debug, Args)]

@@ -17,11 +17,13 @@
 pub mod diff;
 pub mod flame;
 pub mod format;
+pub mod leaks;
 pub mod load;
 mod names;
 pub mod render;
 mod stats;
 pub mod top;
+pub mod trend;
 pub mod types;
 pub mod view;
 

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use heapsnap_report::render::{self, Format};
-use heapsnap_report::{diff, flame, load, top};
+use heapsnap_report::{diff, flame, leaks, load, top};
 
 use cli::{Cli, Command, FlameBy};
 
@@ -87,6 +87,24 @@ fn run(cli: Cli) -> Result<Outcome> {
                 Format::Markdown => render::markdown::diff(&report, out),
             })?;
             Ok(if report.failed() {
+                Outcome::GateTripped
+            } else {
+                Outcome::Fine
+            })
+        }
+        Command::Leaks(args) => {
+            let loaded = load::many(&args.snapshots)?;
+            let mut options = leaks::Options::default();
+            options.min_confidence = args.min_confidence / 100.0;
+            options.limit = args.limit;
+            let report = leaks::leaks(&loaded, &options)?;
+            write_stdout(|out| match args.format {
+                Format::Text => render::text::leaks(&report, out),
+                Format::Json => render::json::write(&report, out),
+                Format::Markdown => render::markdown::leaks(&report, out),
+            })?;
+            let suspicious = args.fail && !report.suspects.is_empty();
+            Ok(if suspicious {
                 Outcome::GateTripped
             } else {
                 Outcome::Fine

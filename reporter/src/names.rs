@@ -140,6 +140,69 @@ pub(crate) fn shorten(ty: &str) -> String {
     out
 }
 
+/// A function's name as people say it, paths shortened:
+/// `<im::ips::Ips>::bind` -> `Ips::bind`,
+/// `<im::Conn as core::clone::Clone>::clone` -> `<Conn as Clone>::clone`,
+/// `im::parts::load::{closure#0}` -> `load::{closure#0}`,
+/// `alloc::vec::from_elem::<u8>` -> `from_elem::<u8>`.
+pub(crate) fn short_function(function: &str) -> String {
+    if let Some((self_ty, trait_path)) = qualified_self(function) {
+        let rest = matching_close(function, 0).map_or("", |close| &function[close + 1..]);
+        let rest = rest.strip_prefix("::").unwrap_or(rest);
+        let head = match trait_path {
+            None => shorten(self_ty),
+            Some(t) => format!("<{} as {}>", shorten(self_ty), shorten(t)),
+        };
+        return if rest.is_empty() {
+            head
+        } else {
+            format!("{head}::{}", short_path(rest))
+        };
+    }
+    short_path(function)
+}
+
+/// A path from its last named segment on (closures and generic arguments
+/// after it kept, the arguments shortened).
+fn short_path(path: &str) -> String {
+    let segments = split_path(path);
+    let named = segments
+        .iter()
+        .rposition(|s| !s.starts_with(['{', '<']))
+        .unwrap_or(0);
+    segments[named..]
+        .iter()
+        .map(|segment| match segment.find('<') {
+            Some(open) => format!("{}{}", &segment[..open], shorten(&segment[open..])),
+            None => (*segment).to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+/// Splits a path at each `::` outside brackets.
+fn split_path(path: &str) -> Vec<&str> {
+    let bytes = path.as_bytes();
+    let mut segments = Vec::new();
+    let (mut depth, mut start, mut i) = (0usize, 0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' | b'(' | b'[' | b'{' => depth += 1,
+            b'>' if i > 0 && bytes[i - 1] == b'-' => {}
+            b'>' | b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
+                segments.push(&path[start..i]);
+                start = i + 2;
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    segments.push(&path[start..]);
+    segments
+}
+
 /// True for DWARF's short names (`push<app::Job, alloc::alloc::Global>`,
 /// `fill_vec`), which builds with `debug = "line-tables-only"` give: no
 /// path before the generic arguments.
@@ -152,6 +215,15 @@ pub(crate) fn is_short(function: &str) -> bool {
         (Some(path), Some(generic)) => generic < path,
         (Some(_), None) => false,
     }
+}
+
+/// True when a type names a type of the program (a path outside the
+/// standard library and hashbrown): `alloc::sync::Arc<im::Conn>` does,
+/// `alloc::string::String` and `u64` do not.
+pub(crate) fn mentions_program_type(ty: &str) -> bool {
+    ty.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .filter(|token| token.contains("::"))
+        .any(|path| !in_library(path))
 }
 
 /// Crates whose frames are never a site's location: the standard library,
@@ -276,6 +348,15 @@ mod tests {
     }
 
     #[test]
+    fn program_types() {
+        assert!(mentions_program_type("alloc::sync::Arc<im::gateway::Conn>"));
+        assert!(mentions_program_type("(u64, app::Session)"));
+        assert!(!mentions_program_type("alloc::string::String"));
+        assert!(!mentions_program_type("alloc::vec::Vec<u8>"));
+        assert!(!mentions_program_type("u64"));
+    }
+
+    #[test]
     fn dwarf_short_names() {
         assert_eq!(shorten("alloc::sync::Arc<app::Conn>"), "Arc<Conn>");
         assert_eq!(
@@ -295,6 +376,32 @@ mod tests {
         );
         assert_eq!(shorten("<T as core::clone::Clone>"), "<T as Clone>");
         assert_eq!(shorten("u8"), "u8");
+    }
+
+    #[test]
+    fn short_function_names() {
+        let cases = [
+            ("<im::ips::Ips>::bind", "Ips::bind"),
+            (
+                "<im::gateway::Gateway>::serve::{closure#0}",
+                "Gateway::serve::{closure#0}",
+            ),
+            (
+                "<im::Conn as core::clone::Clone>::clone",
+                "<Conn as Clone>::clone",
+            ),
+            (
+                "im::parts::load_routes::{closure#0}",
+                "load_routes::{closure#0}",
+            ),
+            ("alloc::vec::from_elem::<u8>", "from_elem::<u8>"),
+            ("<alloc::vec::Vec<im::Event>>::push", "Vec<Event>::push"),
+            ("main", "main"),
+            ("<broken", "<broken"),
+        ];
+        for (full, short) in cases {
+            assert_eq!(short_function(full), short, "{full}");
+        }
     }
 
     #[test]

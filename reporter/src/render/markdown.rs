@@ -3,9 +3,10 @@
 
 use std::io::{self, Write};
 
-use super::text::{culprits_heading, gate_verdict, identity};
+use super::text::{culprits_heading, gate_verdict, identity, leaks_heading, suspect_stack};
 use crate::diff::{self, Change};
 use crate::format;
+use crate::leaks;
 
 /// Escapes what Markdown tables would take as syntax.
 fn cell(text: &str) -> String {
@@ -125,6 +126,77 @@ pub fn diff(report: &diff::Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "#### Change by type")?;
         writeln!(out)?;
         changes(out, &report.types, false)?;
+    }
+    Ok(())
+}
+
+/// Writes a `leaks` report.
+pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
+    let status = if report.suspects.is_empty() {
+        "no suspects"
+    } else {
+        "suspects found"
+    };
+    writeln!(out, "### Leak check: {status}")?;
+    writeln!(out)?;
+    writeln!(out, "{}", cell(&leaks_heading(report)))?;
+    for note in &report.notes {
+        writeln!(out)?;
+        writeln!(out, "> {}", cell(note))?;
+    }
+    for s in &report.suspects {
+        writeln!(out)?;
+        writeln!(out, "**{}. {}**", s.rank, cell(&s.summary))?;
+        writeln!(out)?;
+        writeln!(out, "| holds | live | count | growth |")?;
+        writeln!(out, "|---|---:|---:|---:|")?;
+        for h in &s.holds {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                code(&h.ty),
+                format::bytes(h.live_bytes),
+                format::count(h.live_allocs),
+                format::signed_bytes(h.growth_bytes)
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(out, "<details><summary>stack</summary>")?;
+        writeln!(out)?;
+        for frame in suspect_stack(s) {
+            writeln!(out, "- {}", code(frame))?;
+        }
+        writeln!(out)?;
+        writeln!(out, "</details>")?;
+    }
+    if !report.possible.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "#### Grew, but may have stopped (below {} confidence)",
+            format::percent(report.min_confidence)
+        )?;
+        writeln!(out)?;
+        for s in &report.possible {
+            writeln!(out, "- {}", cell(&s.summary))?;
+        }
+    }
+    if !report.types.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "#### By type")?;
+        writeln!(out)?;
+        writeln!(out, "| verdict | change | now | type |")?;
+        writeln!(out, "|---|---:|---:|---|")?;
+        for t in &report.types {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                t.verdict.as_str(),
+                format::signed_bytes(t.growth_bytes),
+                format::bytes(t.live_bytes),
+                code(&t.ty)
+            )?;
+        }
     }
     Ok(())
 }

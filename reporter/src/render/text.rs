@@ -6,6 +6,8 @@ use super::{Align, Table};
 use crate::diff::{self, Change, Gate};
 use crate::flame::sampling;
 use crate::format;
+use crate::leaks;
+use crate::names;
 use crate::top::{self, GroupBy, Summary};
 
 /// `quickstart (pid 20694) at 2026-11-22 02:43:53 UTC, after 72 ms`.
@@ -257,6 +259,143 @@ pub fn diff(report: &diff::Report, out: &mut dyn Write) -> io::Result<()> {
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The frames of a suspect's stack worth reading: from its location
+/// outwards, without the runtime's frames at the root.
+pub(crate) fn suspect_stack(suspect: &leaks::Suspect) -> Vec<&str> {
+    let from = suspect
+        .stack
+        .iter()
+        .position(|f| *f == suspect.function)
+        .unwrap_or(0);
+    let mut frames: Vec<&str> = suspect.stack[from..]
+        .iter()
+        .map(String::as_str)
+        .take_while(|f| !f.starts_with("std::rt::") && !f.starts_with("std::sys::backtrace::"))
+        .filter(|f| !names::is_library(f))
+        .collect();
+    // The program's `main` is the root worth showing.
+    if let Some(main) = frames.iter().position(|f| f.ends_with("::main")) {
+        frames.truncate(main + 1);
+    }
+    frames.truncate(MAX_STACK);
+    frames
+}
+
+/// Frames of a suspect's stack shown.
+const MAX_STACK: usize = 16;
+
+/// `leaky_server (pid 1234): 40 snapshots over 20.1 s, sampled every 512.0 KiB`.
+pub(crate) fn leaks_heading(report: &leaks::Report) -> String {
+    let program = report.exe.rsplit('/').next().unwrap_or(&report.exe);
+    format!(
+        "{program} (pid {}): {} snapshots over {}, {}; live heap {} -> {}",
+        report.pid,
+        report.snapshots,
+        format::duration_ms(report.window_ms),
+        sampling(report.interval_bytes),
+        format::bytes(report.live_bytes_first),
+        format::bytes(report.live_bytes_last)
+    )
+}
+
+fn trend_table(trends: &[leaks::Trend], window_ms: u64, with_location: bool) -> Table {
+    let mut columns = vec![
+        ("VERDICT", Align::Left),
+        ("CHANGE", Align::Right),
+        ("NOW", Align::Right),
+        ("RATE", Align::Right),
+        ("TYPE", Align::Left),
+    ];
+    if with_location {
+        columns.push(("LOCATION", Align::Left));
+    }
+    let mut table = Table::new(&columns);
+    for t in trends {
+        let (rate, unit) = leaks::rate(t.growth_bytes_per_sec, window_ms);
+        let rate = if rate < 0.0 {
+            format!("-{}/{unit}", format::bytes((-rate).round() as u64))
+        } else {
+            format!("{}/{unit}", format::bytes(rate.round() as u64))
+        };
+        let mut cells = vec![
+            t.verdict.as_str().to_owned(),
+            format::signed_bytes(t.growth_bytes),
+            format::bytes(t.live_bytes),
+            rate,
+            t.ty.clone(),
+        ];
+        if with_location {
+            cells.push(t.location.label());
+        }
+        table.row(cells);
+    }
+    table
+}
+
+/// Writes a `leaks` report.
+pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{}", leaks_heading(report))?;
+    for note in &report.notes {
+        writeln!(out, "note: {note}")?;
+    }
+    writeln!(out)?;
+    if report.suspects.is_empty() {
+        writeln!(
+            out,
+            "No leak suspects: nothing keeps growing with {} confidence or more.",
+            format::percent(report.min_confidence)
+        )?;
+    } else {
+        writeln!(out, "Leak suspects:")?;
+        for s in &report.suspects {
+            writeln!(out)?;
+            writeln!(out, "{}. {}", s.rank, s.summary)?;
+            writeln!(out, "   what grows with it:")?;
+            let mut table = Table::new(&[
+                ("LIVE", Align::Right),
+                ("COUNT", Align::Right),
+                ("TYPE", Align::Left),
+                ("ALLOCATED IN", Align::Left),
+            ]);
+            for h in &s.holds {
+                table.row(vec![
+                    format::bytes(h.live_bytes),
+                    format::count(h.live_allocs),
+                    h.ty.clone(),
+                    names::short_function(&h.function),
+                ]);
+            }
+            table.write(out, "     ")?;
+            writeln!(out, "   stack:")?;
+            for frame in suspect_stack(s) {
+                writeln!(out, "     {frame}")?;
+            }
+        }
+    }
+    if !report.possible.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Grew, but may have stopped (below {} confidence):",
+            format::percent(report.min_confidence)
+        )?;
+        for s in &report.possible {
+            writeln!(out, "  - {}", s.summary)?;
+        }
+    }
+    if !report.not_leaking.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Changed, not leaking:")?;
+        trend_table(&report.not_leaking, report.window_ms, true).write(out, "  ")?;
+    }
+    if !report.types.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "By type:")?;
+        trend_table(&report.types, report.window_ms, false).write(out, "  ")?;
     }
     Ok(())
 }

@@ -1,0 +1,217 @@
+//! Leak suspects, end to end: the two incident examples run (shortened)
+//! with automatic dumps, at the default sampling interval and at 64 KiB,
+//! five times each, and `heapsnap leaks` reads what they left:
+//!
+//! - the first suspect is the leaking collection, with its type and the
+//!   function that grows it, and it holds what leaks with it;
+//! - the healthy parts (a cache that warms up, a capped history, a queue
+//!   that fills and empties, a table loaded once at start-up, per-message
+//!   buffers) are never suspects;
+//! - the same programs with the bug fixed (the controls) have no suspect,
+//!   and `--fail` passes them while it fails the leaks.
+//!
+//! Five repeats: each run samples differently, so one lucky pass says
+//! little; five at each interval make a flaky verdict show.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const REPEATS: usize = 5;
+const INTERVALS: [&str; 2] = ["524288", "65536"];
+/// Seconds each run lasts, and milliseconds between its dumps.
+const SECONDS: &str = "8";
+const DUMP_EVERY_MS: &str = "400";
+
+/// Runs `example` (with `args`) at sampling `interval`, dumping into a
+/// fresh directory; returns the directory.
+fn run_example(example: &str, args: &[&str], interval: &str, run: usize) -> std::path::PathBuf {
+    let name = format!("{example}{}-{interval}-{run}", args.join(""));
+    let dir = support::scratch(&name);
+    let output = Command::new(support::example(example))
+        .args([
+            "--seconds",
+            SECONDS,
+            "--interval-ms",
+            DUMP_EVERY_MS,
+            "--no-report",
+        ])
+        .args(["--dir", &dir.display().to_string()])
+        .args(args)
+        .env("HEAPSNAP_SAMPLE_INTERVAL", interval)
+        .env_remove("HEAPSNAP_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    dir
+}
+
+/// `heapsnap leaks --fail --format json DIR`: the report and whether
+/// `--fail` failed.
+fn leaks(dir: &Path) -> (Value, bool) {
+    let output = Command::new(support::heapsnap_bin())
+        .args(["leaks", "--fail", "--format", "json"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let code = output.status.code();
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "leaks exited {code:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("leaks writes JSON");
+    (report, code == Some(1))
+}
+
+fn suspects(report: &Value) -> &[Value] {
+    report["suspects"].as_array().map_or(&[], Vec::as_slice)
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or("")
+}
+
+/// What a run's report must say about its leak.
+struct Expected {
+    /// The first suspect's type contains this.
+    ty: &'static str,
+    /// Its function ends with this.
+    function: &'static str,
+    /// Held types (with the function allocating them) it must hold.
+    holds: &'static [(&'static str, &'static str)],
+    /// A frame of its stack contains this.
+    through: &'static str,
+    /// Functions of healthy parts: no suspect may hold what they allocate.
+    healthy: &'static [&'static str],
+}
+
+fn check_leak(report: &Value, failed: bool, expected: &Expected, run: &str) {
+    let all = suspects(report);
+    let first = all
+        .first()
+        .unwrap_or_else(|| panic!("{run}: no suspect\n{report:#}"));
+    let context = || format!("{run}: first suspect {}", first["summary"]);
+    assert!(text(&first["type"]).contains(expected.ty), "{}", context());
+    assert!(
+        text(&first["function"]).ends_with(expected.function),
+        "{}",
+        context()
+    );
+    assert_eq!(text(&first["verdict"]), "growing", "{}", context());
+    assert!(
+        first["confidence"].as_f64().unwrap() >= 0.99,
+        "{}",
+        context()
+    );
+    assert!(
+        first["growth_bytes_per_sec"].as_f64().unwrap() > 0.0,
+        "{}",
+        context()
+    );
+    let holds = first["holds"].as_array().unwrap();
+    for (ty, function) in expected.holds {
+        assert!(
+            holds
+                .iter()
+                .any(|h| text(&h["type"]) == *ty && text(&h["function"]).ends_with(function)),
+            "{}: does not hold {ty} from {function}: {holds:#?}",
+            context()
+        );
+    }
+    let stack = first["stack"].as_array().unwrap();
+    assert!(
+        stack.iter().any(|f| text(f).contains(expected.through)),
+        "{}",
+        context()
+    );
+    for suspect in all {
+        for held in suspect["holds"].as_array().unwrap() {
+            let function = text(&held["function"]);
+            assert!(
+                !expected.healthy.iter().any(|h| function.contains(h)),
+                "{run}: a healthy part is a suspect: {}",
+                suspect["summary"]
+            );
+        }
+    }
+    assert!(failed, "{run}: --fail passed a leak");
+}
+
+fn check_control(report: &Value, failed: bool, run: &str) {
+    let all = suspects(report);
+    assert!(
+        all.is_empty(),
+        "{run}: the control has suspects: {:?}",
+        all.iter().map(|s| &s["summary"]).collect::<Vec<_>>()
+    );
+    assert!(!failed, "{run}: --fail failed the control");
+}
+
+fn repeat(example: &str, expected: &Expected) {
+    for interval in INTERVALS {
+        for run in 0..REPEATS {
+            let dir = run_example(example, &[], interval, run);
+            let (report, failed) = leaks(&dir);
+            check_leak(
+                &report,
+                failed,
+                expected,
+                &format!("{example} at {interval}, run {run}"),
+            );
+
+            let dir = run_example(example, &["--fixed"], interval, run);
+            let (report, failed) = leaks(&dir);
+            check_control(
+                &report,
+                failed,
+                &format!("{example} --fixed at {interval}, run {run}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn leaky_server_names_the_registry() {
+    repeat(
+        "leaky_server",
+        &Expected {
+            ty: "HashSet<Arc<ChannelContext>>",
+            function: "Ips>::bind",
+            holds: &[
+                ("Arc<ChannelContext>", "Gateway>::handle"),
+                ("Vec<u8>", "ChannelContext>::new"),
+            ],
+            through: "Gateway>::handle",
+            healthy: &[
+                "ProfileCache",
+                "Profile>::fetch",
+                "History",
+                "AuditQueue",
+                "load_routes_after",
+                "Gateway>::deliver",
+            ],
+        },
+    );
+}
+
+#[test]
+fn engine_per_call_names_the_code_caches() {
+    repeat(
+        "engine_per_call",
+        &Expected {
+            ty: "Arc<Program>",
+            function: "CodeLoader>::load",
+            holds: &[("Vec<Op>", "engine::compile")],
+            through: "ReportService>::render",
+            healthy: &["Program>::run", "main::rows"],
+        },
+    );
+}
