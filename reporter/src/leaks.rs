@@ -997,7 +997,12 @@ fn summary(s: &Suspect, keeps_growing: bool) -> String {
         format::bytes(error.round() as u64)
     );
     let window = format::duration_ms(s.window_ms);
-    if keeps_growing {
+    if s.points == 2 {
+        text += &format!(
+            "; grew {} between the two snapshots, {window} apart ({rate}), a two-point growth: whether it keeps growing cannot be told",
+            format::signed_bytes(s.growth_bytes)
+        );
+    } else if keeps_growing {
         text += &format!(", growing {rate} for the whole {window}");
     } else {
         text += &format!("; grew {rate} over {window}, but may have stopped");
@@ -1009,7 +1014,12 @@ fn summary(s: &Suspect, keeps_growing: bool) -> String {
             format::duration_ms(age.older_than_ms)
         );
     }
-    text += &format!(" ({} sure it keeps growing)", confidence(s.confidence));
+    let claim = if s.points == 2 {
+        "it grew"
+    } else {
+        "it keeps growing"
+    };
+    text += &format!(" ({} sure {claim})", confidence(s.confidence));
     text
 }
 

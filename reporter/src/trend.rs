@@ -279,6 +279,9 @@ fn fit_with(t: &[f64], y: &[f64], sampling: Sampling<'_>) -> Option<Fit> {
     if span <= 0.0 {
         return None;
     }
+    if n == 2 {
+        return Some(two_points(span, y, sampling));
+    }
     let level = y.iter().map(|v| v.abs()).sum::<f64>() / n as f64;
     let mean_var = var.iter().sum::<f64>() / n as f64;
     let floor = mean_var.max((CHURN * level).powi(2)).max(1.0);
@@ -367,6 +370,44 @@ fn fit_with(t: &[f64], y: &[f64], sampling: Sampling<'_>) -> Option<Fit> {
         points: n,
         span,
     })
+}
+
+/// Two points: a change, judged against the sampling error of the
+/// difference alone (nothing else is known); whether growth goes on cannot
+/// be told, so a significant rise is `growing` with the confidence that it
+/// rose, and the caller says it is a two-point growth.
+fn two_points(span: f64, y: &[f64], sampling: Sampling<'_>) -> Fit {
+    let (first, last) = (y[0], y[1]);
+    let change = last - first;
+    let var = sampling.var;
+    let shared = match sampling.shared {
+        Some(shared) => shared[sampling.offset][sampling.offset + 1],
+        // As for a series that grows: the earlier samples are still there.
+        None => var[0].min(var[1]),
+    };
+    let churn = CHURN * first.abs().max(last.abs());
+    let stddev = (var[0] + var[1] - 2.0 * shared)
+        .max(churn * churn)
+        .max(1.0)
+        .sqrt();
+    let up = stats::normal_cdf(change / stddev);
+    let verdict = if up >= SIGNIFICANT {
+        Verdict::Growing
+    } else if 1.0 - up >= SIGNIFICANT {
+        Verdict::Shrinking
+    } else {
+        Verdict::Steady
+    };
+    Fit {
+        verdict,
+        slope: change / span,
+        slope_stddev: stddev / span,
+        confidence: up,
+        growth: change,
+        r_squared: 1.0,
+        points: 2,
+        span,
+    }
 }
 
 /// One jump makes most of the growth, and the series is flat on both sides
@@ -574,16 +615,26 @@ mod tests {
             "{confidences:?}"
         );
         assert!(confidences[0] > 0.999, "{confidences:?}");
-        // Two snapshots: only a difference, less sure than a long series.
-        let two = fit(&[0.0, 10.0], &[10.0 * MIB, 20.0 * MIB], &[0.0, 0.0]).unwrap();
-        assert_eq!(two.verdict, Verdict::Growing);
-        assert!(
-            two.confidence < confidences[0],
-            "{} {confidences:?}",
-            two.confidence
-        );
         assert!(fit(&[0.0], &[1.0], &[0.0]).is_none());
         assert!(fit(&[1.0, 1.0], &[1.0, 2.0], &[0.0, 0.0]).is_none());
+    }
+
+    #[test]
+    fn two_snapshots_give_a_change_judged_against_sampling_error() {
+        // 1 MiB of sampling error in the newer snapshot's new samples.
+        let var = [0.0, MIB * MIB];
+        let big = fit(&[0.0, 10.0], &[10.0 * MIB, 20.0 * MIB], &var).unwrap();
+        assert_eq!((big.verdict, big.points), (Verdict::Growing, 2));
+        assert!(
+            big.confidence > 0.999 && (big.slope - MIB).abs() < 1.0,
+            "{big:?}"
+        );
+        // One standard error of growth: not enough.
+        let small = fit(&[0.0, 10.0], &[10.0 * MIB, 11.0 * MIB], &var).unwrap();
+        assert_eq!(small.verdict, Verdict::Steady, "{small:?}");
+        assert!((small.confidence - 0.841).abs() < 0.01, "{small:?}");
+        let fell = fit(&[0.0, 10.0], &[20.0 * MIB, 10.0 * MIB], &var).unwrap();
+        assert_eq!(fell.verdict, Verdict::Shrinking);
     }
 
     /// Each shape over 100 noise draws: the right verdict nearly always

@@ -151,6 +151,7 @@ fn every_kind_of_bad_input_exits_2_naming_the_file_and_the_problem() {
             vec!["top", &path],
             vec!["flamegraph", &path, "-o", "-"],
             vec!["diff", &path, &path],
+            vec!["leaks", &path, &path],
         ] {
             let output = heapsnap().args(&command).output().unwrap();
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -310,4 +311,60 @@ fn reads_standard_input_gzip_and_reports_through_a_closed_pipe() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn leaks_needs_a_series_of_one_process() {
+    let one = data("snapshots/quickstart.json");
+    let one = one.to_str().unwrap();
+    heapsnap()
+        .args(["leaks", one])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("need at least two snapshots"));
+    // The same snapshot twice is one snapshot.
+    heapsnap()
+        .args(["leaks", one, one])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("need at least two snapshots"));
+    let series = data("snapshots/engine");
+    let series = series.to_str().unwrap();
+    heapsnap()
+        .args(["leaks", series, "--min-confidence", "150"])
+        .assert()
+        .code(2);
+    // A leak fails `--fail`; a lower bar than any suspect's confidence
+    // changes nothing, a bar above all of them passes.
+    heapsnap()
+        .args(["leaks", series, "--fail"])
+        .assert()
+        .code(1);
+    heapsnap()
+        .args(["leaks", series, "--fail", "--min-confidence", "100"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("No leak suspects"));
+}
+
+#[test]
+fn leaks_picks_the_newest_process_and_says_so() {
+    let scratch = Scratch::new("leaks-processes");
+    let engine = data("snapshots/engine");
+    let gateway = data("snapshots/gateway-fixed");
+    // Both series in one directory, as after a restart.
+    for dir in [&engine, &gateway] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            scratch.file(&name, &std::fs::read(&path).unwrap());
+        }
+    }
+    heapsnap()
+        .args(["leaks", scratch.0.to_str().unwrap()])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "snapshots of 2 processes given; analysed the newest",
+        ));
 }

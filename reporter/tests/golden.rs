@@ -209,6 +209,49 @@ fn flamegraphs() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[test]
+fn leaks_text_json_markdown() {
+    // A leak: `--fail` exits 1.
+    compare(
+        "leaks/engine.txt",
+        &run(&["leaks", "snapshots/engine", "--fail"], 1),
+    );
+    compare(
+        "leaks/engine.json",
+        &run(&["leaks", "snapshots/engine", "--format", "json"], 0),
+    );
+    compare(
+        "leaks/engine.md",
+        &run(&["leaks", "snapshots/engine", "--format", "markdown"], 0),
+    );
+    // The control: nothing to fail on.
+    compare(
+        "leaks/gateway-fixed.txt",
+        &run(&["leaks", "snapshots/gateway-fixed", "--fail"], 0),
+    );
+    compare(
+        "leaks/gateway-fixed.md",
+        &run(
+            &["leaks", "snapshots/gateway-fixed", "--format", "markdown"],
+            0,
+        ),
+    );
+}
+
+#[test]
+fn leaks_over_two_snapshots_says_so() {
+    let files = std::fs::read_dir(data("snapshots/engine"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect::<Vec<_>>();
+    let mut files: Vec<&str> = files.iter().map(String::as_str).collect();
+    files.sort();
+    let (first, last) = (files[0], files[files.len() - 1]);
+    let text = run(&["leaks", first, last], 0);
+    compare("leaks/engine-two.txt", &text);
+    assert!(String::from_utf8_lossy(&text).contains("two snapshots"));
+}
+
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("heapsnap-golden-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

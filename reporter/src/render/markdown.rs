@@ -7,6 +7,7 @@ use super::text::{culprits_heading, gate_verdict, identity, leaks_heading, suspe
 use crate::diff::{self, Change};
 use crate::format;
 use crate::leaks;
+use crate::names;
 
 /// Escapes what Markdown tables would take as syntax.
 fn cell(text: &str) -> String {
@@ -148,13 +149,17 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         writeln!(out, "**{}. {}**", s.rank, cell(&s.summary))?;
         writeln!(out)?;
-        writeln!(out, "| holds | live | count | growth |")?;
-        writeln!(out, "|---|---:|---:|---:|")?;
+        writeln!(
+            out,
+            "| grows with it | allocated in | live | count | growth |"
+        )?;
+        writeln!(out, "|---|---|---:|---:|---:|")?;
         for h in &s.holds {
             writeln!(
                 out,
-                "| {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 code(&h.ty),
+                code(&names::short_function(&h.function)),
                 format::bytes(h.live_bytes),
                 format::count(h.live_allocs),
                 format::signed_bytes(h.growth_bytes)

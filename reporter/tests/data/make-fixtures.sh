@@ -8,6 +8,9 @@
 #   snapshots/ci-regression.json  examples/ci_workload.rs --regression, exact
 #   snapshots/ci-base-64k.json    the same sampled at 64 KiB (seed 1)
 #   snapshots/ci-regression-64k.json
+#   snapshots/engine/              examples/engine_per_call.rs, 3 s, 64 KiB,
+#                                  a dump every 500 ms (gzipped)
+#   snapshots/gateway-fixed/       examples/leaky_server.rs --fixed, the same
 #
 # Paths under the workspace become relative and the home directory `~`, so
 # that no machine's paths are committed.
@@ -15,7 +18,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 data="$root/reporter/tests/data"
 cd "$root"
-cargo build --release --locked --example quickstart --example collections --example ci_workload
+cargo build --release --locked --example quickstart --example collections --example ci_workload \
+    --example engine_per_call --example leaky_server
 examples="$root/target/release/examples"
 
 snap() { # interval output example args...
@@ -29,8 +33,17 @@ snap 1 ci-base.json ci_workload
 snap 1 ci-regression.json ci_workload --regression
 snap 64KiB ci-base-64k.json ci_workload
 snap 64KiB ci-regression-64k.json ci_workload --regression
+series() { # output example args...
+    local out="$data/snapshots/$1" example=$2
+    shift 2
+    rm -rf "$out"
+    HEAPSNAP_SAMPLE_INTERVAL=64KiB HEAPSNAP_SEED=1 "$examples/$example" \
+        --seconds 3 --interval-ms 500 --no-report --dir "$out" "$@" > /dev/null
+}
+series engine engine_per_call
+series gateway-fixed leaky_server --fixed
 
-python3 - "$root" "$HOME" "$data"/snapshots/*.json <<'PY'
+python3 - "$root" "$HOME" "$data"/snapshots/*.json "$data"/snapshots/*/*.json <<'PY'
 import json, sys
 root, home, files = sys.argv[1] + "/", sys.argv[2] + "/", sys.argv[3:]
 def clean(value):
@@ -47,5 +60,6 @@ for path in files:
     with open(path, "w") as f:
         json.dump(snapshot, f, separators=(",", ":"))
 PY
+gzip -9 -n "$data"/snapshots/*/*.json
 
 HEAPSNAP_BLESS=1 cargo test --locked -p heapsnap-report --test golden
