@@ -4,8 +4,9 @@
 //! Why a spin lock: it needs no allocation and no initialisation, it can be
 //! taken and released by the `fork` handlers without a guard object, and the
 //! locks on the allocation path are held for a few hundred instructions at
-//! most. Long holders (symbolisation at snapshot time) make waiters back off
-//! to `sched_yield` and then to 1 ms sleeps, so nobody burns a core.
+//! most. Waiters spin briefly, then yield (a snapshot's copy of one table
+//! shard ends within a few hundred microseconds), then sleep 200 µs at a
+//! time (symbolisation at snapshot time is long), so nobody burns a core.
 //!
 //! Why [`SpinLock::lock_with_room`]: allocating under a profiler lock could
 //! re-enter the profiler on this thread, or wait on an allocator lock that a
@@ -145,14 +146,17 @@ impl<T: Send> RawLock for SpinLock<T> {
 /// Waits a little longer each time: spin, then yield, then sleep.
 fn backoff(waits: &mut u32) {
     *waits = waits.saturating_add(1);
-    if *waits < 100 {
+    if *waits < 64 {
         std::hint::spin_loop();
-    } else if *waits < 200 {
+    } else if *waits < 4096 {
+        // Most holds end within a few hundred microseconds (one table
+        // shard's copy): give the core to the holder rather than sleep past
+        // the release.
         std::thread::yield_now();
     } else {
-        // `std::thread::sleep` does not allocate either; 1 ms keeps a waiter
-        // on a long snapshot nearly idle.
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        // `std::thread::sleep` does not allocate either; a waiter on a long
+        // hold (symbolisation) stays nearly idle.
+        std::thread::sleep(std::time::Duration::from_micros(200));
     }
 }
 
@@ -250,15 +254,34 @@ pub(crate) struct Holds {
 }
 
 impl Holds {
-    /// Runs `copy` (which holds a lock) and counts its time.
-    pub(crate) fn time<R>(&mut self, copy: impl FnOnce() -> R) -> R {
+    /// Takes `lock`, runs `copy` on what it guards, releases it, and counts
+    /// the time it was held (not the time spent waiting for it).
+    pub(crate) fn copy<T, R>(&mut self, lock: &SpinLock<T>, copy: impl FnOnce(&T) -> R) -> R {
+        let guard = lock.lock();
         let start = crate::sys::monotonic_ns();
-        let result = copy();
+        let result = copy(&guard);
+        drop(guard);
         let held = crate::sys::monotonic_ns().saturating_sub(start);
         self.max_ns = self.max_ns.max(held);
         self.total_ns += held;
         result
     }
+}
+
+/// Reserves room for `wanted` more elements in `out` and touches every page
+/// of it, writing `filler`, so that the copy made under a lock later does
+/// not take page faults.
+pub(crate) fn reserve_touched<T: Copy>(
+    out: &mut Vec<T>,
+    wanted: usize,
+    filler: T,
+) -> Result<(), std::collections::TryReserveError> {
+    out.try_reserve(wanted)?;
+    let per_page = (crate::sys::page_size() as usize / std::mem::size_of::<T>().max(1)).max(1);
+    for slot in out.spare_capacity_mut().iter_mut().step_by(per_page) {
+        slot.write(filler);
+    }
+    Ok(())
 }
 
 /// Copies every entry of a locked map into `out`, reserving the space before

@@ -162,8 +162,7 @@ pub(crate) fn copy_all(
     loop {
         let wanted = SITES.lock().sites.len();
         out.try_reserve(wanted + wanted / 8 + 16)?;
-        let copied = holds.time(|| {
-            let table = SITES.lock();
+        let copied = holds.copy(&SITES, |table| {
             let fits = out.capacity() - out.len() >= table.sites.len();
             if fits {
                 out.extend_from_slice(&table.sites);

@@ -8,7 +8,7 @@
 //! Shards grow outside their lock (see [`SpinLock::lock_with_room`]).
 
 use crate::hash;
-use crate::lock::{Holds, RawLock, Room, SpinLock};
+use crate::lock::{self, Holds, RawLock, Room, SpinLock};
 use crate::sites::SiteId;
 
 /// A sampled allocation that is still live.
@@ -184,12 +184,21 @@ pub(crate) fn copy_all(
     out: &mut Vec<(usize, Live)>,
     holds: &mut Holds,
 ) -> Result<(), std::collections::TryReserveError> {
+    let filler = (
+        0,
+        Live {
+            site: 0,
+            size: 0,
+            consumed: 0,
+            weight: 0.0,
+            born_ms: 0,
+        },
+    );
     for lock in &TABLE {
         loop {
             let wanted = lock.lock().len;
-            out.try_reserve(wanted + wanted / 8 + 16)?;
-            let copied = holds.time(|| {
-                let shard = lock.lock();
+            lock::reserve_touched(out, wanted + wanted / 8 + 16, filler)?;
+            let copied = holds.copy(lock, |shard| {
                 let fits = out.capacity() - out.len() >= shard.len;
                 if fits {
                     let live = shard.slots.iter().filter(|s| s.addr != 0);
