@@ -75,13 +75,20 @@ fn sanitize(name: &str) -> String {
 }
 
 /// The folded stack of a site: outermost frame first, type last (or first,
-/// `by_type`). `names` holds every frame's sanitised name.
-fn folded_stack(view: &SiteView<'_>, names: &[String], by_type: bool) -> String {
+/// `by_type`). `names` holds every frame's sanitised name, `library` whether
+/// it is the standard library's.
+fn folded_stack(view: &SiteView<'_>, names: &[String], library: &[bool], by_type: bool) -> String {
     let ty = format!("[{}]", sanitize(&view.ty.short));
-    let frames = view
-        .stack
-        .iter()
-        .rev()
+    // The runtime's frames at the root (thread start, `main`'s wrappers)
+    // say nothing: start at the program's outermost frame, if it has one.
+    let is_library = |i: &u32| library.get(*i as usize).copied().unwrap_or(true);
+    let outermost_first = view.stack.iter().rev();
+    let skip = outermost_first
+        .clone()
+        .position(|i| !is_library(i))
+        .unwrap_or(0);
+    let frames = outermost_first
+        .skip(skip)
         .filter_map(|&i| names.get(i as usize));
     let mut folded = String::with_capacity(64 * (view.stack.len() + 1));
     let mut push = |part: &str| {
@@ -108,12 +115,18 @@ fn weights(loaded: &Loaded, options: &Options) -> BTreeMap<String, u64> {
         .iter()
         .map(|f| sanitize(&view::function_name(f)))
         .collect();
+    let library: Vec<bool> = loaded
+        .snapshot
+        .frames
+        .iter()
+        .map(view::is_library_frame)
+        .collect();
     let mut weights = BTreeMap::new();
     for view in view::sites(&loaded.snapshot) {
         let weight = options.metric.of(&view);
         if weight > 0 {
             *weights
-                .entry(folded_stack(&view, &names, options.by_type))
+                .entry(folded_stack(&view, &names, &library, options.by_type))
                 .or_insert(0) += weight;
         }
     }

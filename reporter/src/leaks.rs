@@ -284,11 +284,11 @@ pub fn leaks(loaded: &[Loaded], options: &Options) -> Result<Report, Error> {
     let first = &series_of[0].snapshot;
     let newest = &series_of[n - 1].snapshot;
     let mut notes = notes;
-    if n == 2 {
-        notes.push(
-            "two snapshots: growth is the difference between them; whether it would level off cannot be told from two points"
-                .into(),
-        );
+    if n < trend::MIN_POINTS_FOR_TREND {
+        notes.push(format!(
+            "{n} snapshots: growth is measured from the first to the last; whether it would level off takes at least {} to tell",
+            trend::MIN_POINTS_FOR_TREND
+        ));
     }
 
     // Every site's series. `site_of[i][k]` is the site of snapshot `i`'s
@@ -575,6 +575,14 @@ fn pointee(ty: &str) -> &str {
     }
 }
 
+/// True for element types that are allocations of their own (smart
+/// pointers, collections), not values stored inside their collection.
+fn allocated_apart(element: &str) -> bool {
+    let (base, _) = names::generics(element);
+    matches!(base, "Arc" | "Rc" | "Box" | "String")
+        || COLLECTIONS.iter().any(|(name, _)| *name == base)
+}
+
 /// Sites that leak together, and the collections that may hold them.
 struct Group<'a> {
     /// Sites that grew: their series add up to the group's.
@@ -621,8 +629,10 @@ fn groups<'a>(sites: &[&'a SiteTrend]) -> Vec<Group<'a>> {
             }
         }
         // A collection of values (`Vec<Op>`) holds no other site: it is
-        // no anchor, and may join another group.
-        if members.is_empty() {
+        // no anchor, and may join another group. One of separately
+        // allocated elements (`Arc<Program>`) whose elements were not
+        // sampled still holds what is allocated where it grows.
+        if members.is_empty() && !elements.iter().any(|e| allocated_apart(e)) {
             continue;
         }
         claimed_holder[anchor] = true;
@@ -672,6 +682,10 @@ fn groups<'a>(sites: &[&'a SiteTrend]) -> Vec<Group<'a>> {
                 claimed_holder[i] = true;
                 unseen_holders.push(order[i]);
             }
+        }
+        if members.is_empty() {
+            // Nothing grew with it: leave its sites to the others.
+            continue;
         }
         groups.push(Group {
             members,
@@ -751,9 +765,15 @@ fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
         let place = (m.latest.location.function.clone(), m.latest.location.line);
         members.iter().any(|o| o.latest.callers.contains(&place))
     };
+    let holds_allocations = |m: &SiteTrend| {
+        program_elements(&m.latest.type_full)
+            .iter()
+            .any(|e| allocated_apart(e))
+    };
     let rank = |m: &SiteTrend| {
         (
             holds(m),
+            holds_allocations(m),
             contains_built(m),
             is_collection(&m.latest.type_full),
         )
@@ -997,9 +1017,9 @@ fn summary(s: &Suspect, keeps_growing: bool) -> String {
         format::bytes(error.round() as u64)
     );
     let window = format::duration_ms(s.window_ms);
-    if s.points == 2 {
+    if s.points < trend::MIN_POINTS_FOR_TREND {
         text += &format!(
-            "; grew {} between the two snapshots, {window} apart ({rate}), a two-point growth: whether it keeps growing cannot be told",
+            "; grew {} from the first snapshot to the last, {window} apart ({rate}), a two-point growth: whether it keeps growing cannot be told",
             format::signed_bytes(s.growth_bytes)
         );
     } else if keeps_growing {
@@ -1014,7 +1034,7 @@ fn summary(s: &Suspect, keeps_growing: bool) -> String {
             format::duration_ms(age.older_than_ms)
         );
     }
-    let claim = if s.points == 2 {
+    let claim = if s.points < trend::MIN_POINTS_FOR_TREND {
         "it grew"
     } else {
         "it keeps growing"
@@ -1228,6 +1248,52 @@ mod tests {
             groups.len(),
             1,
             "a Vec of values anchors nothing; construction joins them"
+        );
+        assert_eq!(holder(&groups[0]).map(|h| h.id), Some(0));
+    }
+
+    #[test]
+    fn a_cache_seen_once_still_holds_what_grows_where_it_grows() {
+        let n = 12;
+        let sites = [
+            // Sampled once, early, then freed when it grew: no live bytes.
+            site(
+                0,
+                "std::collections::hash::map::HashMap<alloc::string::String, alloc::sync::Arc<app::Program>>",
+                "<app::Loader>::load",
+                82,
+                &[],
+                &[
+                    0.0,
+                    0.3 * MIB,
+                    0.3 * MIB,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                ],
+            ),
+            // Compiled from `load`; no `Arc<Program>` was sampled.
+            site(
+                1,
+                "alloc::vec::Vec<app::Op>",
+                "app::compile",
+                62,
+                &[("<app::Loader>::load", 81)],
+                &linear(n, 2.0 * MIB),
+            ),
+        ];
+        let all: Vec<&SiteTrend> = sites.iter().collect();
+        let groups = groups(&all);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(
+            groups[0].members.iter().map(|m| m.id).collect::<Vec<_>>(),
+            [1]
         );
         assert_eq!(holder(&groups[0]).map(|h| h.id), Some(0));
     }

@@ -21,15 +21,17 @@
 //!   so its quarters' levels say little) and never less than the noise from
 //!   one point to the next.
 //! - Confidence that a series that grew keeps growing is Student's t on the
-//!   slope, with the degrees of freedom the points really give: few
-//!   snapshots give wide margins, and so low confidence. Growth must go on:
-//!   the confidence is the lower of the whole series' and its later half's.
+//!   slope, with `n - 2` degrees of freedom: few snapshots give wide
+//!   margins, and so low confidence. Growth must go on: the confidence is
+//!   the lower of the whole series' and its later half's, the later half
+//!   taken without its largest rise (one jump is not growth that goes on).
 //! - Verdicts, for a series that grew: **step** when one jump between two
 //!   snapshots makes most of the growth and both sides are flat;
-//!   **levelled** when the later half grows clearly slower than the earlier
-//!   half (a cache warming up); **growing** otherwise. A series that fell
-//!   is **shrinking**; anything else is **steady** (noise, a queue that
-//!   fills and drains, a sawtooth).
+//!   **levelled** when the later half makes less than a quarter of the
+//!   growth even at the top of its error bar (a cache warming up; a
+//!   steadily growing series makes half of its growth there); **growing**
+//!   otherwise. A series that fell is **shrinking**; anything else is
+//!   **steady** (noise, a queue that fills and drains, a sawtooth).
 
 use serde::Serialize;
 
@@ -92,9 +94,14 @@ const STEP_FLATNESS: f64 = 0.25;
 /// Significance a change needs before it is more than steady: noise alone
 /// gets past it once in a hundred series.
 const SIGNIFICANT: f64 = 0.99;
-/// A later half growing at less than this fraction of the earlier half's
-/// rate (even at the top of its error bar) has levelled off.
-const LEVELLED_RATIO: f64 = 0.5;
+/// A series whose later half makes less than this share of its growth
+/// (even at the top of its error bar) has levelled off; growth without
+/// bound makes about half of it there.
+const LEVELLED_SHARE: f64 = 0.25;
+/// Fewer points than this leave a later half of at most two points, which
+/// cannot show growth going on beyond one rise: the first and last points
+/// are compared instead.
+pub const MIN_POINTS_FOR_TREND: usize = 5;
 /// Heaps churn: changes within 1% of the series' level are never growth.
 const CHURN: f64 = 0.01;
 
@@ -129,8 +136,7 @@ impl<'a> Sampling<'a> {
     /// The variance sampling gives a least-squares slope over `t`.
     fn slope_variance(&self, t: &[f64], mean_t: f64, sxx: f64) -> f64 {
         let Some(shared) = self.shared else {
-            return (self.var.iter().sum::<f64>() / t.len() as f64 / sxx)
-                .max(sampling_walk_variance(t, self.var, mean_t, sxx));
+            return persistent_sampling_variance(t, self.var, mean_t, sxx);
         };
         let weights: Vec<f64> = t.iter().map(|t| (t - mean_t) / sxx).collect();
         let mut total = 0.0;
@@ -144,22 +150,28 @@ impl<'a> Sampling<'a> {
 
 /// The slope's variance from sampling alone, when sampling error persists:
 /// a sampled allocation stays in every snapshot while it lives, so the
-/// error is not drawn afresh at each point but builds up like a random
-/// walk, whose steps are the increases of the reported sampling variance
-/// (new samples). Each step moves every later point, and a least-squares
-/// slope by the sum of the later points' weights.
-fn sampling_walk_variance(t: &[f64], var: &[f64], mean_t: f64, sxx: f64) -> f64 {
-    let mut later_weight: f64 = 0.0;
+/// error is not drawn afresh at each point. Without knowing which samples
+/// two snapshots share, take the smaller snapshot's samples to be in both
+/// (exact for a series that only grows, and for one that keeps the same
+/// blocks): the covariance of points `i` and `j` is `min(var_i, var_j)`.
+/// Turnover that this misses shows as scatter, which the caller weighs too.
+fn persistent_sampling_variance(t: &[f64], var: &[f64], mean_t: f64, sxx: f64) -> f64 {
+    // sum over i, j of w_i w_j min(v_i, v_j), in order of v: each point
+    // pairs with itself and every point of larger variance at its own.
+    let mut order: Vec<usize> = (0..t.len()).collect();
+    order.sort_by(|&a, &b| var[a].total_cmp(&var[b]));
+    let weight = |i: usize| (t[i] - mean_t) / sxx;
+    let mut larger: f64 = order.iter().map(|&i| weight(i)).sum();
     let mut total = 0.0;
-    for k in (1..t.len()).rev() {
-        later_weight += (t[k] - mean_t) / sxx;
-        let step = (var[k] - var[k - 1]).max(0.0);
-        total += step * later_weight * later_weight;
+    for &i in &order {
+        let w = weight(i);
+        larger -= w;
+        total += var[i].max(0.0) * w * (w + 2.0 * larger);
     }
-    total
+    total.max(0.0)
 }
 
-fn line(t: &[f64], y: &[f64], sampling: Sampling<'_>, noise_floor: f64) -> Option<Line> {
+fn line(t: &[f64], y: &[f64], sampling: Sampling<'_>, churn_floor: f64) -> Option<Line> {
     let (slope, intercept) = stats::theil_sen(t, y)?;
     let n = t.len() as f64;
     let mean_t = t.iter().sum::<f64>() / n;
@@ -185,17 +197,14 @@ fn line(t: &[f64], y: &[f64], sampling: Sampling<'_>, noise_floor: f64) -> Optio
     } else {
         0.0
     };
-    let independent = n * (1.0 - rho) / (1.0 + rho);
-    // The error from the scatter itself, an estimate from few effectively
-    // independent points; or from the sampling model, which the snapshots
-    // report (and which already allows for persistence): the larger.
+    // The error from the scatter itself, or from the sampling model (which
+    // already allows for persistence): the larger. Waves in the residuals
+    // widen the first; the degrees of freedom stay those of the points (a
+    // lag-1 correlation estimated from a few residuals is too rough to take
+    // them away as well).
     let scattered = scatter * (1.0 + rho) / (1.0 - rho) / sxx;
-    let modelled = (noise_floor / sxx).max(sampling.slope_variance(t, mean_t, sxx));
-    let (slope_variance, dof) = if scattered >= modelled {
-        (scattered, independent - 2.0)
-    } else {
-        (modelled, n - 2.0)
-    };
+    let modelled = (churn_floor / sxx).max(sampling.slope_variance(t, mean_t, sxx));
+    let (slope_variance, dof) = (scattered.max(modelled), n - 2.0);
     Some(Line {
         slope,
         intercept,
@@ -279,13 +288,14 @@ fn fit_with(t: &[f64], y: &[f64], sampling: Sampling<'_>) -> Option<Fit> {
     if span <= 0.0 {
         return None;
     }
-    if n == 2 {
-        return Some(two_points(span, y, sampling));
+    if n < MIN_POINTS_FOR_TREND {
+        return Some(first_to_last(span, y, sampling));
     }
     let level = y.iter().map(|v| v.abs()).sum::<f64>() / n as f64;
     let mean_var = var.iter().sum::<f64>() / n as f64;
-    let floor = mean_var.max((CHURN * level).powi(2)).max(1.0);
-    let all = line(t, y, sampling, floor)?;
+    let churn = (CHURN * level).powi(2).max(1.0);
+    let floor = mean_var.max(churn);
+    let all = line(t, y, sampling, churn)?;
     let growth = y[n - 1] - y[0];
     let mean_y = y.iter().sum::<f64>() / n as f64;
     let total: f64 = y.iter().map(|v| (v - mean_y).powi(2)).sum();
@@ -321,7 +331,7 @@ fn fit_with(t: &[f64], y: &[f64], sampling: Sampling<'_>) -> Option<Fit> {
     let late = t.iter().position(|&x| x >= middle).unwrap_or(n);
     let early_end = t.iter().rposition(|&x| x <= middle).map_or(0, |i| i + 1);
     let late_line = (n - late >= 3)
-        .then(|| line(&t[late..], &y[late..], sampling.range(late, n), floor))
+        .then(|| line(&t[late..], &y[late..], sampling.range(late, n), churn))
         .flatten();
     let early_line = (early_end >= 3)
         .then(|| {
@@ -329,21 +339,34 @@ fn fit_with(t: &[f64], y: &[f64], sampling: Sampling<'_>) -> Option<Fit> {
                 &t[..early_end],
                 &y[..early_end],
                 sampling.range(0, early_end),
-                floor,
+                churn,
             )
         })
         .flatten();
-    let keeps_growing = match &late_line {
+    // Continued growth must not rest on one jump (a buffer doubling its
+    // capacity once): the later half is judged without its largest rise.
+    let late_without_jump = (n - late >= 3)
+        .then(|| {
+            let steady = without_largest_rise(&y[late..]);
+            line(&t[late..], &steady, sampling.range(late, n), churn)
+        })
+        .flatten();
+    let keeps_growing = match &late_without_jump {
         Some(late) => probability_positive(&all).min(probability_positive(late)),
         None => probability_positive(&all),
     };
 
+    // Growth the later half may still be making, at the top of its error
+    // bar, against the growth seen: an unbounded series makes about half of
+    // its growth there, one that filled up almost none.
+    let late_growth = late_line
+        .as_ref()
+        .map(|line| (line.slope + line.stddev) * (t[n - 1] - t[late]));
     let verdict = if grew && is_step(y) {
         Verdict::Step
     } else if grew
-        && let (Some(early), Some(late)) = (&early_line, &late_line)
-        && early.slope > 0.0
-        && late.slope + late.stddev < LEVELLED_RATIO * early.slope
+        && early_line.is_some()
+        && late_growth.is_some_and(|g| g < LEVELLED_SHARE * change)
     {
         Verdict::Levelled
     } else if grew {
@@ -372,21 +395,40 @@ fn fit_with(t: &[f64], y: &[f64], sampling: Sampling<'_>) -> Option<Fit> {
     })
 }
 
-/// Two points: a change, judged against the sampling error of the
-/// difference alone (nothing else is known); whether growth goes on cannot
-/// be told, so a significant rise is `growing` with the confidence that it
-/// rose, and the caller says it is a two-point growth.
-fn two_points(span: f64, y: &[f64], sampling: Sampling<'_>) -> Fit {
-    let (first, last) = (y[0], y[1]);
+/// `y` with its largest rise from one point to the next taken out: every
+/// point after it lowered by it.
+fn without_largest_rise(y: &[f64]) -> Vec<f64> {
+    let rise = y
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let mut out = y.to_vec();
+    if let Some((at, rise)) = rise.filter(|(_, rise)| *rise > 0.0) {
+        for v in &mut out[at + 1..] {
+            *v -= rise;
+        }
+    }
+    out
+}
+
+/// Too few points for a later half to show growth going on: the change
+/// from the first point to the last, judged against the sampling error of
+/// the difference alone. A significant rise is `growing` with the
+/// confidence that it rose; the caller says growth was only measured
+/// between two points.
+fn first_to_last(span: f64, y: &[f64], sampling: Sampling<'_>) -> Fit {
+    let last_at = y.len() - 1;
+    let (first, last) = (y[0], y[last_at]);
     let change = last - first;
     let var = sampling.var;
     let shared = match sampling.shared {
-        Some(shared) => shared[sampling.offset][sampling.offset + 1],
+        Some(shared) => shared[sampling.offset][sampling.offset + last_at],
         // As for a series that grows: the earlier samples are still there.
-        None => var[0].min(var[1]),
+        None => var[0].min(var[last_at]),
     };
     let churn = CHURN * first.abs().max(last.abs());
-    let stddev = (var[0] + var[1] - 2.0 * shared)
+    let stddev = (var[0] + var[last_at] - 2.0 * shared)
         .max(churn * churn)
         .max(1.0)
         .sqrt();
@@ -405,7 +447,7 @@ fn two_points(span: f64, y: &[f64], sampling: Sampling<'_>) -> Fit {
         confidence: up,
         growth: change,
         r_squared: 1.0,
-        points: 2,
+        points: y.len(),
         span,
     }
 }
@@ -569,6 +611,77 @@ mod tests {
         (t, y, var)
     }
 
+    /// A cache seen through sampling: it fills to `level` bytes over the
+    /// first `fill` seconds, then replaces its entries, each living about
+    /// `residence` seconds; small entries, one sample per `interval` bytes.
+    fn sampled_cache(
+        seed: u64,
+        points: usize,
+        level: f64,
+        fill: f64,
+        residence: f64,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let interval = 0.5 * MIB;
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let mut uniform = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let step = 0.5;
+        let (mut t, mut y, mut var) = (Vec::new(), Vec::new(), Vec::new());
+        let mut samples: f64 = 0.0;
+        for k in 0..points {
+            let now = k as f64 * step;
+            // Bytes born in this step: filling, then replacing what dies.
+            let born = if now < fill {
+                level / fill * step
+            } else {
+                level / residence * step
+            };
+            let mean = born / interval;
+            let (mut count, mut product, limit) = (0.0, uniform(), (-mean).exp());
+            while product > limit {
+                count += 1.0;
+                product *= uniform();
+            }
+            if now >= fill {
+                // Each sample dies with the entry it stands for.
+                let survive = (-step / residence).exp();
+                samples = (0..samples as usize)
+                    .filter(|_| uniform() < survive)
+                    .count() as f64;
+            }
+            samples += count;
+            t.push(now);
+            y.push(samples * interval);
+            var.push(samples * interval * interval);
+        }
+        (t, y, var)
+    }
+
+    #[test]
+    fn a_sampled_cache_that_filled_is_not_growing() {
+        // 5 MiB (ten samples) filled in 2 s, entries living 5 s, seen for
+        // 8 s and for 20 s: at most a few draws in a hundred look like
+        // growth that goes on.
+        for seconds in [8.0, 20.0] {
+            let points = (seconds / 0.5) as usize + 1;
+            let growing = (0..100)
+                .filter(|&seed| {
+                    let (t, y, var) = sampled_cache(seed, points, 5.0 * MIB, 2.0, 5.0);
+                    let f = fit(&t, &y, &var).unwrap();
+                    f.verdict == Verdict::Growing && f.confidence >= 0.99
+                })
+                .count();
+            assert!(
+                growing <= 3,
+                "{growing} of 100 draws over {seconds} s are confident growth"
+            );
+        }
+    }
+
     #[test]
     fn slope_error_covers_the_truth_under_persistent_sampling_error() {
         // 300 leaks of 1 MiB/s sampled every 512 KiB over 20 s: the true
@@ -609,7 +722,7 @@ mod tests {
                 .sum::<f64>()
                 / draws as f64
         };
-        let confidences: Vec<f64> = [40, 16, 8, 4].into_iter().map(mean_confidence).collect();
+        let confidences: Vec<f64> = [40, 16, 8, 5].into_iter().map(mean_confidence).collect();
         assert!(
             confidences.windows(2).all(|w| w[0] > w[1]),
             "{confidences:?}"

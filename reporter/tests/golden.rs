@@ -249,7 +249,7 @@ fn leaks_over_two_snapshots_says_so() {
     let (first, last) = (files[0], files[files.len() - 1]);
     let text = run(&["leaks", first, last], 0);
     compare("leaks/engine-two.txt", &text);
-    assert!(String::from_utf8_lossy(&text).contains("two snapshots"));
+    assert!(String::from_utf8_lossy(&text).contains("a two-point growth"));
 }
 
 fn tempdir(name: &str) -> PathBuf {
