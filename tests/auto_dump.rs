@@ -147,6 +147,18 @@ fn grow_for(duration: Duration, step: usize) -> Vec<Vec<u8>> {
     held
 }
 
+/// Runs `child_grows` for `ms`, holding `step` more bytes every 50 ms,
+/// dumping into `dir` with the dump `settings` (variable, value).
+fn spawn_growing(dir: &Path, ms: u64, step: usize, settings: &[(&str, &str)]) -> Child {
+    let mut env = vec![
+        ("HEAPSNAP_DIR", dir.display().to_string()),
+        ("CHILD_MS", ms.to_string()),
+        ("CHILD_STEP", step.to_string()),
+    ];
+    env.extend(settings.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    spawn_child("grows", &env)
+}
+
 #[test]
 #[ignore = "run by the tests above in a child process"]
 fn child_grows() {
@@ -159,16 +171,15 @@ fn child_grows() {
 fn environment_alone_dumps_on_an_interval() {
     let dir = support::scratch("auto-interval");
     let started = Instant::now();
-    run_child(
-        "grows",
+    finish(spawn_growing(
+        &dir,
+        2000,
+        65536,
         &[
-            ("HEAPSNAP_DIR", dir.display().to_string()),
-            ("HEAPSNAP_DUMP_INTERVAL", "300ms".into()),
-            ("HEAPSNAP_DUMP_ON_GROWTH", "off".into()),
-            ("CHILD_MS", "2000".into()),
-            ("CHILD_STEP", "65536".into()),
+            ("HEAPSNAP_DUMP_INTERVAL", "300ms"),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
         ],
-    );
+    ));
     let elapsed = started.elapsed();
     let dumps = dumps(&dir);
     let triggers = triggers(&dumps);
@@ -210,17 +221,16 @@ fn environment_alone_dumps_on_an_interval() {
 #[test]
 fn growth_dumps_fire_on_new_highs_only() {
     let dir = support::scratch("auto-growth");
-    run_child(
-        "grows",
+    finish(spawn_growing(
+        &dir,
+        3000,
+        1 << 20,
         &[
-            ("HEAPSNAP_DIR", dir.display().to_string()),
-            ("HEAPSNAP_DUMP_INTERVAL", "off".into()),
-            ("HEAPSNAP_DUMP_ON_GROWTH", "25%".into()),
-            ("HEAPSNAP_SAMPLE_INTERVAL", "1".into()),
-            ("CHILD_MS", "3000".into()),
-            ("CHILD_STEP", (1 << 20).to_string()),
+            ("HEAPSNAP_DUMP_INTERVAL", "off"),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "25%"),
+            ("HEAPSNAP_SAMPLE_INTERVAL", "1"),
         ],
-    );
+    ));
     let dumps = dumps(&dir);
     let triggers = triggers(&dumps);
     assert_eq!(triggers[0], "start");
@@ -241,14 +251,13 @@ fn growth_dumps_fire_on_new_highs_only() {
 #[test]
 fn sigusr1_writes_a_dump() {
     let dir = support::scratch("auto-signal");
-    let child = spawn_child(
-        "grows",
+    let child = spawn_growing(
+        &dir,
+        3000,
+        4096,
         &[
-            ("HEAPSNAP_DIR", dir.display().to_string()),
-            ("HEAPSNAP_DUMP_INTERVAL", "off".into()),
-            ("HEAPSNAP_DUMP_ON_GROWTH", "off".into()),
-            ("CHILD_MS", "3000".into()),
-            ("CHILD_STEP", "4096".into()),
+            ("HEAPSNAP_DUMP_INTERVAL", "off"),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
         ],
     );
     // The handler is in place once the baseline is written.
@@ -286,17 +295,16 @@ fn rotation_keeps_the_first_and_the_newest_and_other_processes_files() {
     // A crashed earlier run's file: never ours to delete.
     let other = dir.join("heapsnap-000007-1-interval.json");
     std::fs::write(&other, "an earlier run").unwrap();
-    run_child(
-        "grows",
+    finish(spawn_growing(
+        &dir,
+        1500,
+        4096,
         &[
-            ("HEAPSNAP_DIR", dir.display().to_string()),
-            ("HEAPSNAP_DUMP_INTERVAL", "100ms".into()),
-            ("HEAPSNAP_DUMP_ON_GROWTH", "off".into()),
-            ("HEAPSNAP_KEEP", "3".into()),
-            ("CHILD_MS", "1500".into()),
-            ("CHILD_STEP", "4096".into()),
+            ("HEAPSNAP_DUMP_INTERVAL", "100ms"),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
+            ("HEAPSNAP_KEEP", "3"),
         ],
-    );
+    ));
     assert_eq!(std::fs::read_to_string(&other).unwrap(), "an earlier run");
     std::fs::remove_file(&other).unwrap();
     let dumps = dumps(&dir);
@@ -496,9 +504,10 @@ fn child_exits_while_dumping() {
         .interval(Some(Duration::from_millis(1)))
         .start()
         .unwrap();
-    // Return from main while the background thread dumps continuously.
+    // Return from main while the background thread dumps continuously (the
+    // heap stays: a dump racing its drop would see it half freed).
     std::thread::sleep(Duration::from_millis(700));
-    std::hint::black_box(heap);
+    std::mem::forget(heap);
 }
 
 #[test]

@@ -500,19 +500,40 @@ mod tests {
         var: f64,
         f: impl Fn(f64) -> f64,
     ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut draws = Draws::new(seed);
         let t: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let y = t
             .iter()
-            .map(|&t| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                let uniform = (rng >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
-                f(t) + noise * uniform * 12f64.sqrt()
-            })
+            .map(|&t| f(t) + noise * (draws.uniform() - 0.5) * 12f64.sqrt())
             .collect();
         (t, y, vec![var; n])
+    }
+
+    /// Reproducible pseudo-random draws (xorshift).
+    struct Draws(u64);
+
+    impl Draws {
+        fn new(seed: u64) -> Draws {
+            Draws(0x2545_F491_4F6C_DD1Du64 ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        }
+
+        /// Uniform in [0, 1).
+        fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+
+        /// Poisson with mean `mean` (Knuth's product of uniforms).
+        fn poisson(&mut self, mean: f64) -> f64 {
+            let (mut count, mut product, limit) = (0.0, self.uniform(), (-mean).exp());
+            while product > limit {
+                count += 1.0;
+                product *= self.uniform();
+            }
+            count
+        }
     }
 
     fn verdict(s: &(Vec<f64>, Vec<f64>, Vec<f64>)) -> Fit {
@@ -583,27 +604,15 @@ mod tests {
         rate: f64,
         interval: f64,
     ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut uniform = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut draws = Draws::new(seed);
         // Small blocks: each sample stands for `interval` bytes, with that
         // much squared as its variance.
         let (mut t, mut y, mut var) = (vec![0.0], vec![0.0], vec![0.0]);
         let mut samples = 0.0;
         for k in 1..points {
             let step = 0.5;
-            // Poisson count of samples among `rate * step` new bytes.
-            let mean = rate * step / interval;
-            let (mut count, mut product, limit) = (0.0, uniform(), (-mean).exp());
-            while product > limit {
-                count += 1.0;
-                product *= uniform();
-            }
-            samples += count;
+            // Samples among `rate * step` new bytes.
+            samples += draws.poisson(rate * step / interval);
             t.push(k as f64 * step);
             y.push(samples * interval);
             var.push(samples * interval * interval);
@@ -622,13 +631,7 @@ mod tests {
         residence: f64,
     ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let interval = 0.5 * MIB;
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        let mut uniform = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut draws = Draws::new(seed);
         let step = 0.5;
         let (mut t, mut y, mut var) = (Vec::new(), Vec::new(), Vec::new());
         let mut samples: f64 = 0.0;
@@ -640,17 +643,12 @@ mod tests {
             } else {
                 level / residence * step
             };
-            let mean = born / interval;
-            let (mut count, mut product, limit) = (0.0, uniform(), (-mean).exp());
-            while product > limit {
-                count += 1.0;
-                product *= uniform();
-            }
+            let count = draws.poisson(born / interval);
             if now >= fill {
                 // Each sample dies with the entry it stands for.
                 let survive = (-step / residence).exp();
                 samples = (0..samples as usize)
-                    .filter(|_| uniform() < survive)
+                    .filter(|_| draws.uniform() < survive)
                     .count() as f64;
             }
             samples += count;
