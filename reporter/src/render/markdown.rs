@@ -3,7 +3,9 @@
 
 use std::io::{self, Write};
 
-use super::text::{culprits_heading, gate_verdict, identity, leaks_heading, suspect_stack};
+use super::text::{
+    culprits_heading, gate_verdict, identity, leaks_heading, possible_heading, suspect_stack,
+};
 use crate::diff::{self, Change};
 use crate::format;
 use crate::leaks;
@@ -176,11 +178,7 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
     }
     if !report.possible.is_empty() {
         writeln!(out)?;
-        writeln!(
-            out,
-            "#### Grew, but may have stopped (below {} confidence)",
-            format::percent(report.min_confidence)
-        )?;
+        writeln!(out, "#### {}", cell(&possible_heading(report)))?;
         writeln!(out)?;
         for s in &report.possible {
             writeln!(out, "- {}", cell(&s.summary))?;

@@ -288,6 +288,14 @@ pub(crate) fn suspect_stack(suspect: &leaks::Suspect) -> Vec<&str> {
 /// Frames of a suspect's stack shown.
 const MAX_STACK: usize = 16;
 
+/// The heading of the groups that grew but may have stopped.
+pub(crate) fn possible_heading(report: &leaks::Report) -> String {
+    format!(
+        "Grew, but may have stopped (below {} confidence)",
+        format::percent(report.min_confidence)
+    )
+}
+
 /// `leaky_server (pid 1234): 40 snapshots over 20.1 s, sampled every 512.0 KiB`.
 pub(crate) fn leaks_heading(report: &leaks::Report) -> String {
     let program = report.exe.rsplit('/').next().unwrap_or(&report.exe);
@@ -378,11 +386,7 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
     }
     if !report.possible.is_empty() {
         writeln!(out)?;
-        writeln!(
-            out,
-            "Grew, but may have stopped (below {} confidence):",
-            format::percent(report.min_confidence)
-        )?;
+        writeln!(out, "{}:", possible_heading(report))?;
         for s in &report.possible {
             writeln!(out, "  - {}", s.summary)?;
         }
