@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::lock::RawLock;
-use crate::{sites, symbolize, sys, table, tags, trigger};
+use crate::{modules, sites, symbolize, sys, table, tags, trigger};
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
@@ -26,8 +26,12 @@ pub(crate) fn register_once() {
     sys::register_atfork(prepare, release_all, in_child);
 }
 
-/// Every profiler lock, in the order the `prepare` handler takes them.
+/// Every profiler lock, in the order the `prepare` handler takes them. The
+/// two that are held while the dynamic loader is inside its own lock (module
+/// listing, symbolisation) come first, so that the child never inherits
+/// that loader lock held either.
 fn for_each_lock(mut f: impl FnMut(&'static dyn RawLock)) {
+    f(&modules::LOADER);
     f(&symbolize::CACHE);
     f(&tags::TAGS);
     f(&sites::SITES);

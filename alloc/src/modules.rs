@@ -4,6 +4,15 @@
 
 use std::ffi::{CStr, c_int, c_void};
 
+use crate::lock::SpinLock;
+
+/// Held while the dynamic loader is asked for its objects. `dl_iterate_phdr`
+/// holds a loader lock that glibc does not reset in a forked child, so the
+/// `fork` handlers take this lock too: no profiler thread is inside the
+/// loader at the moment of a fork, and a child's snapshot cannot wait forever
+/// on a loader lock its parent's thread held.
+pub(crate) static LOADER: SpinLock<()> = SpinLock::new(());
+
 /// One loaded object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Loaded {
@@ -21,10 +30,12 @@ pub(crate) struct Loaded {
 /// Lists the loaded objects that contain code.
 pub(crate) fn loaded() -> Vec<Loaded> {
     let mut out: Vec<Loaded> = Vec::new();
+    let loader = LOADER.lock();
     // SAFETY: `collect` matches the callback signature `dl_iterate_phdr`
     // expects, and `out` outlives the call; the callback only reads the
     // `dl_phdr_info` it is given, within the bounds that info describes.
     unsafe { libc::dl_iterate_phdr(Some(collect), (&mut out as *mut Vec<Loaded>).cast()) };
+    drop(loader);
     if let Some(main) = out.iter_mut().find(|m| m.path.is_empty()) {
         main.path = std::env::current_exe()
             .map(|p| p.display().to_string())

@@ -35,3 +35,12 @@ fn random_workload_in_exact_and_sampled_modes() {
         assert_eq!(snap.totals.samples_dropped, 0);
     }
 }
+
+/// A regression test: a child forked while a parent thread listed the loaded
+/// objects inherited the dynamic loader's lock held, and its first snapshot
+/// waited forever.
+#[test]
+fn forks_while_another_thread_snapshots() {
+    common::watchdog(Duration::from_secs(600), "forking during snapshots");
+    common::stress::fork_during_snapshots(150);
+}

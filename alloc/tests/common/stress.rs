@@ -231,7 +231,40 @@ fn fork_and_snapshot_in_child() {
         // SAFETY: ends the child without running the parent's destructors.
         unsafe { libc::_exit(if ok { 0 } else { 3 }) };
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    wait_for_child(pid, Duration::from_secs(60));
+}
+
+/// Forks `forks` times while another thread takes snapshots back to back,
+/// so that some forks land while that thread is inside the symboliser or the
+/// dynamic loader; each child takes a snapshot of its own.
+pub fn fork_during_snapshots(forks: usize) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let snapshotter = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut taken = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                // Fresh allocation sites keep the symboliser busy too.
+                let kept: Vec<Box<[u8]>> = (0..64).map(|i| vec![0u8; 64 + i].into()).collect();
+                assert!(heapsnap::snapshot().validate().is_ok());
+                drop(kept);
+                taken += 1;
+            }
+            taken
+        })
+    };
+    for _ in 0..forks {
+        fork_and_snapshot_in_child();
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(snapshotter.join().expect("snapshotter panicked") > 0);
+}
+
+/// Waits for a forked child to exit with status 0. A child still running
+/// after `limit` is deadlocked: its threads' stacks (from gdb, when it is
+/// installed) go into the failure message, then it is killed.
+fn wait_for_child(pid: libc::pid_t, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
     loop {
         let mut status = 0;
         // SAFETY: waits for our own child without blocking.
@@ -242,9 +275,20 @@ fn fork_and_snapshot_in_child() {
             return;
         }
         if std::time::Instant::now() > deadline {
+            let stacks = std::process::Command::new("gdb")
+                .args([
+                    "-batch",
+                    "-p",
+                    &pid.to_string(),
+                    "-ex",
+                    "thread apply all bt",
+                ])
+                .output()
+                .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+                .unwrap_or_else(|e| format!("(no stacks: gdb: {e})"));
             // SAFETY: kills our own child.
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("the forked child deadlocked");
+            panic!("the forked child deadlocked; its stacks:\n{stacks}");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
