@@ -1,14 +1,14 @@
 //! Reporter speed on large snapshots: `top`, `flamegraph` and `diff` on
-//! snapshots of 100,000 sites, from JSON bytes to finished output, as the
-//! command does it.
+//! snapshots of 100,000 sites, and `leaks` over a series of ten of them,
+//! from JSON bytes to finished output, as the command does it.
 //!
 //! ```text
 //! cargo bench --bench reporter
 //! ```
 //!
-//! With `HEAPSNAP_BENCH_SNAPSHOTS=DIR` it also writes the two snapshots it
-//! uses to `DIR/base.json` and `DIR/new.json`, to time the `heapsnap` binary
-//! on them.
+//! With `HEAPSNAP_BENCH_SNAPSHOTS=DIR` it also writes the snapshots it uses
+//! (`DIR/base.json`, `DIR/new.json` and the series in `DIR/series/`), to
+//! time the `heapsnap` binary on them.
 
 use std::hint::black_box;
 use std::io;
@@ -18,15 +18,16 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use heapsnap::Snapshot;
 use heapsnap::snapshot::{Frame, Site};
 use heapsnap_report::load::Loaded;
-use heapsnap_report::{diff, flame, top};
+use heapsnap_report::{diff, flame, leaks, top};
 
 const SITES: usize = 100_000;
 
 /// A snapshot of `SITES` sites with stacks of 20 to 30 frames drawn from
 /// realistic frame names (collections with generic arguments, program
 /// functions, runtime frames); `growth` scales the live bytes of every
-/// seventh site, as a second snapshot of the same program would.
-fn synthetic(seed: u64, growth: u64) -> Vec<u8> {
+/// seventh site, as a later snapshot of the same program would; `seq`
+/// numbers it, a minute after the one before.
+fn synthetic(seed: u64, growth: u64, seq: u64) -> Vec<u8> {
     let mut rng = seed | 1;
     let mut next = move || {
         rng ^= rng << 13;
@@ -36,6 +37,8 @@ fn synthetic(seed: u64, growth: u64) -> Vec<u8> {
     };
     let mut snap = Snapshot::default();
     snap.process.exe = "/srv/app/bin/gateway".into();
+    snap.seq = seq;
+    snap.uptime_ms = 1_000 + seq * 60_000;
     snap.sampling.interval_bytes = 524_288;
     let runtime = [
         "std::rt::lang_start_internal",
@@ -108,13 +111,20 @@ fn load(bytes: &[u8], source: &str) -> Loaded {
 }
 
 fn reporter(c: &mut Criterion) {
-    let base = synthetic(1, 1);
-    let new = synthetic(1, 2);
+    let base = synthetic(1, 1, 0);
+    let new = synthetic(1, 2, 1);
+    let series: Vec<Vec<u8>> = (0..10).map(|i| synthetic(1, 1 + i, i)).collect();
     if let Some(dir) = std::env::var_os("HEAPSNAP_BENCH_SNAPSHOTS") {
         let dir = std::path::PathBuf::from(dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("base.json"), &base).unwrap();
         std::fs::write(dir.join("new.json"), &new).unwrap();
+        let series_dir = dir.join("series");
+        std::fs::create_dir_all(&series_dir).unwrap();
+        for (i, snap) in series.iter().enumerate() {
+            let name = format!("heapsnap-{:06}-1-interval.json", i + 1);
+            std::fs::write(series_dir.join(name), snap).unwrap();
+        }
     }
     println!(
         "snapshot of {SITES} sites: {:.1} MiB of JSON",
@@ -143,6 +153,13 @@ fn reporter(c: &mut Criterion) {
             let (before, after) = (load(&base, "base.json"), load(&new, "new.json"));
             let report = diff::diff(&before, &after, &diff::Options::default());
             heapsnap_report::render::text::diff(&report, &mut io::sink()).unwrap();
+        })
+    });
+    group.bench_function("leaks-10-snapshots", |b| {
+        b.iter(|| {
+            let loaded: Vec<Loaded> = series.iter().map(|s| load(s, "series.json")).collect();
+            let report = leaks::leaks(&loaded, &leaks::Options::default()).unwrap();
+            heapsnap_report::render::text::leaks(&report, &mut io::sink()).unwrap();
         })
     });
     group.finish();

@@ -24,7 +24,7 @@
 //!    snapshot's live bytes by age add the last piece of evidence: a leak
 //!    holds bytes of every age.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -270,7 +270,57 @@ struct SiteTrend {
     id: usize,
     series: Series,
     latest: Latest,
+    holding: Holding,
     fit: Option<Fit>,
+}
+
+/// What a site's type and function say about what it may hold, worked out
+/// once per site: grouping compares every site with many others.
+#[derive(Clone, Debug, Default)]
+struct Holding {
+    /// [`program_elements`] of its type.
+    elements: Vec<String>,
+    is_collection: bool,
+    /// Some element is an allocation of its own ([`allocated_apart`]).
+    holds_allocations: bool,
+    /// The type whose method allocated it, short (`ChannelContext` for
+    /// `<im::ChannelContext>::new`).
+    method_of: Option<String>,
+}
+
+/// Parses each type and function name once, however many sites share it.
+#[derive(Default)]
+struct HoldingCache {
+    by_type: HashMap<String, (Vec<String>, bool, bool)>,
+    by_function: HashMap<String, Option<String>>,
+}
+
+impl HoldingCache {
+    fn holding(&mut self, latest: &Latest) -> Holding {
+        let (elements, is_collection, holds_allocations) = self
+            .by_type
+            .entry(latest.type_full.clone())
+            .or_insert_with(|| {
+                let elements = program_elements(&latest.type_full);
+                let apart = elements.iter().any(|e| allocated_apart(e));
+                (elements, is_collection(&latest.type_full), apart)
+            })
+            .clone();
+        let method_of = self
+            .by_function
+            .entry(latest.location.function.clone())
+            .or_insert_with(|| {
+                names::qualified_self(&latest.location.function)
+                    .map(|(self_ty, _)| names::shorten(self_ty))
+            })
+            .clone();
+        Holding {
+            elements,
+            is_collection,
+            holds_allocations,
+            method_of,
+        }
+    }
 }
 
 /// Analyses a series of snapshots.
@@ -309,6 +359,7 @@ pub fn leaks(loaded: &[Loaded], options: &Options) -> Result<Report, Error> {
                     id: next,
                     series: Series::zeros(n),
                     latest: latest(view),
+                    holding: Holding::default(),
                     fit: None,
                 });
             }
@@ -331,9 +382,12 @@ pub fn leaks(loaded: &[Loaded], options: &Options) -> Result<Report, Error> {
         site_of.push(of_entry);
     }
     drop(index);
+    let mut holdings = HoldingCache::default();
     for site in &mut sites {
+        site.holding = holdings.holding(&site.latest);
         site.fit = trend::fit(&times, &site.series.bytes, &site.series.var);
     }
+    drop(holdings);
 
     // Group sites that leak together, and keep the groups that grow.
     let heap_last = newest.totals.live_bytes.max(1) as f64;
@@ -376,7 +430,7 @@ pub fn leaks(loaded: &[Loaded], options: &Options) -> Result<Report, Error> {
     }
 
     // What changed without being a suspect, and every type.
-    let in_suspects: Vec<(Option<String>, String)> = suspects
+    let in_suspects: HashSet<(Option<String>, String)> = suspects
         .iter()
         .chain(&possible)
         .flat_map(|s| s.holds.iter().map(|h| (h.tag.clone(), h.function.clone())))
@@ -606,33 +660,34 @@ fn groups<'a>(sites: &[&'a SiteTrend]) -> Vec<Group<'a>> {
             .then_with(|| a.latest.type_full.cmp(&b.latest.type_full))
             .then_with(|| a.latest.location.function.cmp(&b.latest.location.function))
     });
+    let index = SiteIndex::new(&order);
     let grew: Vec<bool> = order.iter().map(|s| s.series.growth() > 0.0).collect();
     // Sites that did not grow never join a group as members.
     let mut taken: Vec<bool> = grew.iter().map(|g| !g).collect();
     let mut claimed_holder = vec![false; order.len()];
     let mut groups = Vec::new();
     for anchor in 0..order.len() {
-        let elements = program_elements(&order[anchor].latest.type_full);
+        let elements = &order[anchor].holding.elements;
         if (grew[anchor] && taken[anchor]) || claimed_holder[anchor] || elements.is_empty() {
             continue;
         }
         // By type, through nested collections: a map of sets of `Arc<T>`
         // holds the sets, which hold the `Arc<T>`s.
         let mut members = Vec::new();
-        let mut element_places: Vec<(String, Option<u32>)> = Vec::new();
-        for i in 0..order.len() {
-            if i != anchor && !taken[i] && elements.contains(&order[i].latest.ty) {
+        let mut element_places: HashSet<(&str, Option<u32>)> = HashSet::new();
+        for i in SiteIndex::lookup(&index.by_type, elements.iter().map(String::as_str)) {
+            if i != anchor && !taken[i] {
                 taken[i] = true;
                 members.push(order[i]);
                 let l = &order[i].latest.location;
-                element_places.push((l.function.clone(), l.line));
+                element_places.insert((l.function.as_str(), l.line));
             }
         }
         // A collection of values (`Vec<Op>`) holds no other site: it is
         // no anchor, and may join another group. One of separately
         // allocated elements (`Arc<Program>`) whose elements were not
         // sampled still holds what is allocated where it grows.
-        if members.is_empty() && !elements.iter().any(|e| allocated_apart(e)) {
+        if members.is_empty() && !order[anchor].holding.holds_allocations {
             continue;
         }
         claimed_holder[anchor] = true;
@@ -643,42 +698,36 @@ fn groups<'a>(sites: &[&'a SiteTrend]) -> Vec<Group<'a>> {
         } else {
             unseen_holders.push(order[anchor]);
         }
-        // By construction, and by sharing a holder's function.
-        let holder_places: Vec<(Option<String>, String)> = std::iter::once(order[anchor])
+        // By construction: allocated while building an element.
+        let built = SiteIndex::lookup(&index.by_caller, element_places.iter().copied());
+        // Allocated in a holder's function, or in a function it calls
+        // directly (the key `bind` builds for the map it inserts into).
+        let holder_places: HashSet<(Option<&str>, &str)> = std::iter::once(order[anchor])
             .chain(members.iter().copied())
-            .filter(|m| is_collection(&m.latest.type_full))
-            .map(|m| (m.latest.tag.clone(), m.latest.location.function.clone()))
+            .filter(|m| m.holding.is_collection)
+            .map(|m| (m.latest.tag.as_deref(), m.latest.location.function.as_str()))
             .collect();
+        let inside = SiteIndex::lookup(&index.by_place, holder_places.iter().copied());
+        let called = SiteIndex::lookup(&index.by_first_caller, holder_places.iter().copied());
         // By owner: allocated by a method of an element's type
         // (`<ChannelContext>::close` for `Arc<ChannelContext>`s).
-        let owners: Vec<String> = elements.iter().map(|e| pointee(e).to_owned()).collect();
-        for i in 0..order.len() {
-            let site = order[i];
-            let l = &site.latest;
-            let built = l.callers.iter().any(|c| element_places.contains(c));
-            // Allocated in a holder's function, or in a function it calls
-            // directly (the key `bind` builds for the map it inserts into).
-            let inside = holder_places.iter().any(|(tag, function)| {
-                *tag == l.tag
-                    && (l.location.function == *function
-                        || l.callers.first().is_some_and(|(f, _)| f == function))
-            });
-            let owned = names::qualified_self(&l.location.function)
-                .is_some_and(|(self_ty, _)| owners.contains(&names::shorten(self_ty)));
-            if taken[i] || !(built || inside || owned) {
-                continue;
+        let owned = SiteIndex::lookup(&index.by_method_of, elements.iter().map(|e| pointee(e)));
+        let mut joined: Vec<usize> = [built, inside, called, owned].concat();
+        joined.sort_unstable();
+        joined.dedup();
+        for i in joined {
+            if !taken[i] {
+                taken[i] = true;
+                members.push(order[i]);
             }
-            taken[i] = true;
-            members.push(site);
         }
         // Other collections of the same elements that did not grow.
-        for i in 0..order.len() {
-            if !grew[i]
-                && !claimed_holder[i]
-                && program_elements(&order[i].latest.type_full)
-                    .iter()
-                    .any(|e| elements.contains(e) || members.iter().any(|m| &m.latest.ty == e))
-            {
+        let held_types = elements
+            .iter()
+            .map(String::as_str)
+            .chain(members.iter().map(|m| m.latest.ty.as_str()));
+        for i in SiteIndex::lookup(&index.by_element, held_types) {
+            if !grew[i] && !claimed_holder[i] {
                 claimed_holder[i] = true;
                 unseen_holders.push(order[i]);
             }
@@ -725,19 +774,104 @@ fn groups<'a>(sites: &[&'a SiteTrend]) -> Vec<Group<'a>> {
             }
         }
     }
-    let mut components: Vec<(usize, Vec<&'a SiteTrend>)> = Vec::new();
+    let mut component_of: HashMap<usize, usize> = HashMap::new();
+    let mut components: Vec<Vec<&'a SiteTrend>> = Vec::new();
     for (r, &i) in rest.iter().enumerate() {
         let key = root(&mut parent, r);
-        match components.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(order[i]),
-            None => components.push((key, vec![order[i]])),
+        let next = components.len();
+        let c = *component_of.entry(key).or_insert(next);
+        if c == next {
+            components.push(Vec::new());
         }
+        components[c].push(order[i]);
     }
-    groups.extend(components.into_iter().map(|(_, members)| Group {
+    groups.extend(components.into_iter().map(|members| Group {
         members,
         unseen_holders: Vec::new(),
     }));
     groups
+}
+
+/// Sites (by position in the grouping order) under the keys grouping looks
+/// them up by, so that finding what joins a group costs what joins it, not
+/// a pass over every site.
+struct SiteIndex<'a> {
+    /// By short type.
+    by_type: HashMap<&'a str, Vec<usize>>,
+    /// By each (function, line) among its callers.
+    by_caller: HashMap<(&'a str, Option<u32>), Vec<usize>>,
+    /// By (tag, allocating function).
+    by_place: HashMap<(Option<&'a str>, &'a str), Vec<usize>>,
+    /// By (tag, the function that called the allocating one).
+    by_first_caller: HashMap<(Option<&'a str>, &'a str), Vec<usize>>,
+    /// By the type whose method allocated it.
+    by_method_of: HashMap<&'a str, Vec<usize>>,
+    /// By each program element type its type holds.
+    by_element: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> SiteIndex<'a> {
+    fn new(order: &[&'a SiteTrend]) -> Self {
+        let mut index = SiteIndex {
+            by_type: HashMap::new(),
+            by_caller: HashMap::new(),
+            by_place: HashMap::new(),
+            by_first_caller: HashMap::new(),
+            by_method_of: HashMap::new(),
+            by_element: HashMap::new(),
+        };
+        for (i, site) in order.iter().enumerate() {
+            let l = &site.latest;
+            let tag = l.tag.as_deref();
+            index.by_type.entry(l.ty.as_str()).or_default().push(i);
+            for (function, line) in &l.callers {
+                let list = index
+                    .by_caller
+                    .entry((function.as_str(), *line))
+                    .or_default();
+                // A recursive stack passes the same line more than once.
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+            let place = (tag, l.location.function.as_str());
+            index.by_place.entry(place).or_default().push(i);
+            if let Some((caller, _)) = l.callers.first() {
+                let key = (tag, caller.as_str());
+                index.by_first_caller.entry(key).or_default().push(i);
+            }
+            if let Some(owner) = &site.holding.method_of {
+                index
+                    .by_method_of
+                    .entry(owner.as_str())
+                    .or_default()
+                    .push(i);
+            }
+            for element in &site.holding.elements {
+                let list = index.by_element.entry(element.as_str()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        index
+    }
+
+    /// The sites under any of `keys`, in grouping order, each once.
+    fn lookup<K: Eq + std::hash::Hash>(
+        map: &HashMap<K, Vec<usize>>,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Vec<usize> {
+        let mut found: Vec<usize> = keys
+            .into_iter()
+            .filter_map(|key| map.get(&key))
+            .flatten()
+            .copied()
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
 }
 
 /// The member that holds the others, and is not held by another member:
@@ -752,41 +886,39 @@ fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
         .chain(&group.unseen_holders)
         .copied()
         .collect();
-    let holds = |m: &SiteTrend| {
-        let elements = program_elements(&m.latest.type_full);
-        members.iter().any(|o| elements.contains(&o.latest.ty))
-    };
-    let held = |m: &SiteTrend| {
-        candidates
-            .iter()
-            .any(|o| program_elements(&o.latest.type_full).contains(&m.latest.ty))
-    };
-    let contains_built = |m: &SiteTrend| {
-        let place = (m.latest.location.function.clone(), m.latest.location.line);
-        members.iter().any(|o| o.latest.callers.contains(&place))
-    };
-    let holds_allocations = |m: &SiteTrend| {
-        program_elements(&m.latest.type_full)
-            .iter()
-            .any(|e| allocated_apart(e))
-    };
+    let member_types: HashSet<&str> = members.iter().map(|m| m.latest.ty.as_str()).collect();
+    let held_types: HashSet<&str> = candidates
+        .iter()
+        .flat_map(|c| c.holding.elements.iter().map(String::as_str))
+        .collect();
+    let built_at: HashSet<(&str, Option<u32>)> = members
+        .iter()
+        .flat_map(|m| m.latest.callers.iter().map(|(f, line)| (f.as_str(), *line)))
+        .collect();
     let rank = |m: &SiteTrend| {
+        let holds = m
+            .holding
+            .elements
+            .iter()
+            .any(|e| member_types.contains(e.as_str()));
+        let place = (m.latest.location.function.as_str(), m.latest.location.line);
         (
-            holds(m),
-            holds_allocations(m),
-            contains_built(m),
-            is_collection(&m.latest.type_full),
+            holds,
+            m.holding.holds_allocations,
+            built_at.contains(&place),
+            m.holding.is_collection,
         )
     };
     candidates
         .iter()
-        .copied()
-        .filter(|m| !held(m))
-        .max_by(|a, b| {
-            rank(a)
-                .cmp(&rank(b))
+        .filter(|m| !held_types.contains(m.latest.ty.as_str()))
+        .map(|m| (rank(m), *m))
+        .max_by(|(rank_a, a), (rank_b, b)| {
+            rank_a
+                .cmp(rank_b)
                 .then(a.series.last().total_cmp(&b.series.last()))
         })
+        .map(|(_, m)| m)
         .or_else(|| members.first().copied())
 }
 
@@ -812,25 +944,26 @@ fn suspect(
     let holder = holder(group)?;
     // What it holds, merged by type and function, largest first.
     let mut holds: Vec<Held> = Vec::new();
+    let mut held_at: HashMap<(&str, &str, Option<&str>), usize> = HashMap::new();
     for member in members {
         let l = &member.latest;
-        let held = match holds
-            .iter_mut()
-            .find(|h| h.ty == l.ty && h.function == l.location.function && h.tag == l.tag)
-        {
-            Some(held) => held,
-            None => {
-                holds.push(Held {
-                    ty: l.ty.clone(),
-                    function: l.location.function.clone(),
-                    tag: l.tag.clone(),
-                    live_bytes: 0,
-                    live_allocs: 0,
-                    growth_bytes: 0,
-                });
-                holds.last_mut()?
-            }
-        };
+        let key = (
+            l.ty.as_str(),
+            l.location.function.as_str(),
+            l.tag.as_deref(),
+        );
+        let at = *held_at.entry(key).or_insert(holds.len());
+        if at == holds.len() {
+            holds.push(Held {
+                ty: l.ty.clone(),
+                function: l.location.function.clone(),
+                tag: l.tag.clone(),
+                live_bytes: 0,
+                live_allocs: 0,
+                growth_bytes: 0,
+            });
+        }
+        let held = &mut holds[at];
         held.live_bytes += member.series.last().max(0.0).round() as u64;
         held.live_allocs += member
             .series
@@ -1076,25 +1209,27 @@ mod tests {
             allocs: bytes.iter().map(|b| b / 1024.0).collect(),
             ages: Vec::new(),
         };
+        let latest = Latest {
+            ty: names::shorten(type_full),
+            type_full: type_full.to_owned(),
+            location: Location {
+                function: function.to_owned(),
+                file: Some("src/app.rs".to_owned()),
+                line: Some(line),
+            },
+            tag: None,
+            stack: vec![function.to_owned()],
+            callers: callers
+                .iter()
+                .map(|(f, l)| ((*f).to_owned(), Some(*l)))
+                .collect(),
+        };
         SiteTrend {
             id,
             fit: trend::fit(&t, &series.bytes, &series.var),
             series,
-            latest: Latest {
-                ty: names::shorten(type_full),
-                type_full: type_full.to_owned(),
-                location: Location {
-                    function: function.to_owned(),
-                    file: Some("src/app.rs".to_owned()),
-                    line: Some(line),
-                },
-                tag: None,
-                stack: vec![function.to_owned()],
-                callers: callers
-                    .iter()
-                    .map(|(f, l)| ((*f).to_owned(), Some(*l)))
-                    .collect(),
-            },
+            holding: HoldingCache::default().holding(&latest),
+            latest,
         }
     }
 
