@@ -26,7 +26,10 @@ pub(crate) fn live_bytes_estimate() -> u64 {
 }
 
 fn add_live(bytes: f64) {
-    LIVE_BYTES.fetch_add(bytes.round() as i64, Ordering::Relaxed);
+    // Truncation, not rounding: `round` is a libm call on the sampled path.
+    // A block's free subtracts exactly what its allocation added (the same
+    // size and weight, truncated toward zero both ways), so nothing drifts.
+    LIVE_BYTES.fetch_add(bytes as i64, Ordering::Relaxed);
 }
 
 /// The inner allocator's type name, known once the profiler has run.
