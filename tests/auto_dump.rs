@@ -164,7 +164,22 @@ fn spawn_growing(dir: &Path, ms: u64, step: usize, settings: &[(&str, &str)]) ->
 fn child_grows() {
     let ms: u64 = env_var("CHILD_MS").parse().unwrap();
     let step: usize = env_var("CHILD_STEP").parse().unwrap();
-    std::hint::black_box(grow_for(Duration::from_millis(ms), step));
+    let heap = grow_for(Duration::from_millis(ms), step);
+    // Then, if asked, hold the heap until the dump numbered so was written:
+    // how many dumps fit in `ms` depends on the machine's load.
+    if let Ok(number) = std::env::var("CHILD_UNTIL_NUMBER") {
+        let dir = PathBuf::from(env_var("HEAPSNAP_DIR"));
+        let number: u64 = number.parse().unwrap();
+        let start = Instant::now();
+        while highest_number(&dir) < number {
+            assert!(
+                start.elapsed() < HANG,
+                "no dump numbered {number} in {dir:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    std::hint::black_box(heap);
 }
 
 #[test]
@@ -178,6 +193,7 @@ fn environment_alone_dumps_on_an_interval() {
         &[
             ("HEAPSNAP_DUMP_INTERVAL", "300ms"),
             ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
+            ("CHILD_UNTIL_NUMBER", "5"),
         ],
     ));
     let elapsed = started.elapsed();
@@ -191,8 +207,8 @@ fn environment_alone_dumps_on_an_interval() {
         triggers[1..].iter().all(|t| *t == "interval"),
         "{triggers:?}"
     );
-    // 2 s at one dump per 300 ms (polled every 100 ms): at least 4, and no
-    // more than the time allows.
+    // One dump per 300 ms (polled every 100 ms): the child waited for the
+    // baseline and four more; no more than the time allows.
     let max = (elapsed.as_millis() / 300) as usize + 1;
     assert!(
         (5..=max).contains(&dumps.len()),
@@ -280,6 +296,19 @@ fn count_dumps(dir: &Path) -> usize {
     })
 }
 
+/// The highest number among the snapshot files in `dir`
+/// (`heapsnap-NNNNNN-...`), 0 when there are none.
+fn highest_number(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("heapsnap-")?.get(..6)?.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+    })
+}
+
 /// Waits until `dir` holds `count` snapshot files.
 fn wait_for_files(dir: &Path, count: usize) {
     let start = Instant::now();
@@ -303,6 +332,8 @@ fn rotation_keeps_the_first_and_the_newest_and_other_processes_files() {
             ("HEAPSNAP_DUMP_INTERVAL", "100ms"),
             ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
             ("HEAPSNAP_KEEP", "3"),
+            // Ours are numbered from 8: ten dumps at least.
+            ("CHILD_UNTIL_NUMBER", "17"),
         ],
     ));
     assert_eq!(std::fs::read_to_string(&other).unwrap(), "an earlier run");
@@ -500,13 +531,17 @@ fn temporary_files(dir: &Path) -> Vec<String> {
 fn child_exits_while_dumping() {
     heapsnap::set_sample_interval(1);
     let heap = build_heap(400_000);
-    AutoDump::new(env_var("CHILD_DIR"))
+    let dir = env_var("CHILD_DIR");
+    AutoDump::new(&dir)
         .interval(Some(Duration::from_millis(1)))
         .start()
         .unwrap();
-    // Return from main while the background thread dumps continuously (the
-    // heap stays: a dump racing its drop would see it half freed).
-    std::thread::sleep(Duration::from_millis(700));
+    // Once the first interval dump is written the thread dumps back to back
+    // (how long one takes depends on the machine's load, so wait for it
+    // rather than for a fixed time); return from main in the middle of the
+    // next. The heap stays: a dump racing its drop would see it half freed.
+    wait_for_files(Path::new(&dir), 2);
+    std::thread::sleep(Duration::from_millis(20));
     std::mem::forget(heap);
 }
 
