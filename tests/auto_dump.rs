@@ -193,6 +193,8 @@ fn environment_alone_dumps_on_an_interval() {
         &[
             ("HEAPSNAP_DUMP_INTERVAL", "300ms"),
             ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
+            // Exact, so that the growth checked below is not sampling luck.
+            ("HEAPSNAP_SAMPLE_INTERVAL", "1"),
             ("CHILD_UNTIL_NUMBER", "5"),
         ],
     ));
@@ -414,6 +416,9 @@ fn near_limit_dump_fires_before_the_limit() {
 #[test]
 #[ignore = "run by the tests above in a child process"]
 fn child_fails_an_allocation() {
+    // Exact, so that the block held below is in the dump for certain (at
+    // 512 KiB a 1 MiB block is sampled 86% of the time).
+    heapsnap::set_sample_interval(1);
     AutoDump::new(env_var("CHILD_DIR"))
         .interval(None)
         .start()
