@@ -268,37 +268,62 @@ impl Holds {
     }
 }
 
+/// Appends what `lock` guards to `out` without allocating under the lock,
+/// the hold timed in `holds`: room for `len` of the guarded value (and a
+/// margin) is reserved and its pages touched first, and `copy` runs under
+/// the lock only if everything still fits; if the value grew meanwhile, the
+/// whole again. Fails only when the room cannot be had.
+pub(crate) fn copy_out<T, E>(
+    lock: &SpinLock<T>,
+    out: &mut Vec<E>,
+    holds: &mut Holds,
+    len: impl Fn(&T) -> usize,
+    copy: impl Fn(&T, &mut Vec<E>),
+) -> Result<(), std::collections::TryReserveError> {
+    loop {
+        let wanted = len(&lock.lock());
+        reserve_touched(out, wanted + wanted / 8 + 16)?;
+        let copied = holds.copy(lock, |guarded| {
+            let fits = out.capacity() - out.len() >= len(guarded);
+            if fits {
+                copy(guarded, out);
+            }
+            fits
+        });
+        if copied {
+            return Ok(());
+        }
+    }
+}
+
 /// Reserves room for `wanted` more elements in `out` and touches every page
-/// of it, writing `filler`, so that the copy made under a lock later does
-/// not take page faults.
-pub(crate) fn reserve_touched<T: Copy>(
+/// of it, so that a copy made under a lock later takes no page faults.
+fn reserve_touched<T>(
     out: &mut Vec<T>,
     wanted: usize,
-    filler: T,
 ) -> Result<(), std::collections::TryReserveError> {
     out.try_reserve(wanted)?;
     let per_page = (crate::sys::page_size() as usize / std::mem::size_of::<T>().max(1)).max(1);
     for slot in out.spare_capacity_mut().iter_mut().step_by(per_page) {
-        slot.write(filler);
+        *slot = std::mem::MaybeUninit::zeroed();
     }
     Ok(())
 }
 
-/// Copies every entry of a locked map into `out`, reserving the space before
-/// taking the lock (and again if the map grew meanwhile).
+/// Copies every entry of a locked map into `out` (see [`copy_out`]).
 pub(crate) fn copy_entries<K: Copy, V: Copy, S>(
     lock: &SpinLock<HashMap<K, V, S>>,
     out: &mut Vec<(K, V)>,
 ) -> Result<(), std::collections::TryReserveError> {
-    loop {
-        let wanted = lock.lock().len();
-        out.try_reserve(wanted + wanted / 8 + 16)?;
-        let map = lock.lock();
-        if out.capacity() - out.len() >= map.len() {
+    copy_out(
+        lock,
+        out,
+        &mut Holds::default(),
+        HashMap::len,
+        |map, out| {
             out.extend(map.iter().map(|(k, v)| (*k, *v)));
-            return Ok(());
-        }
-    }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -48,10 +48,19 @@ pub(crate) fn cgroup_memory_limit_under(root: &Path, membership: &str) -> Option
     }
     candidates
         .iter()
-        .filter_map(|file| std::fs::read_to_string(file).ok())
-        .filter_map(|text| text.trim().parse::<u64>().ok())
-        .filter(|&limit| limit < UNLIMITED)
+        .filter_map(|file| limit_in_file(file))
         .min()
+}
+
+/// The memory limit a file holds, as cgroup v2's `memory.max` (a number of
+/// bytes, or `max`) and v1's `memory.limit_in_bytes` write it; a size with a
+/// unit (`2GiB`) reads too. `None` when the file says there is no limit, or
+/// cannot be read.
+pub(crate) fn limit_in_file(file: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    crate::units::parse_bytes(text.trim())
+        .ok()
+        .filter(|&limit| limit > 0 && limit < UNLIMITED)
 }
 
 /// `dir` and its parents, up to and including `root`. In a container the

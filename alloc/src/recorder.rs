@@ -25,11 +25,15 @@ pub(crate) fn live_bytes_estimate() -> u64 {
     LIVE_BYTES.load(Ordering::Relaxed).max(0) as u64
 }
 
-fn add_live(bytes: f64) {
-    // Truncation, not rounding: `round` is a libm call on the sampled path.
-    // A block's free subtracts exactly what its allocation added (the same
-    // size and weight, truncated toward zero both ways), so nothing drifts.
-    LIVE_BYTES.fetch_add(bytes as i64, Ordering::Relaxed);
+fn add_live(bytes: i64) {
+    LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// A live sample's part of [`LIVE_BYTES`], in whole bytes. Every change adds
+/// or takes away exactly such parts, so the running sum never drifts; and
+/// truncating needs no libm call on the sampled path (`round` would).
+fn estimate_of(live: &Live) -> i64 {
+    live.estimated_bytes() as i64
 }
 
 /// The inner allocator's type name, known once the profiler has run.
@@ -130,7 +134,7 @@ fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usi
         account_free(live);
         return drop_sample();
     }
-    add_live(size as f64 * weight);
+    add_live(estimate_of(&live));
     filter::add(addr);
 }
 
@@ -151,12 +155,12 @@ pub(crate) fn free(addr: usize) {
 }
 
 fn account_free(live: Live) {
-    sites::record_freed(live.site, live.size as f64 * live.weight, live.weight);
+    sites::record_freed(live.site, live.estimated_bytes(), live.weight);
 }
 
 /// A tracked block is gone: out of the site's live bytes and the estimate.
 fn forget(live: Live) {
-    add_live(-(live.size as f64 * live.weight));
+    add_live(-estimate_of(&live));
     account_free(live);
 }
 
@@ -215,8 +219,14 @@ fn retrack(live: Live, old: usize, new: *mut u8, new_size: usize) {
     } else {
         sampler::weight(consumed, interval).min(live.weight)
     };
-    let before = live.size as f64 * live.weight;
-    let after = new_size as f64 * weight;
+    let moved = Live {
+        size: new_size,
+        consumed,
+        weight,
+        ..live
+    };
+    let before = live.estimated_bytes();
+    let after = moved.estimated_bytes();
     // Bytes it grew by count as allocated, bytes it shrank by as freed; a
     // weight that fell stands for fewer allocations than before.
     sites::adjust(
@@ -228,13 +238,7 @@ fn retrack(live: Live, old: usize, new: *mut u8, new_size: usize) {
             freed_count: live.weight - weight,
         },
     );
-    let moved = Live {
-        size: new_size,
-        consumed,
-        weight,
-        ..live
-    };
-    add_live(after - before);
+    add_live(estimate_of(&moved) - estimate_of(&live));
     if table::insert(new as usize, moved).is_ok() {
         filter::add(new as usize);
     } else {

@@ -11,7 +11,7 @@
 use hashbrown::HashTable;
 
 use crate::hash::StackHash;
-use crate::lock::{Holds, Room, SpinLock};
+use crate::lock::{self, Holds, Room, SpinLock};
 
 /// Names a site.
 pub(crate) type SiteId = u32;
@@ -23,6 +23,16 @@ pub(crate) struct SiteTotals {
     pub allocated_count: f64,
     pub freed_bytes: f64,
     pub freed_count: f64,
+}
+
+impl SiteTotals {
+    /// Adds `other`'s totals to these.
+    pub(crate) fn add(&mut self, other: &SiteTotals) {
+        self.allocated_bytes += other.allocated_bytes;
+        self.allocated_count += other.allocated_count;
+        self.freed_bytes += other.freed_bytes;
+        self.freed_count += other.freed_count;
+    }
 }
 
 /// One site: where (frames, innermost first), under which tag, and how much.
@@ -133,11 +143,7 @@ pub(crate) fn record_allocated(
 /// Changes a site's totals after the growth or shrinking of a live sample.
 pub(crate) fn adjust(site: SiteId, change: SiteTotals) {
     if let Some(record) = SITES.lock().sites.get_mut(site as usize) {
-        let totals = &mut record.totals;
-        totals.allocated_bytes += change.allocated_bytes;
-        totals.allocated_count += change.allocated_count;
-        totals.freed_bytes += change.freed_bytes;
-        totals.freed_count += change.freed_count;
+        record.totals.add(&change);
     }
 }
 
@@ -159,20 +165,13 @@ pub(crate) fn copy_all(
     out: &mut Vec<Site>,
     holds: &mut Holds,
 ) -> Result<(), std::collections::TryReserveError> {
-    loop {
-        let wanted = SITES.lock().sites.len();
-        out.try_reserve(wanted + wanted / 8 + 16)?;
-        let copied = holds.copy(&SITES, |table| {
-            let fits = out.capacity() - out.len() >= table.sites.len();
-            if fits {
-                out.extend_from_slice(&table.sites);
-            }
-            fits
-        });
-        if copied {
-            return Ok(());
-        }
-    }
+    lock::copy_out(
+        &SITES,
+        out,
+        holds,
+        |table| table.sites.len(),
+        |table, out| out.extend_from_slice(&table.sites),
+    )
 }
 
 #[cfg(test)]

@@ -27,6 +27,13 @@ pub(crate) struct Live {
     pub born_ms: u64,
 }
 
+impl Live {
+    /// The bytes this sample stands for: its size times its weight.
+    pub(crate) fn estimated_bytes(&self) -> f64 {
+        self.size as f64 * self.weight
+    }
+}
+
 /// A slot: address 0 means empty (the allocator never returns it).
 #[derive(Clone, Copy)]
 struct Slot {
@@ -184,32 +191,17 @@ pub(crate) fn copy_all(
     out: &mut Vec<(usize, Live)>,
     holds: &mut Holds,
 ) -> Result<(), std::collections::TryReserveError> {
-    let filler = (
-        0,
-        Live {
-            site: 0,
-            size: 0,
-            consumed: 0,
-            weight: 0.0,
-            born_ms: 0,
-        },
-    );
     for lock in &TABLE {
-        loop {
-            let wanted = lock.lock().len;
-            lock::reserve_touched(out, wanted + wanted / 8 + 16, filler)?;
-            let copied = holds.copy(lock, |shard| {
-                let fits = out.capacity() - out.len() >= shard.len;
-                if fits {
-                    let live = shard.slots.iter().filter(|s| s.addr != 0);
-                    out.extend(live.map(|s| (s.addr, s.live)));
-                }
-                fits
-            });
-            if copied {
-                break;
-            }
-        }
+        lock::copy_out(
+            lock,
+            out,
+            holds,
+            |shard| shard.len,
+            |shard, out| {
+                let live = shard.slots.iter().filter(|s| s.addr != 0);
+                out.extend(live.map(|s| (s.addr, s.live)));
+            },
+        )?;
     }
     Ok(())
 }

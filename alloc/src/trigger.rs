@@ -21,7 +21,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::snapshot::{self, Error, ErrorKind, Snapshot};
-use crate::{dump, memory, recorder, sys, thread, units};
+use crate::{dump, memory, recorder, sys, thread};
 
 /// How often the background thread looks at the triggers.
 const POLL: Duration = Duration::from_millis(100);
@@ -106,8 +106,10 @@ impl AutoDump {
     }
 
     /// Dump, from the failing thread, when the inner allocator returns null
-    /// (best effort: only failures on the profiler's slow path are seen,
-    /// which includes every allocation larger than the sampling interval).
+    /// (best effort: failed reallocations are seen, and failed allocations
+    /// that were being sampled; an allocation of `s` bytes is sampled with
+    /// probability `1 - exp(-s / interval)`, so most of those much larger
+    /// than the interval are seen, small ones rarely).
     pub fn on_out_of_memory(mut self, enabled: bool) -> Self {
         self.on_oom = enabled;
         self
@@ -345,10 +347,7 @@ impl Dumper {
             return Some(bytes);
         }
         match &self.settings.memory_limit_file {
-            Some(file) => std::fs::read_to_string(file)
-                .ok()
-                .and_then(|text| units::parse_bytes(text.trim()).ok())
-                .filter(|&limit| limit > 0),
+            Some(file) => memory::limit_in_file(file),
             None => memory::cgroup_memory_limit(),
         }
     }

@@ -37,7 +37,7 @@ struct LiveSum {
 
 impl LiveSum {
     fn add(&mut self, live: &Live, now_ms: u64) {
-        let bytes = live.size as f64 * live.weight;
+        let bytes = live.estimated_bytes();
         self.bytes += bytes;
         self.count += live.weight;
         self.variance += sampler::bytes_variance(live.size, live.weight);
@@ -56,13 +56,6 @@ impl LiveSum {
             *mine += theirs;
         }
     }
-}
-
-fn merge_totals(into: &mut SiteTotals, other: &SiteTotals) {
-    into.allocated_bytes += other.allocated_bytes;
-    into.allocated_count += other.allocated_count;
-    into.freed_bytes += other.freed_bytes;
-    into.freed_count += other.freed_count;
 }
 
 /// Takes a snapshot, labelled with `trigger`.
@@ -109,7 +102,7 @@ fn capture_guarded(trigger: &str) -> Snapshot {
             .entry((symbols.trimmed_stack(site.frames), site.tag))
             .or_default();
         entry.0.merge(sum);
-        merge_totals(&mut entry.1, &site.totals);
+        entry.1.add(&site.totals);
     }
     let mut merged: Vec<_> = merged.into_iter().collect();
     // Most live bytes first; ties broken by cumulative bytes, then stack, so
