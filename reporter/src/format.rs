@@ -21,11 +21,17 @@ pub fn bytes(n: u64) -> String {
 
 /// A byte change with its sign: `+1.5 MiB`, `-512 B`, `0 B`.
 pub fn signed_bytes(n: i64) -> String {
-    match n {
-        0 => "0 B".into(),
-        n if n > 0 => format!("+{}", bytes(n as u64)),
-        n => format!("-{}", bytes(n.unsigned_abs())),
-    }
+    signed(n, bytes)
+}
+
+/// `n` written by `unsigned`, with `+` or `-` in front unless it is zero.
+fn signed(n: i64, unsigned: fn(u64) -> String) -> String {
+    let sign = match n {
+        0 => "",
+        1.. => "+",
+        _ => "-",
+    };
+    format!("{sign}{}", unsigned(n.unsigned_abs()))
 }
 
 /// `1,234,567`.
@@ -43,11 +49,7 @@ pub fn count(n: u64) -> String {
 
 /// A signed count: `+1,200`, `-3`, `0`.
 pub fn signed_count(n: i64) -> String {
-    match n {
-        0 => "0".into(),
-        n if n > 0 => format!("+{}", count(n as u64)),
-        n => format!("-{}", count(n.unsigned_abs())),
-    }
+    signed(n, count)
 }
 
 /// A share as a percentage: `61.7%`, `0.4%`, `<0.1%`.
@@ -70,6 +72,32 @@ pub fn signed_percent(delta: i64, base: u64) -> String {
         };
     }
     format!("{:+.1}%", delta as f64 * 100.0 / base as f64)
+}
+
+/// A rate in the unit that reads best for the window.
+pub(crate) fn rate(bytes_per_sec: f64, window_ms: u64) -> (f64, &'static str) {
+    match window_ms {
+        0..120_000 => (bytes_per_sec, "s"),
+        120_000..7_200_000 => (bytes_per_sec * 60.0, "min"),
+        _ => (bytes_per_sec * 3600.0, "h"),
+    }
+}
+
+/// A byte rate in the unit that reads best for the window: `4.8 MiB/s`,
+/// `-120.0 KiB/min`.
+pub(crate) fn byte_rate(bytes_per_sec: f64, window_ms: u64) -> String {
+    let (rate, unit) = rate(bytes_per_sec, window_ms);
+    let sign = if rate < 0.0 { "-" } else { "" };
+    format!("{sign}{}/{unit}", bytes(rate.abs().round() as u64))
+}
+
+/// A confidence for people: never "100%" (`>99.9%`).
+pub(crate) fn confidence(p: f64) -> String {
+    if p > 0.999 {
+        ">99.9%".into()
+    } else {
+        percent(p)
+    }
 }
 
 /// A duration in milliseconds: `72 ms`, `4.2 s`, `2 min 10 s`, `2 h 10 min`, `3 d 4 h`.
@@ -139,6 +167,15 @@ pub fn short_path(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_read_in_the_unit_of_the_window() {
+        assert_eq!(rate(1024.0, 60_000), (1024.0, "s"));
+        assert_eq!(rate(1024.0, 600_000), (61_440.0, "min"));
+        assert_eq!(rate(1.0, 86_400_000), (3600.0, "h"));
+        assert_eq!(confidence(0.9999), ">99.9%");
+        assert_eq!(confidence(0.95), "95.0%");
+    }
 
     #[test]
     fn sizes() {

@@ -654,23 +654,24 @@ mod tests {
         }
     }
 
+    /// What each fill function of the capture program grows, with every
+    /// type argument known.
+    const CONCRETE_TYPES: &[(&str, &[&str])] = &[
+        ("fill_binary_heap", &["BinaryHeap<Job>"]),
+        ("fill_boxes", &["Vec<Box<Session>>", "Box<Session>"]),
+        ("fill_btree_map", &["BTreeMap<u64, Job>"]),
+        ("fill_btree_set", &["BTreeSet<u64>"]),
+        ("fill_hash_map", &["HashMap<u64, Session>"]),
+        ("fill_hash_set", &["HashSet<Arc<Session>>", "Arc<Session>"]),
+        ("fill_rcs", &["Vec<Rc<Session>>", "Rc<Session>"]),
+        ("fill_strings", &["Vec<String>", "String"]),
+        ("fill_vec", &["Vec<Job>"]),
+        ("fill_vec_deque", &["VecDeque<Job>"]),
+    ];
+
     #[test]
     fn v0_builds_name_concrete_types() {
-        check_build(
-            include_str!("../tests/data/types/v0.txt"),
-            &[
-                ("fill_binary_heap", &["BinaryHeap<Job>"]),
-                ("fill_boxes", &["Vec<Box<Session>>", "Box<Session>"]),
-                ("fill_btree_map", &["BTreeMap<u64, Job>"]),
-                ("fill_btree_set", &["BTreeSet<u64>"]),
-                ("fill_hash_map", &["HashMap<u64, Session>"]),
-                ("fill_hash_set", &["HashSet<Arc<Session>>", "Arc<Session>"]),
-                ("fill_rcs", &["Vec<Rc<Session>>", "Rc<Session>"]),
-                ("fill_strings", &["Vec<String>", "String"]),
-                ("fill_vec", &["Vec<Job>"]),
-                ("fill_vec_deque", &["VecDeque<Job>"]),
-            ],
-        );
+        check_build(include_str!("../tests/data/types/v0.txt"), CONCRETE_TYPES);
     }
 
     #[test]
@@ -696,18 +697,7 @@ mod tests {
     fn line_tables_only_builds_name_types_from_short_names_and_files() {
         check_build(
             include_str!("../tests/data/types/line-tables-only.txt"),
-            &[
-                ("fill_binary_heap", &["BinaryHeap<Job>"]),
-                ("fill_boxes", &["Vec<Box<Session>>", "Box<Session>"]),
-                ("fill_btree_map", &["BTreeMap<u64, Job>"]),
-                ("fill_btree_set", &["BTreeSet<u64>"]),
-                ("fill_hash_map", &["HashMap<u64, Session>"]),
-                ("fill_hash_set", &["HashSet<Arc<Session>>", "Arc<Session>"]),
-                ("fill_rcs", &["Vec<Rc<Session>>", "Rc<Session>"]),
-                ("fill_strings", &["Vec<String>", "String"]),
-                ("fill_vec", &["Vec<Job>"]),
-                ("fill_vec_deque", &["VecDeque<Job>"]),
-            ],
+            CONCRETE_TYPES,
         );
     }
 }

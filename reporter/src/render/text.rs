@@ -323,17 +323,11 @@ fn trend_table(trends: &[leaks::Trend], window_ms: u64, with_location: bool) -> 
     }
     let mut table = Table::new(&columns);
     for t in trends {
-        let (rate, unit) = leaks::rate(t.growth_bytes_per_sec, window_ms);
-        let rate = if rate < 0.0 {
-            format!("-{}/{unit}", format::bytes((-rate).round() as u64))
-        } else {
-            format!("{}/{unit}", format::bytes(rate.round() as u64))
-        };
         let mut cells = vec![
             t.verdict.as_str().to_owned(),
             format::signed_bytes(t.growth_bytes),
             format::bytes(t.live_bytes),
-            rate,
+            format::byte_rate(t.growth_bytes_per_sec, window_ms),
             t.ty.clone(),
         ];
         if with_location {

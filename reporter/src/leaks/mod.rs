@@ -8,18 +8,10 @@
 //!    a confidence and a verdict.
 //! 3. Bytes are allocated in one place and kept alive by another: the
 //!    contexts of closed connections are built in a connection handler but
-//!    leak because a registry's `HashSet` still holds them. Without a heap
-//!    graph, two structural signals join sites that leak together, around
-//!    each growing collection whose element type names a program type:
-//!    - by type: a `HashSet<Arc<ChannelContext>>` holds the sites that
-//!      allocate `Arc<ChannelContext>`;
-//!    - by construction: a site whose stack passes through the line where
-//!      such an element is allocated (`Arc::new(ChannelContext::new(..))`)
-//!      was allocated while building it (its buffers, its strings).
-//!
-//!    Growing sites left over are grouped by the function that allocated
-//!    them. Each group's summed series is fitted again; a group that grows
-//!    is a suspect, named after the collection that holds the others.
+//!    leak because a registry's `HashSet` still holds them. `group` joins
+//!    the sites that leak together and names the one that holds the others.
+//!    Each group's summed series is fitted again; a group that grows is a
+//!    suspect, named after its holder.
 //! 4. Suspects are ranked by growth rate times confidence. The newest
 //!    snapshot's live bytes by age add the last piece of evidence: a leak
 //!    holds bytes of every age.
@@ -33,6 +25,10 @@ use crate::load::Loaded;
 use crate::names;
 use crate::trend::{self, Fit, Verdict};
 use crate::view::{self, FunctionIds, Location, SiteKey};
+
+mod group;
+
+use group::{Group, Holding, HoldingCache, groups, holder, is_collection};
 
 /// Options of [`leaks`].
 #[derive(Clone, Debug)]
@@ -272,55 +268,6 @@ struct SiteTrend {
     latest: Latest,
     holding: Holding,
     fit: Option<Fit>,
-}
-
-/// What a site's type and function say about what it may hold, worked out
-/// once per site: grouping compares every site with many others.
-#[derive(Clone, Debug, Default)]
-struct Holding {
-    /// [`program_elements`] of its type.
-    elements: Vec<String>,
-    is_collection: bool,
-    /// Some element is an allocation of its own ([`allocated_apart`]).
-    holds_allocations: bool,
-    /// The type whose method allocated it, short (`ChannelContext` for
-    /// `<im::ChannelContext>::new`).
-    method_of: Option<String>,
-}
-
-/// Parses each type and function name once, however many sites share it.
-#[derive(Default)]
-struct HoldingCache {
-    by_type: HashMap<String, (Vec<String>, bool, bool)>,
-    by_function: HashMap<String, Option<String>>,
-}
-
-impl HoldingCache {
-    fn holding(&mut self, latest: &Latest) -> Holding {
-        let (elements, is_collection, holds_allocations) = self
-            .by_type
-            .entry(latest.type_full.clone())
-            .or_insert_with(|| {
-                let elements = program_elements(&latest.type_full);
-                let apart = elements.iter().any(|e| allocated_apart(e));
-                (elements, is_collection(&latest.type_full), apart)
-            })
-            .clone();
-        let method_of = self
-            .by_function
-            .entry(latest.location.function.clone())
-            .or_insert_with(|| {
-                names::qualified_self(&latest.location.function)
-                    .map(|(self_ty, _)| names::shorten(self_ty))
-            })
-            .clone();
-        Holding {
-            elements,
-            is_collection,
-            holds_allocations,
-            method_of,
-        }
-    }
 }
 
 /// Analyses a series of snapshots.
@@ -574,354 +521,6 @@ fn is_growing(site: &SiteTrend) -> bool {
         .is_some_and(|f| f.verdict == Verdict::Growing)
 }
 
-/// Collections that hold other allocations, and how many of their type
-/// arguments are elements (keys and values for maps).
-const COLLECTIONS: [(&str, usize); 7] = [
-    ("Vec", 1),
-    ("VecDeque", 1),
-    ("BinaryHeap", 1),
-    ("HashSet", 1),
-    ("BTreeSet", 1),
-    ("HashMap", 2),
-    ("BTreeMap", 2),
-];
-
-fn is_collection(type_full: &str) -> bool {
-    let (base, _) = names::generics(type_full);
-    let base = names::shorten(base);
-    COLLECTIONS.iter().any(|(name, _)| *name == base)
-}
-
-/// The element types of a collection type that name a program type, short,
-/// nested collections' elements included:
-/// `HashMap<String, HashSet<alloc::sync::Arc<im::Conn>>>` ->
-/// `HashSet<Arc<Conn>>`, `Arc<Conn>`. Elements made only of the standard
-/// library's types (`String`, `u64`) would tie every growing `String` to
-/// every map of strings: left out.
-fn program_elements(type_full: &str) -> Vec<String> {
-    let mut elements = Vec::new();
-    let mut pending = vec![type_full];
-    while let Some(ty) = pending.pop() {
-        let (base, args) = names::generics(ty);
-        let Some((_, count)) = COLLECTIONS
-            .iter()
-            .find(|(name, _)| names::shorten(base) == *name)
-        else {
-            continue;
-        };
-        for arg in args.into_iter().take(*count) {
-            if names::mentions_program_type(arg) && elements.len() < 16 {
-                elements.push(names::shorten(arg));
-                pending.push(arg);
-            }
-        }
-    }
-    elements
-}
-
-/// The type a smart pointer points to (`Arc<Conn>` -> `Conn`); any other
-/// type itself.
-fn pointee(ty: &str) -> &str {
-    let (base, args) = names::generics(ty);
-    match (base, args.as_slice()) {
-        ("Arc" | "Rc" | "Box", [inner]) => inner,
-        _ => ty,
-    }
-}
-
-/// True for element types that are allocations of their own (smart
-/// pointers, collections), not values stored inside their collection.
-fn allocated_apart(element: &str) -> bool {
-    let (base, _) = names::generics(element);
-    matches!(base, "Arc" | "Rc" | "Box" | "String")
-        || COLLECTIONS.iter().any(|(name, _)| *name == base)
-}
-
-/// Sites that leak together, and the collections that may hold them.
-struct Group<'a> {
-    /// Sites that grew: their series add up to the group's.
-    members: Vec<&'a SiteTrend>,
-    /// Collections holding the members' types that did not grow in the
-    /// samples (their current buffer was not sampled, only an earlier
-    /// one): they name the group, and add nothing to its bytes.
-    unseen_holders: Vec<&'a SiteTrend>,
-}
-
-/// Sites that leak together (see the module docs): first around each
-/// collection that holds a program type, largest growth first, then by
-/// allocating function and construction. Only sites that grew are members;
-/// each joins one group at most.
-fn groups<'a>(sites: &[&'a SiteTrend]) -> Vec<Group<'a>> {
-    let mut order: Vec<&'a SiteTrend> = sites.to_vec();
-    order.sort_by(|a, b| {
-        b.series
-            .growth()
-            .total_cmp(&a.series.growth())
-            .then_with(|| a.latest.type_full.cmp(&b.latest.type_full))
-            .then_with(|| a.latest.location.function.cmp(&b.latest.location.function))
-    });
-    let index = SiteIndex::new(&order);
-    let grew: Vec<bool> = order.iter().map(|s| s.series.growth() > 0.0).collect();
-    // Sites that did not grow never join a group as members.
-    let mut taken: Vec<bool> = grew.iter().map(|g| !g).collect();
-    let mut claimed_holder = vec![false; order.len()];
-    let mut groups = Vec::new();
-    for anchor in 0..order.len() {
-        let elements = &order[anchor].holding.elements;
-        if (grew[anchor] && taken[anchor]) || claimed_holder[anchor] || elements.is_empty() {
-            continue;
-        }
-        // By type, through nested collections: a map of sets of `Arc<T>`
-        // holds the sets, which hold the `Arc<T>`s.
-        let mut members = Vec::new();
-        let mut element_places: HashSet<(&str, Option<u32>)> = HashSet::new();
-        for i in SiteIndex::lookup(&index.by_type, elements.iter().map(String::as_str)) {
-            if i != anchor && !taken[i] {
-                taken[i] = true;
-                members.push(order[i]);
-                let l = &order[i].latest.location;
-                element_places.insert((l.function.as_str(), l.line));
-            }
-        }
-        // A collection of values (`Vec<Op>`) holds no other site: it is
-        // no anchor, and may join another group. One of separately
-        // allocated elements (`Arc<Program>`) whose elements were not
-        // sampled still holds what is allocated where it grows.
-        if members.is_empty() && !order[anchor].holding.holds_allocations {
-            continue;
-        }
-        claimed_holder[anchor] = true;
-        let mut unseen_holders = Vec::new();
-        if grew[anchor] {
-            taken[anchor] = true;
-            members.insert(0, order[anchor]);
-        } else {
-            unseen_holders.push(order[anchor]);
-        }
-        // By construction: allocated while building an element.
-        let built = SiteIndex::lookup(&index.by_caller, element_places.iter().copied());
-        // Allocated in a holder's function, or in a function it calls
-        // directly (the key `bind` builds for the map it inserts into).
-        let holder_places: HashSet<(Option<&str>, &str)> = std::iter::once(order[anchor])
-            .chain(members.iter().copied())
-            .filter(|m| m.holding.is_collection)
-            .map(|m| (m.latest.tag.as_deref(), m.latest.location.function.as_str()))
-            .collect();
-        let inside = SiteIndex::lookup(&index.by_place, holder_places.iter().copied());
-        let called = SiteIndex::lookup(&index.by_first_caller, holder_places.iter().copied());
-        // By owner: allocated by a method of an element's type
-        // (`<ChannelContext>::close` for `Arc<ChannelContext>`s).
-        let owned = SiteIndex::lookup(&index.by_method_of, elements.iter().map(|e| pointee(e)));
-        let mut joined: Vec<usize> = [built, inside, called, owned].concat();
-        joined.sort_unstable();
-        joined.dedup();
-        for i in joined {
-            if !taken[i] {
-                taken[i] = true;
-                members.push(order[i]);
-            }
-        }
-        // Other collections of the same elements that did not grow.
-        let held_types = elements
-            .iter()
-            .map(String::as_str)
-            .chain(members.iter().map(|m| m.latest.ty.as_str()));
-        for i in SiteIndex::lookup(&index.by_element, held_types) {
-            if !grew[i] && !claimed_holder[i] {
-                claimed_holder[i] = true;
-                unseen_holders.push(order[i]);
-            }
-        }
-        if members.is_empty() {
-            // Nothing grew with it: leave its sites to the others.
-            continue;
-        }
-        groups.push(Group {
-            members,
-            unseen_holders,
-        });
-    }
-    // The rest: sites of one function, and sites built while allocating
-    // another (`Arc::new(Program::compile(..))` holds what `compile`
-    // allocated even when no collection holding the `Arc`s was sampled).
-    let rest: Vec<usize> = (0..order.len()).filter(|&i| !taken[i]).collect();
-    let mut parent: Vec<usize> = (0..rest.len()).collect();
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
-    let mut by_place: HashMap<(Option<String>, &str), usize> = HashMap::new();
-    let mut by_line: HashMap<(&str, Option<u32>), usize> = HashMap::new();
-    for (r, &i) in rest.iter().enumerate() {
-        let l = &order[i].latest;
-        let first = *by_place
-            .entry((l.tag.clone(), l.location.function.as_str()))
-            .or_insert(r);
-        let (a, b) = (root(&mut parent, r), root(&mut parent, first));
-        parent[a] = b;
-        by_line
-            .entry((l.location.function.as_str(), l.location.line))
-            .or_insert(r);
-    }
-    for (r, &i) in rest.iter().enumerate() {
-        for (function, line) in &order[i].latest.callers {
-            if let Some(&under) = by_line.get(&(function.as_str(), *line)) {
-                let (a, b) = (root(&mut parent, r), root(&mut parent, under));
-                parent[a] = b;
-            }
-        }
-    }
-    let mut component_of: HashMap<usize, usize> = HashMap::new();
-    let mut components: Vec<Vec<&'a SiteTrend>> = Vec::new();
-    for (r, &i) in rest.iter().enumerate() {
-        let key = root(&mut parent, r);
-        let next = components.len();
-        let c = *component_of.entry(key).or_insert(next);
-        if c == next {
-            components.push(Vec::new());
-        }
-        components[c].push(order[i]);
-    }
-    groups.extend(components.into_iter().map(|members| Group {
-        members,
-        unseen_holders: Vec::new(),
-    }));
-    groups
-}
-
-/// Sites (by position in the grouping order) under the keys grouping looks
-/// them up by, so that finding what joins a group costs what joins it, not
-/// a pass over every site.
-struct SiteIndex<'a> {
-    /// By short type.
-    by_type: HashMap<&'a str, Vec<usize>>,
-    /// By each (function, line) among its callers.
-    by_caller: HashMap<(&'a str, Option<u32>), Vec<usize>>,
-    /// By (tag, allocating function).
-    by_place: HashMap<(Option<&'a str>, &'a str), Vec<usize>>,
-    /// By (tag, the function that called the allocating one).
-    by_first_caller: HashMap<(Option<&'a str>, &'a str), Vec<usize>>,
-    /// By the type whose method allocated it.
-    by_method_of: HashMap<&'a str, Vec<usize>>,
-    /// By each program element type its type holds.
-    by_element: HashMap<&'a str, Vec<usize>>,
-}
-
-impl<'a> SiteIndex<'a> {
-    fn new(order: &[&'a SiteTrend]) -> Self {
-        let mut index = SiteIndex {
-            by_type: HashMap::new(),
-            by_caller: HashMap::new(),
-            by_place: HashMap::new(),
-            by_first_caller: HashMap::new(),
-            by_method_of: HashMap::new(),
-            by_element: HashMap::new(),
-        };
-        for (i, site) in order.iter().enumerate() {
-            let l = &site.latest;
-            let tag = l.tag.as_deref();
-            index.by_type.entry(l.ty.as_str()).or_default().push(i);
-            for (function, line) in &l.callers {
-                let list = index
-                    .by_caller
-                    .entry((function.as_str(), *line))
-                    .or_default();
-                // A recursive stack passes the same line more than once.
-                if list.last() != Some(&i) {
-                    list.push(i);
-                }
-            }
-            let place = (tag, l.location.function.as_str());
-            index.by_place.entry(place).or_default().push(i);
-            if let Some((caller, _)) = l.callers.first() {
-                let key = (tag, caller.as_str());
-                index.by_first_caller.entry(key).or_default().push(i);
-            }
-            if let Some(owner) = &site.holding.method_of {
-                index
-                    .by_method_of
-                    .entry(owner.as_str())
-                    .or_default()
-                    .push(i);
-            }
-            for element in &site.holding.elements {
-                let list = index.by_element.entry(element.as_str()).or_default();
-                if list.last() != Some(&i) {
-                    list.push(i);
-                }
-            }
-        }
-        index
-    }
-
-    /// The sites under any of `keys`, in grouping order, each once.
-    fn lookup<K: Eq + std::hash::Hash>(
-        map: &HashMap<K, Vec<usize>>,
-        keys: impl IntoIterator<Item = K>,
-    ) -> Vec<usize> {
-        let mut found: Vec<usize> = keys
-            .into_iter()
-            .filter_map(|key| map.get(&key))
-            .flatten()
-            .copied()
-            .collect();
-        found.sort_unstable();
-        found.dedup();
-        found
-    }
-}
-
-/// The member that holds the others, and is not held by another member:
-/// a collection that holds other members (the outermost: the map, not the
-/// sets in it); failing that, the object the others were built inside (the
-/// `Arc<Program>` that owns what `compile` allocated); failing that, the
-/// largest collection, or the largest member.
-fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
-    let members = &group.members;
-    let candidates: Vec<&SiteTrend> = members
-        .iter()
-        .chain(&group.unseen_holders)
-        .copied()
-        .collect();
-    let member_types: HashSet<&str> = members.iter().map(|m| m.latest.ty.as_str()).collect();
-    let held_types: HashSet<&str> = candidates
-        .iter()
-        .flat_map(|c| c.holding.elements.iter().map(String::as_str))
-        .collect();
-    let built_at: HashSet<(&str, Option<u32>)> = members
-        .iter()
-        .flat_map(|m| m.latest.callers.iter().map(|(f, line)| (f.as_str(), *line)))
-        .collect();
-    let rank = |m: &SiteTrend| {
-        let holds = m
-            .holding
-            .elements
-            .iter()
-            .any(|e| member_types.contains(e.as_str()));
-        let place = (m.latest.location.function.as_str(), m.latest.location.line);
-        (
-            holds,
-            m.holding.holds_allocations,
-            built_at.contains(&place),
-            m.holding.is_collection,
-        )
-    };
-    candidates
-        .iter()
-        .filter(|m| !held_types.contains(m.latest.ty.as_str()))
-        .map(|m| (rank(m), *m))
-        .max_by(|(rank_a, a), (rank_b, b)| {
-            rank_a
-                .cmp(rank_b)
-                .then(a.series.last().total_cmp(&b.series.last()))
-        })
-        .map(|(_, m)| m)
-        .or_else(|| members.first().copied())
-}
-
 /// The suspect a group makes, if its summed series grows.
 fn suspect(
     group: &Group<'_>,
@@ -1108,20 +707,10 @@ fn age(ages: &[f64], bounds: &[u64], window_ms: u64) -> Option<Age> {
     })
 }
 
-/// A rate in the unit that reads best for the window.
-pub(crate) fn rate(bytes_per_sec: f64, window_ms: u64) -> (f64, &'static str) {
-    match window_ms {
-        0..120_000 => (bytes_per_sec, "s"),
-        120_000..7_200_000 => (bytes_per_sec * 60.0, "min"),
-        _ => (bytes_per_sec * 3600.0, "h"),
-    }
-}
-
 /// The suspect in one sentence. `keeps_growing`: the confidence reached
 /// the threshold (else the sentence says growth may have stopped).
 fn summary(s: &Suspect, keeps_growing: bool) -> String {
-    let (rate, unit) = rate(s.growth_bytes_per_sec, s.window_ms);
-    let (error, _) = self::rate(s.growth_bytes_per_sec_stddev, s.window_ms);
+    let (error, _) = format::rate(s.growth_bytes_per_sec_stddev, s.window_ms);
     let place = match (&s.file, s.line) {
         (Some(file), Some(line)) => format!(" ({file}:{line})"),
         _ => String::new(),
@@ -1145,8 +734,8 @@ fn summary(s: &Suspect, keeps_growing: bool) -> String {
         format!("{} allocated in {function}{place}: {size} live", s.ty)
     };
     let rate = format!(
-        "{}/{unit} ± {}",
-        format::bytes(rate.max(0.0).round() as u64),
+        "{} ± {}",
+        format::byte_rate(s.growth_bytes_per_sec.max(0.0), s.window_ms),
         format::bytes(error.round() as u64)
     );
     let window = format::duration_ms(s.window_ms);
@@ -1172,28 +761,19 @@ fn summary(s: &Suspect, keeps_growing: bool) -> String {
     } else {
         "it keeps growing"
     };
-    text += &format!(" ({} sure {claim})", confidence(s.confidence));
+    text += &format!(" ({} sure {claim})", format::confidence(s.confidence));
     text
-}
-
-/// A confidence for people: never "100%" (`>99.9%`).
-pub(crate) fn confidence(p: f64) -> String {
-    if p > 0.999 {
-        ">99.9%".into()
-    } else {
-        format::percent(p)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const MIB: f64 = 1024.0 * 1024.0;
+    pub(super) const MIB: f64 = 1024.0 * 1024.0;
 
     /// A site of type `type_full` allocated at `function:line`, called from
     /// `callers` (innermost first), whose live bytes follow `bytes`.
-    fn site(
+    pub(super) fn site(
         id: usize,
         type_full: &str,
         function: &str,
@@ -1233,204 +813,12 @@ mod tests {
         }
     }
 
-    fn linear(n: usize, per_point: f64) -> Vec<f64> {
+    pub(super) fn linear(n: usize, per_point: f64) -> Vec<f64> {
         (0..n).map(|i| i as f64 * per_point).collect()
     }
 
-    fn flat(n: usize, level: f64) -> Vec<f64> {
+    pub(super) fn flat(n: usize, level: f64) -> Vec<f64> {
         vec![level; n]
-    }
-
-    #[test]
-    fn nested_collections_name_every_program_element() {
-        let map = "HashMap<alloc::string::String, std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>>";
-        assert_eq!(program_elements(map), ["HashSet<Arc<Conn>>", "Arc<Conn>"]);
-        assert_eq!(program_elements("alloc::vec::Vec<app::Op>"), ["Op"]);
-        assert!(program_elements("alloc::vec::Vec<alloc::string::String>").is_empty());
-        assert!(program_elements("alloc::sync::Arc<app::Conn>").is_empty());
-        assert_eq!(pointee("Arc<Conn>"), "Conn");
-        assert_eq!(pointee("HashSet<Arc<Conn>>"), "HashSet<Arc<Conn>>");
-    }
-
-    #[test]
-    fn a_registry_holds_its_elements_and_what_they_were_built_with() {
-        let n = 12;
-        let sites = [
-            // The outer map's buffer: small and steady in the samples.
-            site(
-                0,
-                "HashMap<alloc::string::String, std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>>",
-                "<app::Ips>::bind",
-                20,
-                &[("<app::Gateway>::handle", 60)],
-                &flat(n, MIB),
-            ),
-            site(
-                1,
-                "std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>",
-                "<app::Ips>::bind",
-                20,
-                &[("<app::Gateway>::handle", 60)],
-                &linear(n, 0.1 * MIB),
-            ),
-            site(
-                2,
-                "alloc::sync::Arc<app::Conn>",
-                "<app::Gateway>::handle",
-                55,
-                &[],
-                &linear(n, MIB),
-            ),
-            // Built inside `Arc::new(Conn::new(..))` at handle:55.
-            site(
-                3,
-                "alloc::vec::Vec<u8>",
-                "<app::Conn>::new",
-                30,
-                &[("<app::Gateway>::handle", 55)],
-                &linear(n, 4.0 * MIB),
-            ),
-            // Allocated by a method of the element type.
-            site(
-                4,
-                "alloc::string::String",
-                "<app::Conn>::close",
-                40,
-                &[("<app::Gateway>::handle", 70)],
-                &linear(n, 0.05 * MIB),
-            ),
-            // The key `bind` builds, in a function it calls.
-            site(
-                5,
-                "alloc::string::String",
-                "<app::Conn>::addr",
-                44,
-                &[("<app::Ips>::bind", 19)],
-                &linear(n, 0.05 * MIB),
-            ),
-            // A cache filled elsewhere during `handle`: not part of it.
-            site(
-                6,
-                "alloc::string::String",
-                "<app::Profile>::fetch",
-                12,
-                &[("<app::Cache>::get", 8), ("<app::Gateway>::handle", 58)],
-                &linear(n, 0.2 * MIB),
-            ),
-        ];
-        let all: Vec<&SiteTrend> = sites.iter().collect();
-        let groups = groups(&all);
-        let registry = groups
-            .iter()
-            .find(|g| g.members.iter().any(|m| m.id == 2))
-            .expect("a group holds the Arc<Conn>s");
-        let mut ids: Vec<usize> = registry.members.iter().map(|m| m.id).collect();
-        ids.sort();
-        assert_eq!(
-            ids,
-            [1, 2, 3, 4, 5],
-            "the steady map names the group, adding no bytes"
-        );
-        assert_eq!(
-            registry
-                .unseen_holders
-                .iter()
-                .map(|m| m.id)
-                .collect::<Vec<_>>(),
-            [0]
-        );
-        // The outermost collection holds the others.
-        assert_eq!(holder(registry).map(|h| h.id), Some(0));
-        let cache = groups
-            .iter()
-            .find(|g| g.members.iter().any(|m| m.id == 6))
-            .unwrap();
-        assert_eq!(cache.members.len(), 1);
-    }
-
-    #[test]
-    fn without_a_collection_the_constructed_object_holds_what_was_built_in_it() {
-        let n = 12;
-        let sites = [
-            site(
-                0,
-                "alloc::sync::Arc<app::Program>",
-                "<app::Loader>::load",
-                81,
-                &[],
-                &linear(n, 0.1 * MIB),
-            ),
-            site(
-                1,
-                "alloc::vec::Vec<app::Op>",
-                "app::compile",
-                62,
-                &[("<app::Loader>::load", 81)],
-                &linear(n, 2.0 * MIB),
-            ),
-            site(
-                2,
-                "alloc::string::String",
-                "app::compile",
-                70,
-                &[("<app::Loader>::load", 81)],
-                &linear(n, 0.3 * MIB),
-            ),
-        ];
-        let all: Vec<&SiteTrend> = sites.iter().collect();
-        let groups = groups(&all);
-        assert_eq!(
-            groups.len(),
-            1,
-            "a Vec of values anchors nothing; construction joins them"
-        );
-        assert_eq!(holder(&groups[0]).map(|h| h.id), Some(0));
-    }
-
-    #[test]
-    fn a_cache_seen_once_still_holds_what_grows_where_it_grows() {
-        let n = 12;
-        let sites = [
-            // Sampled once, early, then freed when it grew: no live bytes.
-            site(
-                0,
-                "std::collections::hash::map::HashMap<alloc::string::String, alloc::sync::Arc<app::Program>>",
-                "<app::Loader>::load",
-                82,
-                &[],
-                &[
-                    0.0,
-                    0.3 * MIB,
-                    0.3 * MIB,
-                    0.0,
-                    0.0,
-                    0.0,
-                    0.0,
-                    0.0,
-                    0.0,
-                    0.0,
-                    0.0,
-                    0.0,
-                ],
-            ),
-            // Compiled from `load`; no `Arc<Program>` was sampled.
-            site(
-                1,
-                "alloc::vec::Vec<app::Op>",
-                "app::compile",
-                62,
-                &[("<app::Loader>::load", 81)],
-                &linear(n, 2.0 * MIB),
-            ),
-        ];
-        let all: Vec<&SiteTrend> = sites.iter().collect();
-        let groups = groups(&all);
-        assert_eq!(groups.len(), 1);
-        assert_eq!(
-            groups[0].members.iter().map(|m| m.id).collect::<Vec<_>>(),
-            [1]
-        );
-        assert_eq!(holder(&groups[0]).map(|h| h.id), Some(0));
     }
 
     #[test]
@@ -1443,14 +831,5 @@ mod tests {
         assert!((share_older_than(&ages, &bounds, 1_500.0) - 0.625).abs() < 1e-12);
         assert_eq!(share_older_than(&ages, &bounds, 5_000.0), 0.0);
         assert_eq!(share_older_than(&[0.0; 4], &bounds, 10.0), 0.0);
-    }
-
-    #[test]
-    fn rates_read_in_the_unit_of_the_window() {
-        assert_eq!(rate(1024.0, 60_000), (1024.0, "s"));
-        assert_eq!(rate(1024.0, 600_000), (61_440.0, "min"));
-        assert_eq!(rate(1.0, 86_400_000), (3600.0, "h"));
-        assert_eq!(confidence(0.9999), ">99.9%");
-        assert_eq!(confidence(0.95), "95.0%");
     }
 }
