@@ -18,12 +18,7 @@ fn run_workload(out: &Path, interval: &str, seed: u64, regression: bool) {
     if regression {
         command.arg("--regression");
     }
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    support::output_ok(&mut command);
 }
 
 fn gate(base: &Path, new: &Path) -> Output {

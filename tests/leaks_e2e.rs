@@ -31,24 +31,19 @@ const DUMP_EVERY_MS: &str = "400";
 fn run_example(example: &str, args: &[&str], interval: &str, run: usize) -> std::path::PathBuf {
     let name = format!("{example}{}-{interval}-{run}", args.join(""));
     let dir = support::scratch(&name);
-    let output = Command::new(support::example(example))
-        .args([
-            "--seconds",
-            SECONDS,
-            "--interval-ms",
-            DUMP_EVERY_MS,
-            "--no-report",
-        ])
-        .args(["--dir", &dir.display().to_string()])
-        .args(args)
-        .env("HEAPSNAP_SAMPLE_INTERVAL", interval)
-        .env_remove("HEAPSNAP_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&output.stderr)
+    support::output_ok(
+        Command::new(support::example(example))
+            .args([
+                "--seconds",
+                SECONDS,
+                "--interval-ms",
+                DUMP_EVERY_MS,
+                "--no-report",
+            ])
+            .args(["--dir", &dir.display().to_string()])
+            .args(args)
+            .env("HEAPSNAP_SAMPLE_INTERVAL", interval)
+            .env_remove("HEAPSNAP_DIR"),
     );
     dir
 }

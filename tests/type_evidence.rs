@@ -13,15 +13,10 @@ use heapsnap::Snapshot;
 fn release_frames_carry_concrete_element_types() {
     let dir = support::scratch("type-evidence");
     let path = dir.join("heap.json");
-    let output = Command::new(support::example("quickstart"))
-        .arg(&path)
-        .env("HEAPSNAP_SAMPLE_INTERVAL", "1")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    support::output_ok(
+        Command::new(support::example("quickstart"))
+            .arg(&path)
+            .env("HEAPSNAP_SAMPLE_INTERVAL", "1"),
     );
     let snap = Snapshot::read_from_path(&path).unwrap();
     assert_eq!(snap.sampling.stack_walk, "frame-pointers");

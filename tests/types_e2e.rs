@@ -9,17 +9,9 @@ use std::process::Command;
 use serde_json::Value;
 
 fn top_by_type(snapshot: &str) -> Vec<(String, u64)> {
-    let output = Command::new(support::heapsnap_bin())
-        .args([
-            "top", snapshot, "--by", "type", "--format", "json", "--limit", "0",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = support::output_ok(Command::new(support::heapsnap_bin()).args([
+        "top", snapshot, "--by", "type", "--format", "json", "--limit", "0",
+    ]));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     report["rows"]
         .as_array()
@@ -37,13 +29,12 @@ fn top_by_type(snapshot: &str) -> Vec<(String, u64)> {
 #[test]
 fn growing_collections_are_named_by_type() {
     let dir = support::scratch("types-e2e");
-    let status = Command::new(support::example("collections"))
-        .args(["--rounds", "3"])
-        .arg(&dir)
-        .env("HEAPSNAP_SAMPLE_INTERVAL", "1")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    support::output_ok(
+        Command::new(support::example("collections"))
+            .args(["--rounds", "3"])
+            .arg(&dir)
+            .env("HEAPSNAP_SAMPLE_INTERVAL", "1"),
+    );
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::Mutex;
 
 /// The workspace root.
@@ -56,6 +56,19 @@ pub fn heapsnap_bin() -> PathBuf {
         &["-p", "heapsnap-report", "--bin", "heapsnap"],
         release_dir().join("heapsnap"),
     )
+}
+
+/// Runs `command` to its end and returns what it printed; fails the test,
+/// showing the command and its standard error, unless it succeeded.
+pub fn output_ok(command: &mut Command) -> Output {
+    let output = command.output().expect("the command starts");
+    assert!(
+        output.status.success(),
+        "{command:?}: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 /// A fresh, empty directory for one test.

@@ -217,6 +217,34 @@ pub fn run(threads: usize, rounds: usize, ops: usize) -> u64 {
     freed.load(Ordering::Relaxed)
 }
 
+/// The whole stress check, for each test binary's global allocator: the
+/// workload in exact mode and sampled at 4 KiB and 512 KiB, then no live
+/// sample left behind (and in exact mode, every byte allocated was freed),
+/// and no sample dropped.
+pub fn check_every_interval() {
+    for interval in [1, 4096, 512 * 1024] {
+        heapsnap::set_sample_interval(interval);
+        let freed = run(4, 4, 12_000);
+        assert!(freed > 10_000, "only {freed} frees");
+        let snap = heapsnap::snapshot();
+        let sites = super::sites_through(&snap, "stress_worker");
+        assert!(
+            !sites.is_empty(),
+            "nothing was sampled at interval {interval}"
+        );
+        let live: u64 = sites.iter().map(|s| s.live_samples).sum();
+        assert_eq!(live, 0, "live samples left at interval {interval}");
+        if interval == 1 {
+            // Exact: everything allocated was freed, to the byte.
+            let allocated: u64 = sites.iter().map(|s| s.allocated_bytes).sum();
+            let freed_bytes: u64 = sites.iter().map(|s| s.freed_bytes).sum();
+            assert_eq!(allocated, freed_bytes);
+            assert!(sites.iter().all(|s| s.allocated_allocs == s.freed_allocs));
+        }
+        assert_eq!(snap.totals.samples_dropped, 0);
+    }
+}
+
 /// Forks while the workers run. The child allocates, takes a snapshot and
 /// exits; it must not deadlock on a lock a parent thread held at the fork.
 fn fork_and_snapshot_in_child() {
