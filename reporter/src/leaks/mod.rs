@@ -179,7 +179,7 @@ pub struct Report {
     pub taken_at_ms: u64,
     /// Sampling interval of the newest.
     pub interval_bytes: u64,
-    /// Live heap in the first and the newest.
+    /// Live heap in the first.
     pub live_bytes_first: u64,
     /// Live heap in the newest.
     pub live_bytes_last: u64,
