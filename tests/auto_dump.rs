@@ -484,8 +484,10 @@ fn sigkill_mid_dump_leaves_only_complete_snapshots() {
     let mut interrupted = 0;
     let mut rounds = 0;
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-    // Kill at random moments until at least three kills landed while a
-    // temporary file was being written (seen by the file left behind).
+    // Kill until at least three kills landed while a temporary file was
+    // being written (seen by the file left behind): odd rounds at a random
+    // moment, even ones as soon as a new temporary file appears (how long
+    // writing lasts against the rest of a dump depends on the machine).
     while interrupted < 3 {
         rounds += 1;
         assert!(
@@ -501,7 +503,17 @@ fn sigkill_mid_dump_leaves_only_complete_snapshots() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(rng % 300));
+        let targeted = rounds % 2 == 0;
+        let leftovers = temporary_files(&dir).len();
+        let deadline = Instant::now()
+            + if targeted {
+                Duration::from_secs(5)
+            } else {
+                Duration::from_millis(rng % 300)
+            };
+        while Instant::now() < deadline && !(targeted && temporary_files(&dir).len() > leftovers) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         child.kill().unwrap();
         child.wait().unwrap();
         interrupted = temporary_files(&dir).len();
