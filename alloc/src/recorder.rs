@@ -76,7 +76,7 @@ fn start_once() {
     }
 }
 
-/// A sample is due for the block at `ptr` of `size` bytes, which took
+/// A sample is due for the block at `ptr` (not null) of `size` bytes, which took
 /// `counted` bytes off the countdown (its size, or its growth for a
 /// realloc). `inner` names the inner allocator; `boundary` is the stack
 /// pointer of the function the allocator called (the stack is recorded from
@@ -90,9 +90,8 @@ pub(crate) fn sample_due(
     inner: &'static str,
     boundary: usize,
 ) {
-    if ptr.is_null() {
-        return;
-    }
+    // Both callers record only what the inner allocator returned.
+    debug_assert!(!ptr.is_null());
     thread::with(|state| {
         let Some(_guard) = state.enter() else {
             // The profiler's own allocation: it must not use up the countdown.
