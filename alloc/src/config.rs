@@ -29,7 +29,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::{sys, units};
+use heapsnap_format::units;
+
+use crate::sys;
 
 /// The default mean number of bytes between samples: 512 KiB.
 pub const DEFAULT_SAMPLE_INTERVAL: u64 = 512 * 1024;

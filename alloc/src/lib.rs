@@ -57,11 +57,11 @@ mod table;
 mod tags;
 mod thread;
 mod trigger;
-pub mod units;
 
 use std::path::{Path, PathBuf};
 
 pub use config::DEFAULT_SAMPLE_INTERVAL;
+pub use heapsnap_format::units;
 pub use profiler::Profiler;
 pub use snapshot::{Error, ErrorKind, Snapshot};
 pub use tags::{TagGuard, tag, tag_type};

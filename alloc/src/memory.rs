@@ -58,7 +58,7 @@ pub(crate) fn cgroup_memory_limit_under(root: &Path, membership: &str) -> Option
 /// cannot be read.
 pub(crate) fn limit_in_file(file: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(file).ok()?;
-    crate::units::parse_bytes(text.trim())
+    heapsnap_format::units::parse_bytes(text.trim())
         .ok()
         .filter(|&limit| limit > 0 && limit < UNLIMITED)
 }

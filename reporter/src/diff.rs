@@ -46,14 +46,14 @@ impl FromStr for Limit {
     fn from_str(text: &str) -> Result<Limit, String> {
         let text = text.trim();
         if text.ends_with('%') {
-            let fraction =
-                heapsnap::units::parse_fraction(text).map_err(|e| format!("{text:?}: {e}"))?;
+            let fraction = heapsnap_format::units::parse_fraction(text)
+                .map_err(|e| format!("{text:?}: {e}"))?;
             if !(fraction >= 0.0 && fraction.is_finite()) {
                 return Err(format!("{text:?}: a percentage must not be negative"));
             }
             return Ok(Limit::OfBase(fraction));
         }
-        heapsnap::units::parse_bytes(text)
+        heapsnap_format::units::parse_bytes(text)
             .map(Limit::Bytes)
             .map_err(|e| {
                 format!("{text:?}: {e} (expected a size such as 5MiB, or a percentage such as 10%)")

@@ -27,4 +27,4 @@ pub mod trend;
 pub mod types;
 pub mod view;
 
-pub use heapsnap::Snapshot;
+pub use heapsnap_format::Snapshot;

@@ -10,8 +10,8 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use heapsnap::Snapshot;
-use heapsnap::snapshot::TEMP_SUFFIX;
+use heapsnap_format::Snapshot;
+use heapsnap_format::snapshot::TEMP_SUFFIX;
 
 /// A snapshot and where it came from.
 #[derive(Debug)]

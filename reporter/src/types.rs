@@ -26,7 +26,7 @@
 //! generic arguments (`push_back<app::Job, alloc::alloc::Global>`), and the
 //! source file says whose method it is (`library/alloc/src/collections/vec_deque/mod.rs`).
 
-use heapsnap::snapshot::Frame;
+use heapsnap_format::snapshot::Frame;
 
 use crate::names::{self, generics, qualified_self, split_top_level, turbofish};
 

@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use heapsnap::Snapshot;
-use heapsnap::snapshot::{Frame, Site};
+use heapsnap_format::Snapshot;
+use heapsnap_format::snapshot::{Frame, Site};
 use serde::Serialize;
 
 use crate::format;

@@ -13,10 +13,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{
-    AGE_BUCKETS_MS, AllocatorStats, Capture, Frame, Module, Process, Sampling, Site, Snapshot,
-    Totals,
-};
+use super::{AGE_BUCKETS_MS, AllocatorStats, Frame, Module, Process, Site, Snapshot, Totals};
 use crate::lock::Holds;
 use crate::sites::{self, SiteTotals};
 use crate::symbolize::{self, Symbol};
@@ -114,30 +111,17 @@ fn capture_guarded(trigger: &str) -> Snapshot {
     });
 
     let modules = modules::loaded();
-    let mut snapshot = Snapshot {
-        process: process(&modules),
-        seq,
-        taken_at_ms,
-        uptime_ms,
-        trigger: trigger.to_owned(),
-        sampling: Sampling {
-            interval_bytes: config::interval(),
-            stack_walk: stack::method().to_owned(),
-            max_frames: config::max_frames() as u32,
-            allocator: recorder::inner_allocator().map(allocator_name),
-        },
-        modules: modules
-            .into_iter()
-            .map(|m| Module {
-                path: m.path,
-                start: m.start,
-                end: m.end,
-                bias: m.bias,
-                build_id: m.build_id,
-            })
-            .collect(),
-        ..Snapshot::default()
-    };
+    let mut snapshot = Snapshot::default();
+    snapshot.process = process(&modules);
+    snapshot.seq = seq;
+    snapshot.taken_at_ms = taken_at_ms;
+    snapshot.uptime_ms = uptime_ms;
+    snapshot.trigger = trigger.to_owned();
+    snapshot.sampling.interval_bytes = config::interval();
+    snapshot.sampling.stack_walk = stack::method().to_owned();
+    snapshot.sampling.max_frames = config::max_frames() as u32;
+    snapshot.sampling.allocator = recorder::inner_allocator().map(allocator_name);
+    snapshot.modules = modules.into_iter().map(module).collect();
     let mut stack_ids: HashMap<Vec<u32>, u32> = HashMap::new();
     let mut frame_ids: HashMap<u32, u32> = HashMap::new();
     for ((frames, tag), (sum, totals)) in merged {
@@ -163,55 +147,60 @@ fn capture_guarded(trigger: &str) -> Snapshot {
         ));
     }
     snapshot.totals = totals(&snapshot.sites);
-    snapshot.capture = Capture {
-        max_pause_us: holds.max_ns / 1000,
-        total_pause_us: holds.total_ns / 1000,
-        duration_ms: crate::sys::monotonic_ns().saturating_sub(started_ns) / 1_000_000,
-    };
+    snapshot.capture.max_pause_us = holds.max_ns / 1000;
+    snapshot.capture.total_pause_us = holds.total_ns / 1000;
+    snapshot.capture.duration_ms =
+        crate::sys::monotonic_ns().saturating_sub(started_ns) / 1_000_000;
     snapshot
 }
 
+fn module(loaded: modules::Loaded) -> Module {
+    let mut module = Module::default();
+    module.path = loaded.path;
+    module.start = loaded.start;
+    module.end = loaded.end;
+    module.bias = loaded.bias;
+    module.build_id = loaded.build_id;
+    module
+}
+
 fn site(stack: u32, tag: Option<String>, sum: &LiveSum, totals: &SiteTotals) -> Site {
-    Site {
-        stack,
-        tag,
-        live_bytes: sum.bytes.round() as u64,
-        live_allocs: sum.count.round() as u64,
-        live_bytes_var: sum.variance,
-        allocated_bytes: totals.allocated_bytes.round() as u64,
-        allocated_allocs: totals.allocated_count.round() as u64,
-        freed_bytes: totals.freed_bytes.round() as u64,
-        freed_allocs: totals.freed_count.round() as u64,
-        live_samples: sum.samples,
-        live_bytes_by_age: if sum.samples == 0 {
-            Vec::new()
-        } else {
-            sum.by_age.iter().map(|b| b.round() as u64).collect()
-        },
+    let mut site = Site::default();
+    site.stack = stack;
+    site.tag = tag;
+    site.live_bytes = sum.bytes.round() as u64;
+    site.live_allocs = sum.count.round() as u64;
+    site.live_bytes_var = sum.variance;
+    site.allocated_bytes = totals.allocated_bytes.round() as u64;
+    site.allocated_allocs = totals.allocated_count.round() as u64;
+    site.freed_bytes = totals.freed_bytes.round() as u64;
+    site.freed_allocs = totals.freed_count.round() as u64;
+    site.live_samples = sum.samples;
+    if sum.samples > 0 {
+        site.live_bytes_by_age = sum.by_age.iter().map(|b| b.round() as u64).collect();
     }
+    site
 }
 
 fn totals(sites: &[Site]) -> Totals {
     let sum = |f: fn(&Site) -> u64| sites.iter().map(f).sum();
     let inner_is_jemalloc =
         recorder::inner_allocator().is_some_and(|name| allocator_name(name) == "jemalloc");
-    Totals {
-        live_bytes: sum(|s| s.live_bytes),
-        live_allocs: sum(|s| s.live_allocs),
-        allocated_bytes: sum(|s| s.allocated_bytes),
-        allocated_allocs: sum(|s| s.allocated_allocs),
-        freed_bytes: sum(|s| s.freed_bytes),
-        freed_allocs: sum(|s| s.freed_allocs),
-        live_samples: sum(|s| s.live_samples),
-        samples_dropped: recorder::dropped(),
-        allocator: if inner_is_jemalloc {
-            jemalloc_stats()
-        } else {
-            None
-        },
-        rss_bytes: memory::rss_bytes(),
-        memory_limit_bytes: memory::cgroup_memory_limit(),
+    let mut totals = Totals::default();
+    totals.live_bytes = sum(|s| s.live_bytes);
+    totals.live_allocs = sum(|s| s.live_allocs);
+    totals.allocated_bytes = sum(|s| s.allocated_bytes);
+    totals.allocated_allocs = sum(|s| s.allocated_allocs);
+    totals.freed_bytes = sum(|s| s.freed_bytes);
+    totals.freed_allocs = sum(|s| s.freed_allocs);
+    totals.live_samples = sum(|s| s.live_samples);
+    totals.samples_dropped = recorder::dropped();
+    if inner_is_jemalloc {
+        totals.allocator = jemalloc_stats();
     }
+    totals.rss_bytes = memory::rss_bytes();
+    totals.memory_limit_bytes = memory::cgroup_memory_limit();
+    totals
 }
 
 #[cfg(feature = "jemalloc-stats")]
@@ -238,15 +227,15 @@ fn process(modules: &[modules::Loaded]) -> Process {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    Process {
-        pid: std::process::id(),
-        build_id: modules
-            .iter()
-            .find(|m| m.path == exe)
-            .and_then(|m| m.build_id.clone()),
-        started_at_ms: clock::started_unix_ms(),
-        exe,
-    }
+    let mut process = Process::default();
+    process.pid = std::process::id();
+    process.build_id = modules
+        .iter()
+        .find(|m| m.path == exe)
+        .and_then(|m| m.build_id.clone());
+    process.started_at_ms = clock::started_unix_ms();
+    process.exe = exe;
+    process
 }
 
 /// Symbolised addresses: every distinct frame gets an index into `frames`.
@@ -340,22 +329,24 @@ fn is_allocator_frame(frame: &Frame) -> bool {
 /// The frames at one address: one per inlined function, then the function
 /// that owns the code; one anonymous frame when nothing is known.
 fn frames_at(addr: usize, symbols: &[Symbol]) -> Vec<Frame> {
+    let frame = |symbol: Option<&Symbol>, inlined: bool| {
+        let mut frame = Frame::default();
+        frame.ip = addr as u64;
+        if let Some(symbol) = symbol {
+            frame.function = symbol.function.clone();
+            frame.file = symbol.file.clone();
+            frame.line = symbol.line;
+        }
+        frame.inlined = inlined;
+        frame
+    };
     if symbols.is_empty() {
-        return vec![Frame {
-            ip: addr as u64,
-            ..Frame::default()
-        }];
+        return vec![frame(None, false)];
     }
     symbols
         .iter()
         .enumerate()
-        .map(|(i, symbol)| Frame {
-            ip: addr as u64,
-            function: symbol.function.clone(),
-            file: symbol.file.clone(),
-            line: symbol.line,
-            inlined: i + 1 < symbols.len(),
-        })
+        .map(|(i, symbol)| frame(Some(symbol), i + 1 < symbols.len()))
         .collect()
 }
 
@@ -364,11 +355,10 @@ mod tests {
     use super::*;
 
     fn frame(function: &str, file: &str) -> Frame {
-        Frame {
-            function: Some(function.into()),
-            file: Some(file.into()),
-            ..Frame::default()
-        }
+        let mut frame = Frame::default();
+        frame.function = Some(function.into());
+        frame.file = Some(file.into());
+        frame
     }
 
     #[test]
@@ -423,11 +413,10 @@ mod tests {
             "heapsnap::y",
         ];
         for (i, name) in names.iter().enumerate() {
-            symbols.frames.push(Frame {
-                ip: i as u64,
-                function: Some(name.to_string()),
-                ..Frame::default()
-            });
+            let mut frame = Frame::default();
+            frame.ip = i as u64;
+            frame.function = Some(name.to_string());
+            symbols.frames.push(frame);
         }
         // Address 1 holds frames 0 and 1 (inlined); 2 -> 2; 3 -> 3 and 4;
         // only the innermost allocator frames go.

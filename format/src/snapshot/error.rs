@@ -38,12 +38,13 @@ pub enum ErrorKind {
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind) -> Self {
+    /// An error of `kind`, naming no file.
+    pub fn new(kind: ErrorKind) -> Self {
         Error { path: None, kind }
     }
 
     /// The same error, naming `path`.
-    pub(crate) fn at(mut self, path: &Path) -> Self {
+    pub fn at(mut self, path: &Path) -> Self {
         self.path = Some(path.to_owned());
         self
     }

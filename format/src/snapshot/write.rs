@@ -5,7 +5,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -35,7 +34,7 @@ impl Snapshot {
 
     /// Like [`Snapshot::write_to_path`], but fails with
     /// `io::ErrorKind::AlreadyExists` instead of replacing a file.
-    pub(crate) fn write_new(&self, path: &Path) -> io::Result<()> {
+    pub fn write_new(&self, path: &Path) -> io::Result<()> {
         self.write_atomically(path, |temp| {
             // A hard link fails if `path` exists; the temporary name is then
             // removed below.
@@ -57,11 +56,7 @@ impl Snapshot {
         };
         let temp = temp_path(dir, path);
         let result = (|| {
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temp)?;
+            let file = private_file_options().open(&temp)?;
             let mut writer = BufWriter::with_capacity(1 << 16, file);
             serde_json::to_writer(&mut writer, self).map_err(io::Error::from)?;
             let file = writer
@@ -81,6 +76,16 @@ impl Snapshot {
     }
 }
 
+/// Options that create a new file readable by its owner only (mode 0600
+/// where files have modes).
+fn private_file_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
 /// A hidden name beside `path`, unique within this process.
 fn temp_path(dir: &Path, path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -94,7 +99,6 @@ fn temp_path(dir: &Path, path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     fn scratch(name: &str) -> PathBuf {
         let dir =
@@ -105,6 +109,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn writes_atomically_with_private_mode_and_no_leftovers() {
         let dir = scratch("atomic");
         let path = dir.join("heap.json");
@@ -112,6 +117,7 @@ mod tests {
         let snap = Snapshot::default();
         snap.write_to_path(&path).unwrap();
         assert_eq!(Snapshot::read_from_path(&path).unwrap(), snap);
+        use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let names: Vec<_> = fs::read_dir(&dir)

@@ -1,0 +1,23 @@
+//! The heapsnap snapshot format, shared by the profiler (`heapsnap`), which
+//! writes snapshots, and the reporter (`heapsnap-report`), which reads them.
+//!
+//! Pure Rust with no platform calls, so that snapshots taken on a Linux
+//! server can be read wherever engineers look at them (macOS, Windows).
+//!
+//! - [`snapshot`]: the types, [`Snapshot::read_from_path`] (validated, with
+//!   typed errors) and [`Snapshot::write_to_path`] (atomic);
+//! - [`units`]: sizes, durations and fractions as people write them.
+//!
+//! ```
+//! let snap = heapsnap_format::Snapshot::default();
+//! let json = serde_json::to_vec(&snap)?;
+//! assert_eq!(heapsnap_format::Snapshot::from_slice(&json)?, snap);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod snapshot;
+pub mod units;
+
+pub use snapshot::{Error, ErrorKind, Snapshot};
