@@ -27,24 +27,13 @@
 //! | `HEAPSNAP_MEMORY_LIMIT` | the memory limit (`2GiB`), instead of the cgroup's | cgroup |
 //! | `HEAPSNAP_MEMORY_LIMIT_FILE` | read the limit from this file (like `memory.max`) | cgroup |
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use heapsnap_format::units;
 
-use crate::sys;
-
-/// The default mean number of bytes between samples: 512 KiB.
-pub const DEFAULT_SAMPLE_INTERVAL: u64 = 512 * 1024;
-/// The most frames ever recorded for one stack.
-pub(crate) const MAX_FRAMES_LIMIT: usize = 128;
-const DEFAULT_MAX_FRAMES: usize = 64;
-
-static INTERVAL: AtomicU64 = AtomicU64::new(DEFAULT_SAMPLE_INTERVAL);
-/// Bumped whenever the interval changes, so threads redraw their countdowns.
-static GENERATION: AtomicU32 = AtomicU32::new(1);
-static SEED: AtomicU64 = AtomicU64::new(0);
-static MAX_FRAMES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAMES);
-static FORCE_BACKTRACE: AtomicBool = AtomicBool::new(false);
+use crate::record::settings::{self, MAX_FRAMES_LIMIT};
+use crate::sys::{self, EnvValue, clock};
 
 const UNLOADED: u8 = 0;
 const LOADING: u8 = 1;
@@ -71,31 +60,48 @@ pub(crate) fn ensure_loaded() {
     }
 }
 
+/// A variable's value, when it is set and not blank (a value that cannot be
+/// read is said on stderr and ignored). A copy of 4 KiB on the stack: read
+/// one at a time.
+fn env(name: &CStr) -> Option<EnvValue> {
+    let value = sys::getenv(name)?;
+    match value.as_str() {
+        Some(text) if !text.trim().is_empty() => Some(value),
+        Some(_) => None,
+        None => {
+            let name = name.to_str().unwrap_or("HEAPSNAP_*");
+            warn(name, "", b"not UTF-8, or longer than 4095 bytes");
+            None
+        }
+    }
+}
+
+/// The trimmed text of a value [`env`] returned.
+fn text(value: &EnvValue) -> &str {
+    value.as_str().unwrap_or("").trim()
+}
+
 fn load() {
-    crate::clock::start();
-    let env = |name| sys::getenv(name).map(str::trim);
-    if let Some(text) = env(c"HEAPSNAP_SAMPLE_INTERVAL") {
+    clock::start();
+    if let Some(value) = env(c"HEAPSNAP_SAMPLE_INTERVAL") {
+        let text = text(&value);
         match units::parse_bytes(text) {
-            Ok(bytes) => INTERVAL.store(bytes, Ordering::Relaxed),
+            Ok(bytes) => settings::set_interval(bytes),
             Err(err) => warn("HEAPSNAP_SAMPLE_INTERVAL", text, err.reason().as_bytes()),
         }
     }
-    let seed = match env(c"HEAPSNAP_SEED").map(str::parse::<u64>) {
-        Some(Ok(seed)) => seed,
-        Some(Err(_)) => {
-            warn(
-                "HEAPSNAP_SEED",
-                env(c"HEAPSNAP_SEED").unwrap_or(""),
-                b"not a whole number",
-            );
-            crate::clock::entropy()
-        }
-        None => crate::clock::entropy(),
+    let seed = match env(c"HEAPSNAP_SEED") {
+        Some(value) => text(&value).parse::<u64>().unwrap_or_else(|_| {
+            warn("HEAPSNAP_SEED", text(&value), b"not a whole number");
+            clock::entropy()
+        }),
+        None => clock::entropy(),
     };
-    SEED.store(seed, Ordering::Relaxed);
-    if let Some(text) = env(c"HEAPSNAP_MAX_FRAMES") {
+    settings::set_seed(seed);
+    if let Some(value) = env(c"HEAPSNAP_MAX_FRAMES") {
+        let text = text(&value);
         match text.parse::<usize>() {
-            Ok(n) if (4..=MAX_FRAMES_LIMIT).contains(&n) => MAX_FRAMES.store(n, Ordering::Relaxed),
+            Ok(n) if (4..=MAX_FRAMES_LIMIT).contains(&n) => settings::set_max_frames(n),
             _ => warn(
                 "HEAPSNAP_MAX_FRAMES",
                 text,
@@ -103,64 +109,41 @@ fn load() {
             ),
         }
     }
-    match env(c"HEAPSNAP_STACK_WALK") {
-        None | Some("auto") => {}
-        Some("backtrace") => FORCE_BACKTRACE.store(true, Ordering::Relaxed),
-        Some(other) => warn("HEAPSNAP_STACK_WALK", other, b"expected auto or backtrace"),
+    if let Some(value) = env(c"HEAPSNAP_STACK_WALK") {
+        match text(&value) {
+            "auto" => {}
+            "backtrace" => settings::set_force_backtrace(true),
+            other => warn("HEAPSNAP_STACK_WALK", other, b"expected auto or backtrace"),
+        }
     }
 }
 
-/// Mean bytes between samples (0 = off, 1 = every allocation).
-pub(crate) fn interval() -> u64 {
-    INTERVAL.load(Ordering::Relaxed)
-}
-
-/// Changes the sampling interval for every thread.
+/// Changes the sampling interval for every thread (after reading the
+/// environment, so that the environment does not override it later).
 pub(crate) fn set_interval(bytes: u64) {
     ensure_loaded();
-    INTERVAL.store(bytes, Ordering::Relaxed);
-    GENERATION.fetch_add(1, Ordering::Release);
-}
-
-/// Changes whenever the interval does.
-pub(crate) fn generation() -> u32 {
-    GENERATION.load(Ordering::Acquire)
-}
-
-/// The seed all threads' samplers derive from.
-pub(crate) fn seed() -> u64 {
-    SEED.load(Ordering::Relaxed)
-}
-
-/// How many frames to record per stack.
-pub(crate) fn max_frames() -> usize {
-    MAX_FRAMES.load(Ordering::Relaxed)
-}
-
-/// True when `HEAPSNAP_STACK_WALK=backtrace` asks for DWARF unwinding.
-pub(crate) fn force_backtrace() -> bool {
-    FORCE_BACKTRACE.load(Ordering::Relaxed)
+    settings::set_interval(bytes);
 }
 
 /// Automatic-dump settings from the environment, when `HEAPSNAP_DIR` is set.
 /// Read with `getenv` too: this runs on the allocator's slow path.
 pub(crate) fn auto_dump() -> Option<crate::AutoDump> {
-    let env = |name| sys::getenv(name).map(str::trim).filter(|v| !v.is_empty());
-    let dir = env(c"HEAPSNAP_DIR")?;
-    let mut dump = crate::AutoDump::new(dir);
+    let mut dump = crate::AutoDump::new(text(&env(c"HEAPSNAP_DIR")?));
     let off = |value: &str| matches!(value, "off" | "0" | "no" | "false");
-    if let Some(text) = env(c"HEAPSNAP_DUMP_INTERVAL") {
+    if let Some(value) = env(c"HEAPSNAP_DUMP_INTERVAL") {
+        let text = text(&value);
         match units::parse_duration(text) {
             _ if off(text) => dump = dump.interval(None),
             Ok(interval) => dump = dump.interval(Some(interval)),
             Err(err) => warn("HEAPSNAP_DUMP_INTERVAL", text, err.reason().as_bytes()),
         }
     }
-    for (name, value) in [
-        ("HEAPSNAP_DUMP_ON_GROWTH", env(c"HEAPSNAP_DUMP_ON_GROWTH")),
-        ("HEAPSNAP_DUMP_NEAR_LIMIT", env(c"HEAPSNAP_DUMP_NEAR_LIMIT")),
+    for (name, variable) in [
+        ("HEAPSNAP_DUMP_ON_GROWTH", c"HEAPSNAP_DUMP_ON_GROWTH"),
+        ("HEAPSNAP_DUMP_NEAR_LIMIT", c"HEAPSNAP_DUMP_NEAR_LIMIT"),
     ] {
-        let Some(text) = value else { continue };
+        let Some(value) = env(variable) else { continue };
+        let text = text(&value);
         let fraction = match units::parse_fraction(text) {
             _ if off(text) => None,
             Ok(fraction) if fraction > 0.0 => Some(fraction),
@@ -175,26 +158,28 @@ pub(crate) fn auto_dump() -> Option<crate::AutoDump> {
             dump.near_limit(fraction)
         };
     }
-    if let Some(text) = env(c"HEAPSNAP_DUMP_ON_SIGNAL") {
-        dump = dump.on_signal(!off(text));
+    if let Some(value) = env(c"HEAPSNAP_DUMP_ON_SIGNAL") {
+        dump = dump.on_signal(!off(text(&value)));
     }
-    if let Some(text) = env(c"HEAPSNAP_DUMP_ON_OOM") {
-        dump = dump.on_out_of_memory(!off(text));
+    if let Some(value) = env(c"HEAPSNAP_DUMP_ON_OOM") {
+        dump = dump.on_out_of_memory(!off(text(&value)));
     }
-    if let Some(text) = env(c"HEAPSNAP_KEEP") {
+    if let Some(value) = env(c"HEAPSNAP_KEEP") {
+        let text = text(&value);
         match text.parse::<usize>() {
             Ok(keep) if keep > 0 => dump = dump.keep(keep),
             _ => warn("HEAPSNAP_KEEP", text, b"expected a number of files"),
         }
     }
-    if let Some(text) = env(c"HEAPSNAP_MEMORY_LIMIT") {
+    if let Some(value) = env(c"HEAPSNAP_MEMORY_LIMIT") {
+        let text = text(&value);
         match units::parse_bytes(text) {
             Ok(bytes) => dump = dump.memory_limit(Some(bytes)),
             Err(err) => warn("HEAPSNAP_MEMORY_LIMIT", text, err.reason().as_bytes()),
         }
     }
-    if let Some(file) = env(c"HEAPSNAP_MEMORY_LIMIT_FILE") {
-        dump = dump.memory_limit_file(Some(file.into()));
+    if let Some(value) = env(c"HEAPSNAP_MEMORY_LIMIT_FILE") {
+        dump = dump.memory_limit_file(Some(text(&value).into()));
     }
     Some(dump)
 }

@@ -13,8 +13,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::lock::RawLock;
-use crate::{modules, sites, symbolize, sys, table, tags, trigger};
+use crate::dump;
+use crate::record::{sites, table, tags};
+use crate::snapshot::{modules, symbolize};
+use crate::sys::{self, lock::RawLock};
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
@@ -43,11 +45,13 @@ extern "C" fn prepare() {
 }
 
 extern "C" fn release_all() {
-    for_each_lock(|lock| lock.release());
+    // SAFETY: `prepare` took every one of these locks on this thread (the
+    // one calling `fork`), without guards, and nothing released them since.
+    for_each_lock(|lock| unsafe { lock.release() });
 }
 
 extern "C" fn in_child() {
     release_all();
     // The dump thread did not follow into the child.
-    trigger::forget_in_child();
+    dump::forget_in_child();
 }

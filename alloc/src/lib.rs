@@ -30,44 +30,35 @@
 
 #![deny(missing_docs)]
 
-mod clock;
+// Layers, top to bottom; each calls only the layers below it (see
+// docs/ARCHITECTURE.md and tests/layers.rs): the entry points in this
+// folder, then `dump`, `snapshot`, `record`, `sys`. `unsafe` is allowed
+// only where marked.
+mod autodump;
 mod config;
 mod dump;
-mod filter;
+#[allow(unsafe_code)]
 mod fork;
-mod guard;
-mod hash;
-#[allow(unsafe_code)]
-mod lock;
-mod memory;
-#[allow(unsafe_code)]
-mod modules;
 #[allow(unsafe_code)]
 mod profiler;
-mod recorder;
-mod sampler;
-mod sites;
+mod record;
 pub mod snapshot;
-#[allow(unsafe_code)]
-mod stack;
-mod symbolize;
+mod start;
 #[allow(unsafe_code)]
 mod sys;
-mod table;
-mod tags;
-mod thread;
-mod trigger;
 
 use std::path::{Path, PathBuf};
 
-pub use config::DEFAULT_SAMPLE_INTERVAL;
+pub use autodump::AutoDump;
 pub use heapsnap_format::units;
 pub use profiler::Profiler;
+pub use record::settings::DEFAULT_SAMPLE_INTERVAL;
+pub use record::tags::{TagGuard, tag, tag_type};
 pub use snapshot::{Error, ErrorKind, Snapshot};
-pub use tags::{TagGuard, tag, tag_type};
 #[cfg(feature = "jemalloc")]
 pub use tikv_jemallocator::Jemalloc;
-pub use trigger::AutoDump;
+
+use record::{settings, thread};
 
 /// Takes a snapshot of the live heap: every live sampled allocation,
 /// aggregated by call site and symbolised, with heap-wide totals.
@@ -76,14 +67,15 @@ pub use trigger::AutoDump;
 /// copied; symbolisation happens afterwards. The first snapshot of a process
 /// is the slowest (debug information is loaded and cached).
 pub fn snapshot() -> Snapshot {
-    snapshot::capture("manual")
+    start::ensure();
+    snapshot::capture(snapshot::Trigger::Manual)
 }
 
 /// Takes a snapshot and writes it as the next numbered file
 /// (`heapsnap-000001-PID-manual.json`, ...) in `dir`, which is created if
 /// missing. Returns the file's path.
 pub fn dump_to_dir(dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
-    dump::write_next(dir.as_ref(), &snapshot())
+    dump::files::write_next(dir.as_ref(), &snapshot())
 }
 
 /// Sets the mean number of bytes between samples for every thread: `1`
@@ -100,5 +92,5 @@ pub fn set_sample_interval(bytes: u64) {
 /// The mean number of bytes between samples.
 pub fn sample_interval() -> u64 {
     config::ensure_loaded();
-    config::interval()
+    settings::interval()
 }

@@ -16,7 +16,8 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
-use crate::{filter, recorder, stack, thread, trigger};
+use crate::record::{self, filter, stack, thread};
+use crate::{dump, start};
 
 /// A global allocator that samples allocations of the inner allocator `A`.
 ///
@@ -69,14 +70,15 @@ unsafe fn alloc_sampled<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool)
         }
     };
     if ptr.is_null() {
-        trigger::out_of_memory();
+        dump::out_of_memory();
     } else {
-        recorder::sample_due(
+        record::record_sample(
             ptr,
             layout.size(),
             layout.size(),
             std::any::type_name::<A>(),
             boundary,
+            start::ensure,
         );
     }
     ptr
@@ -86,7 +88,7 @@ unsafe fn alloc_sampled<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool)
 #[cold]
 #[inline(never)]
 unsafe fn dealloc_maybe_sampled<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) {
-    recorder::free(ptr as usize);
+    record::forget_freed(ptr as usize);
     // SAFETY: our caller forwards its own caller's `dealloc` contract.
     unsafe { inner.dealloc(ptr, layout) }
 }
@@ -128,15 +130,20 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let tracked = if filter::may_contain(ptr as usize) {
-            recorder::take_for_realloc(ptr as usize)
+            record::take_for_realloc(ptr as usize)
         } else {
             None
         };
         // SAFETY: our caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         match tracked {
-            Some(live) => recorder::retrack_after_realloc(live, ptr as usize, new, new_size),
-            None if new.is_null() => trigger::out_of_memory(),
+            Some(live) => {
+                record::retrack_after_realloc(live, ptr as usize, new, new_size);
+                if new.is_null() {
+                    dump::out_of_memory();
+                }
+            }
+            None if new.is_null() => dump::out_of_memory(),
             // An unsampled block gets a fresh sampling decision for its growth.
             None if new_size > layout.size() => {
                 let growth = new_size - layout.size();
@@ -144,12 +151,13 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                     // Inlined into the allocator's entry point: its stack
                     // pointer is the boundary.
                     let boundary = stack::stack_pointer();
-                    recorder::sample_due(
+                    record::record_sample(
                         new,
                         new_size,
                         growth,
                         std::any::type_name::<A>(),
                         boundary,
+                        start::ensure,
                     );
                 }
             }

@@ -56,7 +56,7 @@ pub struct Summary {
     /// Process uptime then (ms).
     pub uptime_ms: u64,
     /// What wrote it.
-    pub trigger: String,
+    pub trigger: heapsnap_format::snapshot::Trigger,
     /// Mean bytes between samples; 1 is exact.
     pub interval_bytes: u64,
     /// Estimated live bytes.

@@ -13,12 +13,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{AGE_BUCKETS_MS, AllocatorStats, Frame, Module, Process, Site, Snapshot, Totals};
-use crate::lock::Holds;
-use crate::sites::{self, SiteTotals};
-use crate::symbolize::{self, Symbol};
-use crate::table::{self, Live};
-use crate::{clock, config, memory, modules, recorder, sampler, stack, tags, thread};
+use super::symbolize::{self, Symbol};
+use super::{
+    AGE_BUCKETS_MS, AllocatorStats, Frame, Module, Process, Site, Snapshot, StackWalk, Totals,
+    Trigger, memory, modules,
+};
+use crate::record::sites::{self, Site as RawSite, SiteTotals};
+use crate::record::table::{self, Live};
+use crate::record::{counters, sampler, settings, stack, tags, thread};
+use crate::sys::clock;
+use crate::sys::lock::Holds;
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -55,8 +59,9 @@ impl LiveSum {
     }
 }
 
-/// Takes a snapshot, labelled with `trigger`.
-pub(crate) fn capture(trigger: &str) -> Snapshot {
+/// Takes a snapshot, labelled with `trigger`. The caller has started the
+/// profiler (configuration loaded).
+pub(crate) fn capture(trigger: Trigger) -> Snapshot {
     thread::with(|state| {
         // Allocations made while snapshotting are the profiler's own.
         let _guard = state.enter();
@@ -64,64 +69,111 @@ pub(crate) fn capture(trigger: &str) -> Snapshot {
     })
 }
 
-fn capture_guarded(trigger: &str) -> Snapshot {
+fn capture_guarded(trigger: Trigger) -> Snapshot {
     let started_ns = crate::sys::monotonic_ns();
-    recorder::start();
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let uptime_ms = clock::uptime_ms();
-    let taken_at_ms = clock::unix_ms();
+    let mut snapshot = Snapshot::default();
+    snapshot.seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    snapshot.uptime_ms = clock::uptime_ms();
+    snapshot.taken_at_ms = clock::unix_ms();
+    snapshot.trigger = trigger;
 
-    // 1. Copy. A copy that cannot get memory leaves its part out.
-    let mut holds = Holds::default();
-    let mut live = Vec::new();
-    let _ = table::copy_all(&mut live, &mut holds);
-    let mut sites = Vec::new();
-    let _ = sites::copy_all(&mut sites, &mut holds);
-    let tag_names: HashMap<u32, &'static str> = tags::all()
-        .into_iter()
-        .map(|(name, id)| (id, name))
-        .collect();
+    let copied = Copied::take();
+    let sums = copied.sum_by_site(snapshot.uptime_ms);
+    let mut symbols = Symbols::default();
+    symbols.resolve(copied.sites.iter().map(|site| site.frames));
+    let merged = merge_by_stack(&copied.sites, &sums, &symbols);
 
-    // 2. Aggregate the live samples by site.
-    let mut sums = vec![LiveSum::default(); sites.len()];
-    for (_, sample) in &live {
-        if let Some(sum) = sums.get_mut(sample.site as usize) {
-            sum.add(sample, uptime_ms);
+    let modules = modules::loaded();
+    snapshot.process = process(&modules);
+    snapshot.sampling.interval_bytes = settings::interval();
+    snapshot.sampling.stack_walk = stack_walk();
+    snapshot.sampling.max_frames = settings::max_frames() as u32;
+    snapshot.sampling.allocator = counters::inner_allocator().map(allocator_name);
+    snapshot.modules = modules.into_iter().map(module).collect();
+    add_sites(&mut snapshot, merged, &symbols, &copied.tag_names);
+    snapshot.totals = totals(&snapshot.sites);
+    snapshot.capture.max_pause_us = copied.holds.max_ns / 1000;
+    snapshot.capture.total_pause_us = copied.holds.total_ns / 1000;
+    snapshot.capture.duration_ms =
+        crate::sys::monotonic_ns().saturating_sub(started_ns) / 1_000_000;
+    snapshot
+}
+
+/// What the snapshot copies out of the recording layer's tables.
+struct Copied {
+    live: Vec<(usize, Live)>,
+    sites: Vec<RawSite>,
+    tag_names: HashMap<u32, &'static str>,
+    /// How long allocating threads could have waited on the copies.
+    holds: Holds,
+}
+
+impl Copied {
+    /// Copies the live table, the sites and the tags, one lock at a time:
+    /// the only moment allocating threads can wait for the snapshot. A copy
+    /// that cannot get memory leaves its part out.
+    fn take() -> Copied {
+        let mut holds = Holds::default();
+        let mut live = Vec::new();
+        let _ = table::copy_all(&mut live, &mut holds);
+        let mut sites = Vec::new();
+        let _ = sites::copy_all(&mut sites, &mut holds);
+        let tag_names = tags::all()
+            .into_iter()
+            .map(|(name, id)| (id, name))
+            .collect();
+        Copied {
+            live,
+            sites,
+            tag_names,
+            holds,
         }
     }
 
-    // 3. Symbolise and trim; sites whose stacks become equal merge.
-    let mut symbols = Symbols::default();
-    symbols.resolve(sites.iter().map(|site| site.frames));
+    /// The live samples summed by site, indexed like `sites`.
+    fn sum_by_site(&self, now_ms: u64) -> Vec<LiveSum> {
+        let mut sums = vec![LiveSum::default(); self.sites.len()];
+        for (_, sample) in &self.live {
+            if let Some(sum) = sums.get_mut(sample.site as usize) {
+                sum.add(sample, now_ms);
+            }
+        }
+        sums
+    }
+}
+
+/// A site of the snapshot before it is numbered: its trimmed stack (frame
+/// ids of `Symbols`) and tag, with its live sums and running totals.
+type Merged = ((Vec<u32>, u32), (LiveSum, SiteTotals));
+
+/// Merges the sites whose stacks became equal once trimmed; most live bytes
+/// first, ties broken by cumulative bytes, then stack, so that the same heap
+/// gives the same file.
+fn merge_by_stack(sites: &[RawSite], sums: &[LiveSum], symbols: &Symbols) -> Vec<Merged> {
     let mut merged: HashMap<(Vec<u32>, u32), (LiveSum, SiteTotals)> = HashMap::new();
-    for (site, sum) in sites.iter().zip(&sums) {
+    for (site, sum) in sites.iter().zip(sums) {
         let entry = merged
             .entry((symbols.trimmed_stack(site.frames), site.tag))
             .or_default();
         entry.0.merge(sum);
         entry.1.add(&site.totals);
     }
-    let mut merged: Vec<_> = merged.into_iter().collect();
-    // Most live bytes first; ties broken by cumulative bytes, then stack, so
-    // that the same heap gives the same file.
+    let mut merged: Vec<Merged> = merged.into_iter().collect();
     merged.sort_by(|a, b| {
         (b.1.0.bytes.total_cmp(&a.1.0.bytes))
             .then(b.1.1.allocated_bytes.total_cmp(&a.1.1.allocated_bytes))
             .then_with(|| a.0.cmp(&b.0))
     });
+    merged
+}
 
-    let modules = modules::loaded();
-    let mut snapshot = Snapshot::default();
-    snapshot.process = process(&modules);
-    snapshot.seq = seq;
-    snapshot.taken_at_ms = taken_at_ms;
-    snapshot.uptime_ms = uptime_ms;
-    snapshot.trigger = trigger.to_owned();
-    snapshot.sampling.interval_bytes = config::interval();
-    snapshot.sampling.stack_walk = stack::method().to_owned();
-    snapshot.sampling.max_frames = config::max_frames() as u32;
-    snapshot.sampling.allocator = recorder::inner_allocator().map(allocator_name);
-    snapshot.modules = modules.into_iter().map(module).collect();
+/// Numbers the frames and stacks the merged sites use, and adds the sites.
+fn add_sites(
+    snapshot: &mut Snapshot,
+    merged: Vec<Merged>,
+    symbols: &Symbols,
+    tag_names: &HashMap<u32, &'static str>,
+) {
     let mut stack_ids: HashMap<Vec<u32>, u32> = HashMap::new();
     let mut frame_ids: HashMap<u32, u32> = HashMap::new();
     for ((frames, tag), (sum, totals)) in merged {
@@ -139,19 +191,18 @@ fn capture_guarded(trigger: &str) -> Snapshot {
             snapshot.stacks.push(renumbered);
             next
         });
-        snapshot.sites.push(site(
-            stack,
-            tag_names.get(&tag).map(|t| t.to_string()),
-            &sum,
-            &totals,
-        ));
+        let tag = tag_names.get(&tag).map(|t| t.to_string());
+        snapshot.sites.push(site(stack, tag, &sum, &totals));
     }
-    snapshot.totals = totals(&snapshot.sites);
-    snapshot.capture.max_pause_us = holds.max_ns / 1000;
-    snapshot.capture.total_pause_us = holds.total_ns / 1000;
-    snapshot.capture.duration_ms =
-        crate::sys::monotonic_ns().saturating_sub(started_ns) / 1_000_000;
-    snapshot
+}
+
+/// How this build captures stacks.
+fn stack_walk() -> StackWalk {
+    if stack::uses_frame_pointers() {
+        StackWalk::FramePointers
+    } else {
+        StackWalk::Backtrace
+    }
 }
 
 fn module(loaded: modules::Loaded) -> Module {
@@ -185,7 +236,7 @@ fn site(stack: u32, tag: Option<String>, sum: &LiveSum, totals: &SiteTotals) -> 
 fn totals(sites: &[Site]) -> Totals {
     let sum = |f: fn(&Site) -> u64| sites.iter().map(f).sum();
     let inner_is_jemalloc =
-        recorder::inner_allocator().is_some_and(|name| allocator_name(name) == "jemalloc");
+        counters::inner_allocator().is_some_and(|name| allocator_name(name) == "jemalloc");
     let mut totals = Totals::default();
     totals.live_bytes = sum(|s| s.live_bytes);
     totals.live_allocs = sum(|s| s.live_allocs);
@@ -194,7 +245,7 @@ fn totals(sites: &[Site]) -> Totals {
     totals.freed_bytes = sum(|s| s.freed_bytes);
     totals.freed_allocs = sum(|s| s.freed_allocs);
     totals.live_samples = sum(|s| s.live_samples);
-    totals.samples_dropped = recorder::dropped();
+    totals.samples_dropped = counters::dropped();
     if inner_is_jemalloc {
         totals.allocator = jemalloc_stats();
     }

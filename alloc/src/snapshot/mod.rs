@@ -1,9 +1,18 @@
-//! Snapshots: the format (from `heapsnap-format`, re-exported so that
-//! `heapsnap::snapshot::Snapshot` and friends keep their paths), and taking
-//! one of the running process.
+//! The snapshot layer: taking a snapshot of the running process (`capture`),
+//! turning addresses into frames (`symbolize`), listing loaded objects for
+//! offline symbolisation (`modules`), and what the system says about memory
+//! (`memory`). The format itself comes from `heapsnap-format`, re-exported
+//! here so that `heapsnap::snapshot::Snapshot` and friends keep their paths.
+//!
+//! Layer rule: this layer calls `record` and `sys`, never `dump` or the
+//! crate's entry points.
 
 pub use heapsnap_format::snapshot::*;
 
 mod capture;
+pub(crate) mod memory;
+#[allow(unsafe_code)]
+pub(crate) mod modules;
+pub(crate) mod symbolize;
 
 pub(crate) use capture::capture;

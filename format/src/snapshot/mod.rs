@@ -15,11 +15,13 @@
 
 mod error;
 mod read;
+mod words;
 mod write;
 
 use serde::{Deserialize, Serialize};
 
 pub use error::{Error, ErrorKind};
+pub use words::{StackWalk, Trigger};
 pub use write::TEMP_SUFFIX;
 
 /// The value of the `format` field.
@@ -67,9 +69,8 @@ pub struct Snapshot {
     pub taken_at_ms: u64,
     /// When it was taken, in milliseconds since the profiler started.
     pub uptime_ms: u64,
-    /// What asked for it: `manual`, `interval`, `growth`, `near-limit`,
-    /// `signal`, `oom`, or a caller's own word.
-    pub trigger: String,
+    /// What asked for it.
+    pub trigger: Trigger,
     /// How allocations were sampled.
     pub sampling: Sampling,
     /// Heap-wide figures.
@@ -125,8 +126,8 @@ pub struct Sampling {
     /// Mean bytes between samples; 1 means every allocation was recorded
     /// (exact), 0 that sampling was off.
     pub interval_bytes: u64,
-    /// `frame-pointers` or `backtrace`.
-    pub stack_walk: String,
+    /// How stacks were captured.
+    pub stack_walk: StackWalk,
     /// The deepest stack recorded.
     pub max_frames: u32,
     /// The allocator the profiler wrapped (`jemalloc`, `system`, or a type
@@ -260,7 +261,7 @@ impl Default for Snapshot {
             seq: 0,
             taken_at_ms: 0,
             uptime_ms: 0,
-            trigger: "manual".to_owned(),
+            trigger: Trigger::Manual,
             sampling: Sampling::default(),
             totals: Totals::default(),
             age_buckets_ms: AGE_BUCKETS_MS.to_vec(),

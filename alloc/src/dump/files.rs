@@ -1,15 +1,43 @@
-//! Numbered snapshot files in a directory.
+//! Numbered snapshot files in a directory, and their rotation.
 //!
 //! Files are named `heapsnap-NNNNNN-PID-TRIGGER.json`; `NNNNNN` continues
 //! from the highest number already in the directory, so the files of
 //! successive runs (a restarted container always has pid 1) sort in the
 //! order they were written and never overwrite each other.
+//!
+//! Rotation keeps this process's first dump (the baseline a leak analysis
+//! compares with) and its newest `keep` ones; files of other processes
+//! (an earlier run that crashed) are never deleted.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::snapshot::{Error, Snapshot};
+
+/// Files this process wrote, oldest first; shared by the background thread
+/// and the out-of-memory dump.
+static WRITTEN: Mutex<VecDeque<PathBuf>> = Mutex::new(VecDeque::new());
+
+/// Writes a dump as the next numbered file and rotates this process's
+/// files: the first (the baseline) and the newest `keep` stay.
+pub(crate) fn write_rotating(
+    dir: &Path,
+    keep: usize,
+    snapshot: &Snapshot,
+) -> Result<PathBuf, Error> {
+    let path = write_next(dir, snapshot)?;
+    let mut written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+    written.push_back(path.clone());
+    while written.len() > keep + 1 {
+        if let Some(old) = written.remove(1) {
+            let _ = std::fs::remove_file(old);
+        }
+    }
+    Ok(path)
+}
 
 const PREFIX: &str = "heapsnap-";
 const SUFFIX: &str = ".json";
@@ -33,7 +61,7 @@ pub(crate) fn write_next(dir: &Path, snapshot: &Snapshot) -> Result<PathBuf, Err
         let name = format!(
             "{PREFIX}{number:06}-{}-{}{SUFFIX}",
             snapshot.process.pid,
-            sanitize(&snapshot.trigger)
+            sanitize(snapshot.trigger.as_str())
         );
         let path = dir.join(name);
         match snapshot.write_new(&path) {
@@ -104,7 +132,7 @@ mod tests {
         assert_eq!(first.file_name().unwrap(), "heapsnap-000001-42-manual.json");
         fs::write(dir.join("heapsnap-000017-1-interval.json"), "{}").unwrap();
         fs::write(dir.join(".heapsnap-000099-1.json.1.2.heapsnap.tmp"), "").unwrap();
-        snap.trigger = "near-limit".into();
+        snap.trigger = crate::snapshot::Trigger::NearLimit;
         let next = write_next(&dir, &snap).unwrap();
         assert_eq!(
             next.file_name().unwrap(),

@@ -7,9 +7,9 @@
 //! one, and a specialised table does either in a few dozen instructions.
 //! Shards grow outside their lock (see [`SpinLock::lock_with_room`]).
 
-use crate::hash;
-use crate::lock::{self, Holds, RawLock, Room, SpinLock};
-use crate::sites::SiteId;
+use super::hash;
+use super::sites::SiteId;
+use crate::sys::lock::{self, Holds, RawLock, Room, SpinLock};
 
 /// A sampled allocation that is still live.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -74,16 +74,16 @@ fn ancestors<'a>(dir: &'a Path, root: &'a Path) -> impl Iterator<Item = &'a Path
 /// them); only called when jemalloc is the profiled allocator. Refreshing them
 /// (`epoch::advance`) costs ~12 µs: once per snapshot.
 #[cfg(feature = "jemalloc-stats")]
-pub(crate) fn jemalloc_stats() -> Option<crate::snapshot::AllocatorStats> {
+pub(crate) fn jemalloc_stats() -> Option<super::AllocatorStats> {
     use tikv_jemalloc_ctl::{epoch, stats};
     epoch::advance().ok()?;
-    Some(crate::snapshot::AllocatorStats {
-        allocated: stats::allocated::read().ok()? as u64,
-        active: stats::active::read().ok()? as u64,
-        resident: stats::resident::read().ok()? as u64,
-        mapped: stats::mapped::read().ok()? as u64,
-        retained: stats::retained::read().ok()? as u64,
-    })
+    let mut out = super::AllocatorStats::default();
+    out.allocated = stats::allocated::read().ok()? as u64;
+    out.active = stats::active::read().ok()? as u64;
+    out.resident = stats::resident::read().ok()? as u64;
+    out.mapped = stats::mapped::read().ok()? as u64;
+    out.retained = stats::retained::read().ok()? as u64;
+    Some(out)
 }
 
 #[cfg(test)]

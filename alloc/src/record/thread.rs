@@ -13,8 +13,8 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::guard::Guard;
-use crate::{config, sampler};
+use super::guard::Guard;
+use super::{sampler, settings};
 
 /// With sampling off, how many bytes a thread allocates before it looks at
 /// the configuration again (so that turning sampling on takes effect).
@@ -114,17 +114,18 @@ impl ThreadState {
     }
 
     /// Called when [`ThreadState::count_down`] said a sample is due for an
-    /// allocation that counted `bytes`. Sets the next countdown and returns
-    /// the sampling interval to weigh the sample by and the thread's tag, or
-    /// `None` when this allocation is not sampled after all (a new thread or
-    /// a changed interval draws a fresh countdown first; sampling may be off).
-    pub(crate) fn sample_due(&self, bytes: usize) -> Option<Due> {
-        let interval = config::interval();
-        let generation = config::generation();
+    /// allocation that counted `bytes`: decides whether it is taken. Sets the
+    /// next countdown and returns the sampling interval to weigh the sample
+    /// by and the thread's tag, or `None` when this allocation is not sampled
+    /// after all (a new thread or a changed interval draws a fresh countdown
+    /// first; sampling may be off).
+    pub(crate) fn take_sample(&self, bytes: usize) -> Option<Due> {
+        let interval = settings::interval();
+        let generation = settings::generation();
         if self.generation.get() != generation {
             if self.generation.get() == 0 {
                 let index = THREADS.fetch_add(1, Ordering::Relaxed);
-                let mut seed = config::seed() ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03);
+                let mut seed = settings::seed() ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03);
                 // Decorrelate neighbouring seeds.
                 let _ = sampler::next_random(&mut seed);
                 self.rng.set(seed);

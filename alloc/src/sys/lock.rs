@@ -77,9 +77,12 @@ impl<T> SpinLock<T> {
 
     /// Releases a lock taken with [`SpinLock::acquire`].
     ///
-    /// Only for the `fork` handlers: the caller must hold the lock and have no
-    /// guard for it.
-    pub(crate) fn release(&self) {
+    /// # Safety
+    ///
+    /// The calling thread must hold the lock, taken with
+    /// [`SpinLock::acquire`], and no [`SpinGuard`] for it may exist: another
+    /// holder's guard would otherwise lose its exclusive access.
+    pub(crate) unsafe fn release(&self) {
         self.locked.store(false, Ordering::Release);
     }
 }
@@ -130,16 +133,20 @@ impl<C: Room> SpinLock<C> {
 /// hold every profiler lock across the `fork` system call.
 pub(crate) trait RawLock: Sync {
     fn acquire(&self);
-    /// Only for a caller that took the lock with `acquire`.
-    fn release(&self);
+    /// # Safety
+    ///
+    /// As [`SpinLock::release`]: only for the thread that took the lock with
+    /// `acquire`, and holds no guard for it.
+    unsafe fn release(&self);
 }
 
 impl<T: Send> RawLock for SpinLock<T> {
     fn acquire(&self) {
         SpinLock::acquire(self);
     }
-    fn release(&self) {
-        SpinLock::release(self);
+    unsafe fn release(&self) {
+        // SAFETY: our caller holds the lock, without a guard.
+        unsafe { SpinLock::release(self) }
     }
 }
 
@@ -184,7 +191,9 @@ impl<T> DerefMut for SpinGuard<'_, T> {
 
 impl<T> Drop for SpinGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.release();
+        // SAFETY: the guard exists only while this thread holds the lock,
+        // and it is the only guard for it.
+        unsafe { self.lock.release() }
     }
 }
 
@@ -258,10 +267,10 @@ impl Holds {
     /// the time it was held (not the time spent waiting for it).
     pub(crate) fn copy<T, R>(&mut self, lock: &SpinLock<T>, copy: impl FnOnce(&T) -> R) -> R {
         let guard = lock.lock();
-        let start = crate::sys::monotonic_ns();
+        let start = super::monotonic_ns();
         let result = copy(&guard);
         drop(guard);
-        let held = crate::sys::monotonic_ns().saturating_sub(start);
+        let held = super::monotonic_ns().saturating_sub(start);
         self.max_ns = self.max_ns.max(held);
         self.total_ns += held;
         result
@@ -303,7 +312,7 @@ fn reserve_touched<T>(
     wanted: usize,
 ) -> Result<(), std::collections::TryReserveError> {
     out.try_reserve(wanted)?;
-    let per_page = (crate::sys::page_size() as usize / std::mem::size_of::<T>().max(1)).max(1);
+    let per_page = (super::page_size() as usize / std::mem::size_of::<T>().max(1)).max(1);
     for slot in out.spare_capacity_mut().iter_mut().step_by(per_page) {
         *slot = std::mem::MaybeUninit::zeroed();
     }

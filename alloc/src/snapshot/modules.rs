@@ -4,7 +4,7 @@
 
 use std::ffi::{CStr, c_int, c_void};
 
-use crate::lock::SpinLock;
+use crate::sys::lock::SpinLock;
 
 /// Held while the dynamic loader is asked for its objects. `dl_iterate_phdr`
 /// holds a loader lock that glibc does not reset in a forked child, so the

@@ -16,21 +16,14 @@
 
 use std::mem::MaybeUninit;
 
-use crate::config;
-use crate::hash::StackHash;
-use crate::thread::ThreadState;
+use super::hash::StackHash;
+use super::settings;
+use super::thread::ThreadState;
 
-/// How stacks are captured in this build: `"frame-pointers"` or `"backtrace"`.
-pub(crate) fn method() -> &'static str {
-    if uses_frame_pointers() {
-        "frame-pointers"
-    } else {
-        "backtrace"
-    }
-}
-
-fn uses_frame_pointers() -> bool {
-    cfg!(heapsnap_frame_pointers) && !config::force_backtrace()
+/// True when stacks are captured by walking frame pointers (the build has
+/// them and `HEAPSNAP_STACK_WALK=backtrace` does not say otherwise).
+pub(crate) fn uses_frame_pointers() -> bool {
+    cfg!(heapsnap_frame_pointers) && !settings::force_backtrace()
 }
 
 /// The calling function's stack pointer: the boundary between the
@@ -149,7 +142,7 @@ pub(crate) fn unwind(out: &mut [MaybeUninit<usize>], boundary: usize) -> usize {
 pub(crate) mod frame_pointers {
     use std::mem::MaybeUninit;
 
-    use crate::hash::StackHash;
+    use crate::record::hash::StackHash;
 
     /// The highest address of the calling thread's stack, or 0 if unknown.
     ///
@@ -272,7 +265,7 @@ pub(crate) mod frame_pointers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::thread;
+    use crate::record::thread;
 
     /// Captures the same call's stack both ways. `inline(never)` keeps a
     /// real frame for this function in both captures.
@@ -303,9 +296,8 @@ mod tests {
     #[test]
     #[cfg(heapsnap_frame_pointers)]
     fn frame_pointer_stacks_equal_backtrace_stacks() {
-        assert_eq!(
-            method(),
-            "frame-pointers",
+        assert!(
+            uses_frame_pointers(),
             "the workspace builds with -C force-frame-pointers=yes"
         );
         let (walked, unwound) = both(12);

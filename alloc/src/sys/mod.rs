@@ -1,5 +1,10 @@
-//! Safe wrappers for the few C library calls the profiler makes, so that
-//! `unsafe` stays in a handful of modules. None of them allocates.
+//! The bottom layer: what the profiler needs from the system. Safe
+//! wrappers for the few C library calls it makes, the spin lock, and the
+//! clock. None of it allocates, and nothing here uses any other module of
+//! the crate.
+
+pub(crate) mod clock;
+pub(crate) mod lock;
 
 use std::ffi::CStr;
 
@@ -28,20 +33,48 @@ fn read_clock(clock: libc::clockid_t) -> u64 {
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
+/// The longest environment value the profiler reads (a path).
+const ENV_VALUE_MAX: usize = 4096;
+
+/// An environment variable's value, copied out of the environment block so
+/// that a later `set_var` cannot free it under the reader.
+pub(crate) struct EnvValue {
+    bytes: [u8; ENV_VALUE_MAX],
+    /// `None` when the value did not fit.
+    len: Option<usize>,
+}
+
+impl EnvValue {
+    /// The value, or `None` when it is not UTF-8 or longer than 4095 bytes.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.bytes[..self.len?]).ok()
+    }
+}
+
 /// Reads an environment variable with `getenv`, which takes no lock and does
 /// not allocate (unlike `std::env`, whose lock `set_var` holds while it
-/// allocates).
-pub(crate) fn getenv(name: &CStr) -> Option<&'static str> {
+/// allocates), and copies its value.
+pub(crate) fn getenv(name: &CStr) -> Option<EnvValue> {
     // SAFETY: `name` is NUL-terminated. `getenv` returns null or a pointer
-    // into the environment block, valid until the variable is changed; the
-    // profiler reads its settings once, at start-up, before the program
-    // changes its environment.
+    // into the environment block. Changing the environment while another
+    // thread reads it is undefined behaviour that `std::env::set_var` makes
+    // its caller rule out (it is `unsafe` for that reason), so the block is
+    // stable while it is copied below.
     let value = unsafe { libc::getenv(name.as_ptr()) };
     if value.is_null() {
         return None;
     }
     // SAFETY: non-null results of `getenv` point to NUL-terminated strings.
-    unsafe { CStr::from_ptr(value) }.to_str().ok()
+    let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
+    let mut copy = EnvValue {
+        bytes: [0; ENV_VALUE_MAX],
+        len: None,
+    };
+    if bytes.len() < ENV_VALUE_MAX {
+        copy.bytes[..bytes.len()].copy_from_slice(bytes);
+        copy.len = Some(bytes.len());
+    }
+    Some(copy)
 }
 
 /// Writes bytes to standard error, ignoring failure.

@@ -10,8 +10,8 @@
 
 use hashbrown::HashTable;
 
-use crate::hash::StackHash;
-use crate::lock::{self, Holds, Room, SpinLock};
+use super::hash::StackHash;
+use crate::sys::lock::{self, Holds, Room, SpinLock};
 
 /// Names a site.
 pub(crate) type SiteId = u32;

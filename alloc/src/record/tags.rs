@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
-use crate::hash::AddrHash;
-use crate::lock::{SpinLock, copy_entries};
-use crate::thread;
+use super::hash::AddrHash;
+use super::thread;
+use crate::sys::lock::{SpinLock, copy_entries};
 
 /// Interned tag names; ids start at 1 (0 is "no tag"). Names are leaked:
 /// there are few of them and snapshots refer to them for the whole run.

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sys::{coarse_monotonic_ns, monotonic_ns};
+use super::{coarse_monotonic_ns, monotonic_ns};
 
 /// Monotonic nanoseconds at which the profiler started (first allocation).
 static START_NS: AtomicU64 = AtomicU64::new(0);

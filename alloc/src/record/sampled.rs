@@ -3,92 +3,38 @@
 //! and runs under the re-entrancy guard.
 
 use std::mem::MaybeUninit;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use crate::config::{self, MAX_FRAMES_LIMIT};
-use crate::sites::{self, SiteTotals};
-use crate::table::{self, Live};
-use crate::thread::{Due, ThreadState};
-use crate::{clock, filter, fork, sampler, stack, thread, trigger};
+use super::counters::{self, add_live, drop_sample};
+use super::settings::{self, MAX_FRAMES_LIMIT};
+use super::sites::{self, SiteTotals};
+use super::table::{self, Live};
+use super::thread::{self, Due, ThreadState};
+use super::{filter, sampler, stack};
+use crate::sys::clock;
 
-/// Samples that could not be recorded (memory for the profiler's own tables
-/// could not be had).
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
-/// The estimated live heap, in bytes, kept up to date by the sampled path
-/// for the growth trigger (which polls it without taking any lock).
-static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
-
-/// The estimated live heap, in bytes.
-pub(crate) fn live_bytes_estimate() -> u64 {
-    LIVE_BYTES.load(Ordering::Relaxed).max(0) as u64
-}
-
-fn add_live(bytes: i64) {
-    LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
-}
-
-/// A live sample's part of [`LIVE_BYTES`], in whole bytes. Every change adds
-/// or takes away exactly such parts, so the running sum never drifts; and
-/// truncating needs no libm call on the sampled path (`round` would).
+/// A live sample's part of the estimated live heap, in whole bytes. Every
+/// change adds or takes away exactly such parts, so the running sum never
+/// drifts; and truncating needs no libm call on the sampled path (`round`
+/// would).
 fn estimate_of(live: &Live) -> i64 {
     live.estimated_bytes() as i64
 }
 
-/// The inner allocator's type name, known once the profiler has run.
-static INNER: OnceLock<&'static str> = OnceLock::new();
-
-/// Samples dropped so far.
-pub(crate) fn dropped() -> u64 {
-    DROPPED.load(Ordering::Relaxed)
-}
-
-/// The inner allocator's type name, or `None` when no `Profiler` has
-/// allocated in this process (it is not the global allocator).
-pub(crate) fn inner_allocator() -> Option<&'static str> {
-    INNER.get().copied()
-}
-
-/// True once [`start`] has run.
-static STARTED: AtomicBool = AtomicBool::new(false);
-
-/// One-time set-up, checked on every slow path: configuration, `fork`
-/// handlers, automatic dumps asked for by the environment. Runs under the
-/// re-entrancy guard, with no profiler lock held.
-#[inline]
-pub(crate) fn start() {
-    if !STARTED.load(Ordering::Acquire) {
-        start_once();
-    }
-}
-
-#[cold]
-fn start_once() {
-    static ONCE: AtomicBool = AtomicBool::new(false);
-    config::ensure_loaded();
-    fork::register_once();
-    if !ONCE.swap(true, Ordering::AcqRel) {
-        // Mark started first: the dumper thread's own first allocation
-        // comes back here.
-        STARTED.store(true, Ordering::Release);
-        trigger::start_from_env();
-    }
-}
-
-/// A sample is due for the block at `ptr` (not null) of `size` bytes, which took
-/// `counted` bytes off the countdown (its size, or its growth for a
+/// A sample is due for the block at `ptr` (not null) of `size` bytes, which
+/// took `counted` bytes off the countdown (its size, or its growth for a
 /// realloc). `inner` names the inner allocator; `boundary` is the stack
 /// pointer of the function the allocator called (the stack is recorded from
-/// its caller outwards).
+/// its caller outwards). `ensure_started` runs first, under the guard: the
+/// profiler's one-time start-up, which lives above this layer.
 #[cold]
 #[inline(never)]
-pub(crate) fn sample_due(
+pub(crate) fn record_sample(
     ptr: *mut u8,
     size: usize,
     counted: usize,
     inner: &'static str,
     boundary: usize,
+    ensure_started: fn(),
 ) {
     // Both callers record only what the inner allocator returned.
     debug_assert!(!ptr.is_null());
@@ -98,11 +44,9 @@ pub(crate) fn sample_due(
             state.give_back(counted);
             return;
         };
-        start();
-        if INNER.get().is_none() {
-            let _ = INNER.set(inner);
-        }
-        if let Some(due) = state.sample_due(counted) {
+        ensure_started();
+        counters::set_inner_allocator(inner);
+        if let Some(due) = state.take_sample(counted) {
             record(state, ptr as usize, size, due, boundary);
         }
     });
@@ -111,7 +55,7 @@ pub(crate) fn sample_due(
 fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usize) {
     let weight = sampler::weight(size, due.interval);
     let mut buffer = [MaybeUninit::uninit(); MAX_FRAMES_LIMIT];
-    let depth = config::max_frames().min(MAX_FRAMES_LIMIT);
+    let depth = settings::max_frames().min(MAX_FRAMES_LIMIT);
     let stack = stack::capture(&mut buffer[..depth], state, boundary);
     let Some(site) = sites::record_allocated(
         stack.frames,
@@ -137,12 +81,9 @@ fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usi
     filter::add(addr);
 }
 
-fn drop_sample() {
-    DROPPED.fetch_add(1, Ordering::Relaxed);
-}
-
-/// A block whose filter slot is set is being freed.
-pub(crate) fn free(addr: usize) {
+/// A block whose filter slot is set is being freed: forgets it if it was
+/// sampled.
+pub(crate) fn forget_freed(addr: usize) {
     thread::with(|state| {
         // A busy thread frees only the profiler's own memory, never sampled.
         if let Some(_guard) = state.enter()
@@ -182,8 +123,8 @@ fn take(addr: usize) -> Option<Live> {
 }
 
 /// After reallocating a sampled block: it stays tracked, at its new address
-/// and size. If the reallocation failed, the old block is still there and is
-/// tracked again as it was.
+/// and size. If the reallocation failed (`new` is null), the old block is
+/// still there and is tracked again as it was.
 ///
 /// A block that grew could have been sampled on any of the bytes it grew
 /// by, so its weight falls with the bytes it has ever grown to; the change
@@ -194,22 +135,26 @@ pub(crate) fn retrack_after_realloc(live: Live, old: usize, new: *mut u8, new_si
     thread::with(|state| {
         // `take_for_realloc` returned `live`, so the thread was not busy.
         let _guard = state.enter();
-        retrack(live, old, new, new_size);
+        if new.is_null() {
+            keep(old, live);
+        } else {
+            retrack(live, new as usize, new_size);
+        }
     });
 }
 
-fn retrack(live: Live, old: usize, new: *mut u8, new_size: usize) {
-    if new.is_null() {
-        if table::insert(old, live).is_ok() {
-            filter::add(old);
-        } else {
-            forget(live);
-            drop_sample();
-        }
-        trigger::out_of_memory();
-        return;
+/// Tracks `live` at `addr` again; if it cannot be, it is forgotten.
+fn keep(addr: usize, live: Live) {
+    if table::insert(addr, live).is_ok() {
+        filter::add(addr);
+    } else {
+        forget(live);
+        drop_sample();
     }
-    let interval = config::interval();
+}
+
+fn retrack(live: Live, new: usize, new_size: usize) {
+    let interval = settings::interval();
     let consumed = live
         .consumed
         .saturating_add(new_size.saturating_sub(live.size));
@@ -238,10 +183,5 @@ fn retrack(live: Live, old: usize, new: *mut u8, new_size: usize) {
         },
     );
     add_live(estimate_of(&moved) - estimate_of(&live));
-    if table::insert(new as usize, moved).is_ok() {
-        filter::add(new as usize);
-    } else {
-        forget(moved);
-        drop_sample();
-    }
+    keep(new, moved);
 }

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use crate::hash::AddrHash;
-use crate::lock::SpinLock;
+use crate::record::hash::AddrHash;
+use crate::sys::lock::SpinLock;
 
 /// One source-level frame at an address. An address yields several when
 /// functions were inlined into each other: innermost first, the function
@@ -63,7 +63,7 @@ mod tests {
     fn return_address_here() -> usize {
         let mut frames = [std::mem::MaybeUninit::uninit(); 8];
         // The first frames are inside the profiler; find this function's.
-        crate::thread::with(|state| crate::stack::capture(&mut frames, state, 0))
+        crate::record::thread::with(|state| crate::record::stack::capture(&mut frames, state, 0))
             .frames
             .iter()
             .copied()

@@ -1,0 +1,66 @@
+//! The settings the recording layer reads on its sampled path, as atomics:
+//! the sampling interval (and a generation that changes with it), the seed,
+//! the deepest stack, and how stacks are walked.
+//!
+//! The configuration (`config.rs`, above this layer) reads the environment
+//! and stores here; this layer only reads.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// The default mean number of bytes between samples: 512 KiB.
+pub const DEFAULT_SAMPLE_INTERVAL: u64 = 512 * 1024;
+/// The most frames ever recorded for one stack.
+pub(crate) const MAX_FRAMES_LIMIT: usize = 128;
+/// The deepest stack recorded unless configured otherwise.
+pub(crate) const DEFAULT_MAX_FRAMES: usize = 64;
+
+static INTERVAL: AtomicU64 = AtomicU64::new(DEFAULT_SAMPLE_INTERVAL);
+/// Bumped whenever the interval changes, so threads redraw their countdowns.
+static GENERATION: AtomicU32 = AtomicU32::new(1);
+static SEED: AtomicU64 = AtomicU64::new(0);
+static MAX_FRAMES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAMES);
+static FORCE_BACKTRACE: AtomicBool = AtomicBool::new(false);
+
+/// Mean bytes between samples (0 = off, 1 = every allocation).
+pub(crate) fn interval() -> u64 {
+    INTERVAL.load(Ordering::Relaxed)
+}
+
+/// Changes the sampling interval for every thread.
+pub(crate) fn set_interval(bytes: u64) {
+    INTERVAL.store(bytes, Ordering::Relaxed);
+    GENERATION.fetch_add(1, Ordering::Release);
+}
+
+/// Changes whenever the interval does.
+pub(crate) fn generation() -> u32 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// The seed all threads' samplers derive from.
+pub(crate) fn seed() -> u64 {
+    SEED.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_seed(seed: u64) {
+    SEED.store(seed, Ordering::Relaxed);
+}
+
+/// How many frames to record per stack.
+pub(crate) fn max_frames() -> usize {
+    MAX_FRAMES.load(Ordering::Relaxed)
+}
+
+/// Sets the deepest stack recorded (clamped to 4..=[`MAX_FRAMES_LIMIT`]).
+pub(crate) fn set_max_frames(frames: usize) {
+    MAX_FRAMES.store(frames.clamp(4, MAX_FRAMES_LIMIT), Ordering::Relaxed);
+}
+
+/// True when stacks are always unwound with DWARF (`HEAPSNAP_STACK_WALK=backtrace`).
+pub(crate) fn force_backtrace() -> bool {
+    FORCE_BACKTRACE.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_force_backtrace(force: bool) {
+    FORCE_BACKTRACE.store(force, Ordering::Relaxed);
+}
