@@ -6,7 +6,8 @@
 //!
 //! - [`snapshot`]: the types, [`Snapshot::read_from_path`] (validated, with
 //!   typed errors) and [`Snapshot::write_to_path`] (atomic);
-//! - [`units`]: sizes, durations and fractions as people write them.
+//! - [`units`]: sizes, durations and fractions as people write them;
+//! - [`file`]: writing a file so that no reader sees half of it.
 //!
 //! ```
 //! let snap = heapsnap_format::Snapshot::default();
@@ -17,6 +18,7 @@
 
 #![deny(missing_docs)]
 
+pub mod file;
 pub mod snapshot;
 pub mod units;
 

@@ -125,6 +125,17 @@ pub fn parse_fraction(text: &str) -> Result<f64, UnitError> {
     }
 }
 
+/// Reads a percentage, with or without its `%` (`99`, `99.5%`). Returns
+/// the number of percent (99.5).
+pub fn parse_percent(text: &str) -> Result<f64, UnitError> {
+    let text = text.trim();
+    let (number, unit) = split_number(text.strip_suffix('%').unwrap_or(text))?;
+    if !unit.is_empty() {
+        return Err(UnitError("expected a percentage such as 99%"));
+    }
+    Ok(number)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +173,9 @@ mod tests {
         assert_eq!(parse_fraction("0.9"), Ok(0.9));
         assert_eq!(parse_fraction("90 %"), Ok(0.9));
         assert!(parse_fraction("20x").is_err());
+        assert_eq!(parse_percent("99"), Ok(99.0));
+        assert_eq!(parse_percent("99.5%"), Ok(99.5));
+        assert!(parse_percent("99x").is_err());
+        assert!(parse_percent("%").is_err());
     }
 }

@@ -20,9 +20,9 @@ mod write;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::file::TEMP_SUFFIX;
 pub use error::{Error, ErrorKind};
 pub use words::{StackWalk, Trigger};
-pub use write::TEMP_SUFFIX;
 
 /// The value of the `format` field.
 pub const FORMAT: &str = "heapsnap";

@@ -1,17 +1,11 @@
-//! Writing snapshots so that a reader never sees half of one: the JSON goes
-//! to a hidden temporary file in the same directory, which is flushed to
-//! disk and then renamed (or linked) into place. A process killed mid-write
-//! leaves at most a temporary file, which readers skip.
+//! Writing snapshots so that a reader never sees half of one (see
+//! [`crate::file`]).
 
-use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use super::{Error, Snapshot};
-
-/// Temporary files end with this; readers of a directory skip them.
-pub const TEMP_SUFFIX: &str = ".heapsnap.tmp";
+use crate::file::{Access, Publish, write_atomically};
 
 impl Snapshot {
     /// Writes the snapshot as JSON.
@@ -28,77 +22,28 @@ impl Snapshot {
     /// contents and paths are private).
     pub fn write_to_path(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let path = path.as_ref();
-        self.write_atomically(path, |temp| fs::rename(temp, path))
+        self.write_file(path, Publish::Replace)
             .map_err(|err| Error::from(err).at(path))
     }
 
     /// Like [`Snapshot::write_to_path`], but fails with
     /// `io::ErrorKind::AlreadyExists` instead of replacing a file.
     pub fn write_new(&self, path: &Path) -> io::Result<()> {
-        self.write_atomically(path, |temp| {
-            // A hard link fails if `path` exists; the temporary name is then
-            // removed below.
-            fs::hard_link(temp, path)
+        self.write_file(path, Publish::New)
+    }
+
+    fn write_file(&self, path: &Path, publish: Publish) -> io::Result<()> {
+        write_atomically(path, publish, Access::Private, |out| {
+            serde_json::to_writer(out, self).map_err(io::Error::from)
         })
     }
-
-    /// Writes to a temporary file beside `path`, syncs it, then calls
-    /// `publish` to move it into place. The temporary file never outlives
-    /// this call.
-    fn write_atomically(
-        &self,
-        path: &Path,
-        publish: impl FnOnce(&Path) -> io::Result<()>,
-    ) -> io::Result<()> {
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let temp = temp_path(dir, path);
-        let result = (|| {
-            let file = private_file_options().open(&temp)?;
-            let mut writer = BufWriter::with_capacity(1 << 16, file);
-            serde_json::to_writer(&mut writer, self).map_err(io::Error::from)?;
-            let file = writer
-                .into_inner()
-                .map_err(io::IntoInnerError::into_error)?;
-            file.sync_all()?;
-            publish(&temp)?;
-            // Make the new name durable too; not every file system can sync
-            // a directory, so this is best effort.
-            let _ = File::open(dir).and_then(|d| d.sync_all());
-            Ok(())
-        })();
-        // After a rename the temporary name is gone already; after a link or
-        // a failure it must go.
-        let _ = fs::remove_file(&temp);
-        result
-    }
-}
-
-/// Options that create a new file readable by its owner only (mode 0600
-/// where files have modes).
-fn private_file_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-}
-
-/// A hidden name beside `path`, unique within this process.
-fn temp_path(dir: &Path, path: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .map_or_else(|| "snapshot".into(), |n| n.to_string_lossy().into_owned());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::path::PathBuf;
 
     fn scratch(name: &str) -> PathBuf {
         let dir =

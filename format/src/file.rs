@@ -1,0 +1,96 @@
+//! Writing a file so that a reader never sees half of it: the content goes
+//! to a hidden temporary file in the same directory, which is synced to
+//! disk and then renamed (or linked) into place. A process killed mid-write
+//! leaves at most a temporary file, named with [`TEMP_SUFFIX`], which
+//! readers skip.
+//!
+//! The profiler writes its snapshots this way, and the reporter its SVG,
+//! HTML and pprof outputs.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Temporary files end with this; readers of a directory skip them.
+pub const TEMP_SUFFIX: &str = ".heapsnap.tmp";
+
+/// How a finished file takes its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publish {
+    /// Replaces whatever file has the name.
+    Replace,
+    /// Fails with `io::ErrorKind::AlreadyExists` if the name is taken.
+    New,
+}
+
+/// Who may read the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The owner only (mode 0600 where files have modes): heap contents
+    /// and paths are private.
+    Private,
+    /// As the process's umask allows, like any file it creates.
+    Default,
+}
+
+/// Writes `path` atomically with `write`, which gets a buffered writer to a
+/// temporary file beside it; the temporary file never outlives this call.
+pub fn write_atomically(
+    path: &Path,
+    publish: Publish,
+    access: Access,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let temp = temp_path(dir, path);
+    let result = (|| {
+        let file = options(access).open(&temp)?;
+        let mut writer = BufWriter::with_capacity(1 << 16, file);
+        write(&mut writer)?;
+        let file = writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        match publish {
+            Publish::Replace => fs::rename(&temp, path)?,
+            // A hard link fails if `path` exists; the temporary name is then
+            // removed below.
+            Publish::New => fs::hard_link(&temp, path)?,
+        }
+        // Make the new name durable too; not every file system can sync a
+        // directory, so this is best effort.
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+        Ok(())
+    })();
+    // After a rename the temporary name is gone already; after a link or a
+    // failure it must go.
+    let _ = fs::remove_file(&temp);
+    result
+}
+
+/// Options that create a new file with `access`.
+fn options(access: Access) -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if access == Access::Private {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = access;
+    options
+}
+
+/// A hidden name beside `path`, unique within this process.
+fn temp_path(dir: &Path, path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()))
+}
