@@ -144,7 +144,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// `library/`, a registry crate's from its `name-version/` directory, a
 /// program's from its `src/`, `examples/`, `tests/` or `benches/`
 /// directory.
-pub fn short_path(path: &str) -> &str {
+pub fn short_file_path(path: &str) -> &str {
     if let Some(rest) = path.strip_prefix("/rustc/")
         && let Some((_, library)) = rest.split_once('/')
     {
@@ -214,20 +214,20 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(
-            short_path("/rustc/59807616e1f/library/alloc/src/vec/mod.rs"),
+            short_file_path("/rustc/59807616e1f/library/alloc/src/vec/mod.rs"),
             "library/alloc/src/vec/mod.rs"
         );
         assert_eq!(
-            short_path(
+            short_file_path(
                 "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/hashbrown-0.15.2/src/raw/mod.rs"
             ),
             "hashbrown-0.15.2/src/raw/mod.rs"
         );
-        assert_eq!(short_path("/srv/gateway/src/ips.rs"), "src/ips.rs");
+        assert_eq!(short_file_path("/srv/gateway/src/ips.rs"), "src/ips.rs");
         assert_eq!(
-            short_path("/srv/app/examples/leaky_server.rs"),
+            short_file_path("/srv/app/examples/leaky_server.rs"),
             "examples/leaky_server.rs"
         );
-        assert_eq!(short_path("relative.rs"), "relative.rs");
+        assert_eq!(short_file_path("relative.rs"), "relative.rs");
     }
 }

@@ -8,45 +8,53 @@
 //! as DWARF names. Nothing here assumes a name is well formed: malformed
 //! input gives `None` or the input back, never a panic.
 
+/// Each character of `s` with the bracket depth after it: `<`, `(`, `[`
+/// and `{` open, their partners close (never below zero), and the `>` of
+/// `->` does neither.
+fn depths(s: &str) -> impl Iterator<Item = (usize, char, usize)> + '_ {
+    let mut depth = 0usize;
+    let mut previous = '\0';
+    s.char_indices().map(move |(i, c)| {
+        match c {
+            '<' | '(' | '[' | '{' => depth += 1,
+            '>' if previous == '-' => {}
+            '>' | ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        previous = c;
+        (i, c, depth)
+    })
+}
+
+/// The characters of `s` outside every bracket (brackets themselves left
+/// out), with their indices.
+fn top_level(s: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    depths(s)
+        .filter(|&(_, c, depth)| {
+            depth == 0 && !matches!(c, '<' | '(' | '[' | '{' | '>' | ')' | ']' | '}')
+        })
+        .map(|(i, c, _)| (i, c))
+}
+
 /// The index of the bracket that closes the one at `open` (`<`, `(`, `[` or
 /// `{`), skipping nested brackets and the `>` of `->`.
 fn matching_close(s: &str, open: usize) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let mut depth = 0usize;
-    let mut i = open;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'<' | b'(' | b'[' | b'{' => depth += 1,
-            b'>' if i > 0 && bytes[i - 1] == b'-' => {}
-            b'>' | b')' | b']' | b'}' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
+    if !s.get(open..)?.starts_with(['<', '(', '[', '{']) {
+        return None;
     }
-    None
+    depths(&s[open..])
+        .find(|&(_, _, depth)| depth == 0)
+        .map(|(i, _, _)| open + i)
 }
 
 /// Splits `s` at each `sep` that is outside all brackets.
 pub(crate) fn split_top_level(s: &str, sep: char) -> Vec<&str> {
     let mut parts = Vec::new();
-    let mut depth = 0usize;
     let mut start = 0;
-    let bytes = s.as_bytes();
-    for (i, c) in s.char_indices() {
-        match c {
-            '<' | '(' | '[' | '{' => depth += 1,
-            '>' if i > 0 && bytes[i - 1] == b'-' => {}
-            '>' | ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            c if c == sep && depth == 0 => {
-                parts.push(s[start..i].trim());
-                start = i + c.len_utf8();
-            }
-            _ => {}
+    for (i, c) in top_level(s) {
+        if c == sep {
+            parts.push(s[start..i].trim());
+            start = i + c.len_utf8();
         }
     }
     parts.push(s[start..].trim());
@@ -62,20 +70,11 @@ pub(crate) fn qualified_self(function: &str) -> Option<(&str, Option<&str>)> {
     let close = matching_close(function, 0)?;
     let inner = &function[1..close];
     // ` as ` at the top level separates the type from the trait.
-    let mut depth = 0usize;
-    let bytes = inner.as_bytes();
-    for (i, c) in inner.char_indices() {
-        match c {
-            '<' | '(' | '[' | '{' => depth += 1,
-            '>' if i > 0 && bytes[i - 1] == b'-' => {}
-            '>' | ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            ' ' if depth == 0 && inner[i..].starts_with(" as ") => {
-                return Some((inner[..i].trim(), Some(inner[i + 4..].trim())));
-            }
-            _ => {}
-        }
-    }
-    Some((inner.trim(), None))
+    let split = top_level(inner).find(|&(i, c)| c == ' ' && inner[i..].starts_with(" as "));
+    Some(match split {
+        Some((i, _)) => (inner[..i].trim(), Some(inner[i + 4..].trim())),
+        None => (inner.trim(), None),
+    })
 }
 
 /// `alloc::vec::Vec<app::Event>` -> (`alloc::vec::Vec`, [`app::Event`]);
@@ -156,15 +155,15 @@ pub(crate) fn short_function(function: &str) -> String {
         return if rest.is_empty() {
             head
         } else {
-            format!("{head}::{}", short_path(rest))
+            format!("{head}::{}", short_rust_path(rest))
         };
     }
-    short_path(function)
+    short_rust_path(function)
 }
 
-/// A path from its last named segment on (closures and generic arguments
-/// after it kept, the arguments shortened).
-fn short_path(path: &str) -> String {
+/// A Rust path from its last named segment on (closures and generic
+/// arguments after it kept, the arguments shortened).
+fn short_rust_path(path: &str) -> String {
     let segments = split_path(path);
     let named = segments
         .iter()
@@ -182,22 +181,13 @@ fn short_path(path: &str) -> String {
 
 /// Splits a path at each `::` outside brackets.
 fn split_path(path: &str) -> Vec<&str> {
-    let bytes = path.as_bytes();
     let mut segments = Vec::new();
-    let (mut depth, mut start, mut i) = (0usize, 0, 0);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'<' | b'(' | b'[' | b'{' => depth += 1,
-            b'>' if i > 0 && bytes[i - 1] == b'-' => {}
-            b'>' | b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
-                segments.push(&path[start..i]);
-                start = i + 2;
-                i += 1;
-            }
-            _ => {}
+    let mut start = 0;
+    for (i, c) in top_level(path) {
+        if c == ':' && i >= start && path[i..].starts_with("::") {
+            segments.push(&path[start..i]);
+            start = i + 2;
         }
-        i += 1;
     }
     segments.push(&path[start..]);
     segments

@@ -158,7 +158,7 @@ impl Location {
                 file: frame
                     .file
                     .as_deref()
-                    .map(|f| format::short_path(f).to_owned()),
+                    .map(|f| format::short_file_path(f).to_owned()),
                 line: frame.line,
             },
             None => Location {
