@@ -279,9 +279,8 @@ pub fn fit_shared(t: &[f64], y: &[f64], shared: &[Vec<f64>]) -> Option<Fit> {
 }
 
 fn fit_with(t: &[f64], y: &[f64], sampling: Sampling<'_>) -> Option<Fit> {
-    let var = sampling.var;
     let n = t.len();
-    if n < 2 || y.len() != n || var.len() != n {
+    if n < 2 || y.len() != n || sampling.var.len() != n {
         return None;
     }
     let span = t[n - 1] - t[0];
@@ -292,90 +291,16 @@ fn fit_with(t: &[f64], y: &[f64], sampling: Sampling<'_>) -> Option<Fit> {
         return Some(first_to_last(span, y, sampling));
     }
     let level = y.iter().map(|v| v.abs()).sum::<f64>() / n as f64;
-    let mean_var = var.iter().sum::<f64>() / n as f64;
+    let mean_var = sampling.var.iter().sum::<f64>() / n as f64;
     let churn = (CHURN * level).powi(2).max(1.0);
-    let floor = mean_var.max(churn);
     let all = line(t, y, sampling, churn)?;
-    let growth = y[n - 1] - y[0];
-    let mean_y = y.iter().sum::<f64>() / n as f64;
-    let total: f64 = y.iter().map(|v| (v - mean_y).powi(2)).sum();
-    let residual: f64 = t
-        .iter()
-        .zip(y)
-        .map(|(t, y)| (y - all.intercept - all.slope * t).powi(2))
-        .sum();
-    let r_squared = if total > 0.0 {
-        (1.0 - residual / total).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-
-    // Did it change? The last quarter's level against the first's, with
-    // the error of each level from the spread within its quarter.
-    let quarter = (n / 4).max(1);
-    let (first, first_spread) = robust_level(&y[..quarter]);
-    let (last, last_spread) = robust_level(&y[n - quarter..]);
-    let change = last - first;
-    let noise = point_noise(y).max(floor.sqrt());
-    let spread = (first_spread.powi(2) + last_spread.powi(2))
-        .sqrt()
-        .max(noise * std::f64::consts::SQRT_2);
-    let change_error = spread / (quarter as f64).sqrt();
-    let dof = (2.0 * quarter as f64 - 2.0).max(1.0);
-    let up = stats::student_t_cdf(change / change_error, dof);
-    let grew = up >= SIGNIFICANT && change > 2.0 * noise;
-    let fell = 1.0 - up >= SIGNIFICANT && -change > 2.0 * noise;
-
-    // The later half, on which "it keeps growing" rests.
-    let middle = t[0] + span / 2.0;
-    let late = t.iter().position(|&x| x >= middle).unwrap_or(n);
-    let early_end = t.iter().rposition(|&x| x <= middle).map_or(0, |i| i + 1);
-    let late_line = (n - late >= 3)
-        .then(|| line(&t[late..], &y[late..], sampling.range(late, n), churn))
-        .flatten();
-    let early_line = (early_end >= 3)
-        .then(|| {
-            line(
-                &t[..early_end],
-                &y[..early_end],
-                sampling.range(0, early_end),
-                churn,
-            )
-        })
-        .flatten();
-    // Continued growth must not rest on one jump (a buffer doubling its
-    // capacity once): the later half is judged without its largest rise.
-    let late_without_jump = (n - late >= 3)
-        .then(|| {
-            let steady = without_largest_rise(&y[late..]);
-            line(&t[late..], &steady, sampling.range(late, n), churn)
-        })
-        .flatten();
-    let keeps_growing = match &late_without_jump {
+    let change = Change::of(y, mean_var.max(churn));
+    let halves = Halves::of(t, y, sampling, churn);
+    let keeps_growing = match &halves.late_without_jump {
         Some(late) => probability_positive(&all).min(probability_positive(late)),
         None => probability_positive(&all),
     };
-
-    // Growth the later half may still be making, at the top of its error
-    // bar, against the growth seen: an unbounded series makes about half of
-    // its growth there, one that filled up almost none.
-    let late_growth = late_line
-        .as_ref()
-        .map(|line| (line.slope + line.stddev) * (t[n - 1] - t[late]));
-    let verdict = if grew && is_step(y) {
-        Verdict::Step
-    } else if grew
-        && early_line.is_some()
-        && late_growth.is_some_and(|g| g < LEVELLED_SHARE * change)
-    {
-        Verdict::Levelled
-    } else if grew {
-        Verdict::Growing
-    } else if fell {
-        Verdict::Shrinking
-    } else {
-        Verdict::Steady
-    };
+    let verdict = verdict(t, y, &change, &halves);
     Some(Fit {
         verdict,
         slope: all.slope,
@@ -383,16 +308,140 @@ fn fit_with(t: &[f64], y: &[f64], sampling: Sampling<'_>) -> Option<Fit> {
         // The same estimate whatever the verdict, so that it falls smoothly
         // as evidence thins; shapes that contradict unbounded growth cap it.
         confidence: match verdict {
-            Verdict::Growing | Verdict::Steady => keeps_growing.min(up),
+            Verdict::Growing | Verdict::Steady => keeps_growing.min(change.up),
             Verdict::Levelled | Verdict::Step | Verdict::Shrinking => {
-                keeps_growing.min(up).min(0.5)
+                keeps_growing.min(change.up).min(0.5)
             }
         },
-        growth,
-        r_squared,
+        growth: y[n - 1] - y[0],
+        r_squared: r_squared(t, y, &all),
         points: n,
         span,
     })
+}
+
+/// How much of the variation of `y` the line explains, 0 to 1.
+fn r_squared(t: &[f64], y: &[f64], line: &Line) -> f64 {
+    let mean_y = y.iter().sum::<f64>() / y.len() as f64;
+    let total: f64 = y.iter().map(|v| (v - mean_y).powi(2)).sum();
+    let residual: f64 = t
+        .iter()
+        .zip(y)
+        .map(|(t, y)| (y - line.intercept - line.slope * t).powi(2))
+        .sum();
+    if total > 0.0 {
+        (1.0 - residual / total).clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
+/// Did the series change? The last quarter's level against the first's,
+/// with the error of each level from the spread within its quarter.
+struct Change {
+    /// Last quarter's level minus the first's.
+    change: f64,
+    /// How sure it went up, 0 to 1.
+    up: f64,
+    grew: bool,
+    fell: bool,
+}
+
+impl Change {
+    /// `floor`: the least variance a point has (sampling, churn).
+    fn of(y: &[f64], floor: f64) -> Change {
+        let n = y.len();
+        let quarter = (n / 4).max(1);
+        let (first, first_spread) = robust_level(&y[..quarter]);
+        let (last, last_spread) = robust_level(&y[n - quarter..]);
+        let change = last - first;
+        let noise = point_noise(y).max(floor.sqrt());
+        let spread = (first_spread.powi(2) + last_spread.powi(2))
+            .sqrt()
+            .max(noise * std::f64::consts::SQRT_2);
+        let change_error = spread / (quarter as f64).sqrt();
+        let dof = (2.0 * quarter as f64 - 2.0).max(1.0);
+        let up = stats::student_t_cdf(change / change_error, dof);
+        Change {
+            change,
+            up,
+            grew: up >= SIGNIFICANT && change > 2.0 * noise,
+            fell: 1.0 - up >= SIGNIFICANT && -change > 2.0 * noise,
+        }
+    }
+}
+
+/// The halves of the series by time: the later one is where "it keeps
+/// growing" rests.
+struct Halves {
+    /// Index of the first point of the later half.
+    late: usize,
+    early_line: Option<Line>,
+    late_line: Option<Line>,
+    /// The later half without its largest rise: continued growth must not
+    /// rest on one jump (a buffer doubling its capacity once).
+    late_without_jump: Option<Line>,
+}
+
+impl Halves {
+    fn of(t: &[f64], y: &[f64], sampling: Sampling<'_>, churn: f64) -> Halves {
+        let n = t.len();
+        let middle = t[0] + (t[n - 1] - t[0]) / 2.0;
+        let late = t.iter().position(|&x| x >= middle).unwrap_or(n);
+        let early_end = t.iter().rposition(|&x| x <= middle).map_or(0, |i| i + 1);
+        let late_points = n - late >= 3;
+        let late_line = late_points
+            .then(|| line(&t[late..], &y[late..], sampling.range(late, n), churn))
+            .flatten();
+        let early_line = (early_end >= 3)
+            .then(|| {
+                line(
+                    &t[..early_end],
+                    &y[..early_end],
+                    sampling.range(0, early_end),
+                    churn,
+                )
+            })
+            .flatten();
+        let late_without_jump = late_points
+            .then(|| {
+                let steady = without_largest_rise(&y[late..]);
+                line(&t[late..], &steady, sampling.range(late, n), churn)
+            })
+            .flatten();
+        Halves {
+            late,
+            early_line,
+            late_line,
+            late_without_jump,
+        }
+    }
+}
+
+/// The verdict on a series at times `t`, from its change and its halves.
+fn verdict(t: &[f64], y: &[f64], change: &Change, halves: &Halves) -> Verdict {
+    // Growth the later half may still be making, at the top of its error
+    // bar, against the growth seen: an unbounded series makes about half of
+    // its growth there, one that filled up almost none.
+    let last = t[t.len() - 1];
+    let late_growth = halves
+        .late_line
+        .as_ref()
+        .map(|line| (line.slope + line.stddev) * (last - t[halves.late]));
+    if change.grew && is_step(y) {
+        Verdict::Step
+    } else if change.grew
+        && halves.early_line.is_some()
+        && late_growth.is_some_and(|g| g < LEVELLED_SHARE * change.change)
+    {
+        Verdict::Levelled
+    } else if change.grew {
+        Verdict::Growing
+    } else if change.fell {
+        Verdict::Shrinking
+    } else {
+        Verdict::Steady
+    }
 }
 
 /// `y` with its largest rise from one point to the next taken out: every
