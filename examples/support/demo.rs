@@ -127,7 +127,13 @@ pub fn finish(options: &Options) {
         return;
     }
     if let Err(err) = analyse(&options.dir, &last) {
-        eprintln!("analysis failed: {err}");
+        let mut message = err.to_string();
+        let mut cause = err.source();
+        while let Some(inner) = cause {
+            message = format!("{message}: {inner}");
+            cause = inner.source();
+        }
+        eprintln!("analysis failed: {message}");
         std::process::exit(1);
     }
 }

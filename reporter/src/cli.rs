@@ -2,11 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use heapsnap_report::diff::Limit;
-use heapsnap_report::flame::Metric;
-use heapsnap_report::render::Format;
-use heapsnap_report::top::GroupBy;
+use heapsnap_report::{flame, render, top};
 
 /// Reads heap snapshots written by the heapsnap profiler: where the memory
 /// is, what grew, and which collection is leaking.
@@ -54,16 +52,23 @@ pub struct LeaksArgs {
     pub limit: usize,
 }
 
-fn percentage(text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .trim_end_matches('%')
-        .parse()
+/// A percentage (`99`, `99%`) within `range`, or the message `outside`.
+fn percent_within(
+    text: &str,
+    range: std::ops::RangeInclusive<f64>,
+    outside: &str,
+) -> Result<f64, String> {
+    let value = heapsnap_format::units::parse_percent(text)
         .map_err(|_| format!("{text:?} is not a percentage"))?;
-    if (0.0..=100.0).contains(&value) {
+    if range.contains(&value) {
         Ok(value)
     } else {
-        Err("expected a percentage from 0 to 100".into())
+        Err(outside.into())
     }
+}
+
+fn percentage(text: &str) -> Result<f64, String> {
+    percent_within(text, 0.0..=100.0, "expected a percentage from 0 to 100")
 }
 
 #[derive(Debug, Args)]
@@ -100,7 +105,7 @@ pub struct FlamegraphArgs {
 }
 
 /// Flamegraph layouts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FlameBy {
     /// Call stacks from the root, types at the tips.
     Stack,
@@ -138,13 +143,75 @@ pub struct DiffArgs {
 }
 
 fn confidence(text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("{text:?} is not a percentage"))?;
-    if (50.0..=99.9999).contains(&value) {
-        Ok(value)
-    } else {
-        Err("confidence must be between 50 and 99.9999 (percent)".into())
+    percent_within(
+        text,
+        50.0..=99.9999,
+        "confidence must be between 50 and 99.9999 (percent)",
+    )
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned tables.
+    Text,
+    /// One JSON document.
+    Json,
+    /// GitHub-flavoured Markdown.
+    Markdown,
+}
+
+impl From<Format> for render::Format {
+    fn from(format: Format) -> render::Format {
+        match format {
+            Format::Text => render::Format::Text,
+            Format::Json => render::Format::Json,
+            Format::Markdown => render::Format::Markdown,
+        }
+    }
+}
+
+/// What `top`'s rows are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GroupBy {
+    /// One row per site (stack and tag).
+    Site,
+    /// One row per type.
+    Type,
+    /// One row per tag (untagged memory in one row).
+    Tag,
+    /// One row per location function.
+    Function,
+}
+
+impl From<GroupBy> for top::GroupBy {
+    fn from(by: GroupBy) -> top::GroupBy {
+        match by {
+            GroupBy::Site => top::GroupBy::Site,
+            GroupBy::Type => top::GroupBy::Type,
+            GroupBy::Tag => top::GroupBy::Tag,
+            GroupBy::Function => top::GroupBy::Function,
+        }
+    }
+}
+
+/// What the width of a flamegraph's frame measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Metric {
+    /// Estimated live bytes.
+    LiveBytes,
+    /// Estimated live allocations.
+    LiveCount,
+    /// Estimated bytes allocated since the start, freed or not.
+    AllocatedBytes,
+}
+
+impl From<Metric> for flame::Metric {
+    fn from(metric: Metric) -> flame::Metric {
+        match metric {
+            Metric::LiveBytes => flame::Metric::LiveBytes,
+            Metric::LiveCount => flame::Metric::LiveCount,
+            Metric::AllocatedBytes => flame::Metric::AllocatedBytes,
+        }
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::load::Loaded;
 use crate::stats;
-use crate::top::Summary;
+use crate::summary::Summary;
 use crate::view::{self, FunctionIds, Location, SiteKey, SiteView};
 
 /// A growth limit: bytes, or a percentage of the base snapshot's live heap.
@@ -126,11 +126,22 @@ pub struct Change {
     pub stack: Vec<String>,
 }
 
+/// Which gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateKind {
+    /// The growth of the whole live heap (`--fail-on-growth`).
+    Growth,
+    /// The growth of any one site (`--fail-on-site-growth`).
+    SiteGrowth,
+}
+
 /// A gate's outcome.
 #[derive(Clone, Debug, Serialize)]
 pub struct Gate {
     /// `growth` (the whole heap) or `site-growth` (any one site).
-    pub name: &'static str,
+    #[serde(rename = "name")]
+    pub kind: GateKind,
     /// The limit as given.
     pub limit: String,
     /// The limit in bytes.
@@ -275,40 +286,20 @@ fn by_growth(pairs: &mut [Pair<'_>]) {
 pub fn diff(base: &Loaded, new: &Loaded, options: &Options) -> Report {
     let before = view::sites(&base.snapshot);
     let after = view::sites(&new.snapshot);
-    let mut ids = FunctionIds::default();
-    let before_keys: Vec<SiteKey> = {
-        let ids = ids.for_snapshot(&base.snapshot);
-        before.iter().map(|v| v.key(ids)).collect()
-    };
-    let after_keys: Vec<SiteKey> = {
-        let ids = ids.for_snapshot(&new.snapshot);
-        after.iter().map(|v| v.key(ids)).collect()
-    };
-    let mut sites = pairs(
-        before_keys.into_iter().zip(&before),
-        after_keys.into_iter().zip(&after),
-    );
-    let mut types = pairs(
-        before.iter().map(|v| (v.ty.full.clone(), v)),
-        after.iter().map(|v| (v.ty.full.clone(), v)),
-    );
-    by_growth(&mut sites);
-    by_growth(&mut types);
+    let (sites, types) = site_and_type_pairs(base, new, &before, &after);
     let exact =
         base.snapshot.sampling.interval_bytes == 1 && new.snapshot.sampling.interval_bytes == 1;
-    let var = |s: &Loaded| {
-        s.snapshot
-            .sites
-            .iter()
-            .map(|s| s.live_bytes_var)
-            .sum::<f64>()
-    };
     let growth_bytes =
         new.snapshot.totals.live_bytes as i64 - base.snapshot.totals.live_bytes as i64;
-    let growth_stddev = (var(base) + var(new)).sqrt();
+    let growth_stddev = (sampling_variance(base) + sampling_variance(new)).sqrt();
     let confidence = options.confidence.clamp(0.5, 0.999_999);
-    let z = stats::normal_quantile(confidence);
-    let base_live = base.snapshot.totals.live_bytes;
+    let gates = gates(
+        options,
+        &sites,
+        base.snapshot.totals.live_bytes,
+        (growth_bytes, growth_stddev),
+        stats::normal_quantile(confidence),
+    );
     let shown = |pairs: &mut dyn Iterator<Item = &Pair<'_>>| -> Vec<Change> {
         let limit = if options.limit == 0 {
             usize::MAX
@@ -317,41 +308,6 @@ pub fn diff(base: &Loaded, new: &Loaded, options: &Options) -> Report {
         };
         pairs.take(limit).filter_map(Pair::change).collect()
     };
-
-    let mut gates = Vec::new();
-    if let Some(limit) = options.fail_on_growth {
-        let limit_bytes = limit.bytes(base_live);
-        let lower = growth_bytes as f64 - z * growth_stddev;
-        gates.push(Gate {
-            name: "growth",
-            limit: limit.to_string(),
-            limit_bytes,
-            tripped: lower > limit_bytes as f64,
-            growth_bytes,
-            growth_lower_bound: lower.floor() as i64,
-            culprits: culprits(&sites, growth_bytes),
-        });
-    }
-    if let Some(limit) = options.fail_on_site_growth {
-        let limit_bytes = limit.bytes(base_live);
-        let lower = |p: &Pair<'_>| p.delta() as f64 - z * p.stddev();
-        let over: Vec<Change> = sites
-            .iter()
-            .filter(|p| lower(p) > limit_bytes as f64)
-            .filter_map(Pair::change)
-            .collect();
-        let largest = sites.first();
-        gates.push(Gate {
-            name: "site-growth",
-            limit: limit.to_string(),
-            limit_bytes,
-            tripped: !over.is_empty(),
-            growth_bytes: largest.map_or(0, Pair::delta),
-            growth_lower_bound: largest.map_or(0, |p| lower(p).floor() as i64),
-            culprits: over,
-        });
-    }
-
     Report {
         base: Summary::of(base),
         new: Summary::of(new),
@@ -365,6 +321,93 @@ pub fn diff(base: &Loaded, new: &Loaded, options: &Options) -> Report {
         types: shown(&mut types.iter().filter(|p| p.delta() != 0)),
         gates,
     }
+}
+
+/// Every site and every type of either snapshot with its figures in both,
+/// most growth first. Sites are matched by tag and function names.
+fn site_and_type_pairs<'a>(
+    base: &Loaded,
+    new: &Loaded,
+    before: &'a [SiteView<'a>],
+    after: &'a [SiteView<'a>],
+) -> (Vec<Pair<'a>>, Vec<Pair<'a>>) {
+    let mut ids = FunctionIds::default();
+    let before_keys: Vec<SiteKey> = {
+        let ids = ids.for_snapshot(&base.snapshot);
+        before.iter().map(|v| v.key(ids)).collect()
+    };
+    let after_keys: Vec<SiteKey> = {
+        let ids = ids.for_snapshot(&new.snapshot);
+        after.iter().map(|v| v.key(ids)).collect()
+    };
+    let mut sites = pairs(
+        before_keys.into_iter().zip(before),
+        after_keys.into_iter().zip(after),
+    );
+    let mut types = pairs(
+        before.iter().map(|v| (v.ty.full.clone(), v)),
+        after.iter().map(|v| (v.ty.full.clone(), v)),
+    );
+    by_growth(&mut sites);
+    by_growth(&mut types);
+    (sites, types)
+}
+
+/// The sampling variance of a snapshot's live heap.
+fn sampling_variance(loaded: &Loaded) -> f64 {
+    loaded
+        .snapshot
+        .sites
+        .iter()
+        .map(|s| s.live_bytes_var)
+        .sum::<f64>()
+}
+
+/// The gates asked for: each trips when the growth exceeds its limit by
+/// more than `z` standard deviations of sampling error. `growth`: the live
+/// heap's growth and its standard deviation.
+fn gates(
+    options: &Options,
+    sites: &[Pair<'_>],
+    base_live: u64,
+    growth: (i64, f64),
+    z: f64,
+) -> Vec<Gate> {
+    let (growth_bytes, growth_stddev) = growth;
+    let mut gates = Vec::new();
+    if let Some(limit) = options.fail_on_growth {
+        let limit_bytes = limit.bytes(base_live);
+        let lower = growth_bytes as f64 - z * growth_stddev;
+        gates.push(Gate {
+            kind: GateKind::Growth,
+            limit: limit.to_string(),
+            limit_bytes,
+            tripped: lower > limit_bytes as f64,
+            growth_bytes,
+            growth_lower_bound: lower.floor() as i64,
+            culprits: culprits(sites, growth_bytes),
+        });
+    }
+    if let Some(limit) = options.fail_on_site_growth {
+        let limit_bytes = limit.bytes(base_live);
+        let lower = |p: &Pair<'_>| p.delta() as f64 - z * p.stddev();
+        let over: Vec<Change> = sites
+            .iter()
+            .filter(|p| lower(p) > limit_bytes as f64)
+            .filter_map(Pair::change)
+            .collect();
+        let largest = sites.first();
+        gates.push(Gate {
+            kind: GateKind::SiteGrowth,
+            limit: limit.to_string(),
+            limit_bytes,
+            tripped: !over.is_empty(),
+            growth_bytes: largest.map_or(0, Pair::delta),
+            growth_lower_bound: largest.map_or(0, |p| lower(p).floor() as i64),
+            culprits: over,
+        });
+    }
+    gates
 }
 
 /// The sites that grew most, until they account for 90% of the growth

@@ -18,7 +18,7 @@ use crate::load::Loaded;
 use crate::view::{self, SiteView};
 
 /// What the width of a frame measures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Metric {
     /// Estimated live bytes.

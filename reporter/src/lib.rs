@@ -16,15 +16,21 @@
 
 pub mod diff;
 pub mod flame;
-pub mod format;
 pub mod leaks;
 pub mod load;
-mod names;
 pub mod render;
-mod stats;
 pub mod top;
-pub mod trend;
-pub mod types;
-pub mod view;
+
+mod format;
+mod names;
+mod stats;
+mod summary;
+mod trend;
+mod types;
+mod view;
 
 pub use heapsnap_format::Snapshot;
+pub use load::Loaded;
+pub use summary::Summary;
+pub use trend::Verdict;
+pub use view::Location;

@@ -30,6 +30,25 @@ use heapsnap_format::snapshot::Frame;
 
 use crate::names::{self, generics, qualified_self, split_top_level, turbofish};
 
+/// Collections that hold other allocations, and how many of their type
+/// arguments are elements (keys and values for maps).
+pub(crate) const COLLECTIONS: [(&str, usize); 7] = [
+    ("Vec", 1),
+    ("VecDeque", 1),
+    ("BinaryHeap", 1),
+    ("HashSet", 1),
+    ("BTreeSet", 1),
+    ("HashMap", 2),
+    ("BTreeMap", 2),
+];
+
+/// True for the standard collections that hold other allocations.
+pub(crate) fn is_collection(type_full: &str) -> bool {
+    let (base, _) = names::generics(type_full);
+    let base = names::shorten(base);
+    COLLECTIONS.iter().any(|(name, _)| *name == base)
+}
+
 /// A type as the reporter shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeName {
@@ -418,6 +437,7 @@ fn full_name(shape: &Shape) -> String {
 /// Infers the type of a site's memory from its frames, innermost first, up
 /// to (not including) the site's location: the innermost frame of the
 /// program itself.
+#[cfg(test)]
 pub fn infer<'a>(library_frames: impl IntoIterator<Item = &'a Frame>) -> TypeName {
     combine(library_frames.into_iter().map(shape_of_frame))
 }

@@ -16,8 +16,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Latest, SiteTrend};
+use super::series::{Latest, SiteTrend};
 use crate::names;
+use crate::types::{COLLECTIONS, is_collection};
 
 /// What a site's type and function say about what it may hold, worked out
 /// once per site: grouping compares every site with many others.
@@ -66,24 +67,6 @@ impl HoldingCache {
             method_of,
         }
     }
-}
-
-/// Collections that hold other allocations, and how many of their type
-/// arguments are elements (keys and values for maps).
-const COLLECTIONS: [(&str, usize); 7] = [
-    ("Vec", 1),
-    ("VecDeque", 1),
-    ("BinaryHeap", 1),
-    ("HashSet", 1),
-    ("BTreeSet", 1),
-    ("HashMap", 2),
-    ("BTreeMap", 2),
-];
-
-pub(super) fn is_collection(type_full: &str) -> bool {
-    let (base, _) = names::generics(type_full);
-    let base = names::shorten(base);
-    COLLECTIONS.iter().any(|(name, _)| *name == base)
 }
 
 /// The element types of a collection type that name a program type, short,
@@ -155,98 +138,134 @@ pub(super) fn groups<'a>(sites: &[&'a SiteTrend]) -> Vec<Group<'a>> {
             .then_with(|| a.latest.location.function.cmp(&b.latest.location.function))
     });
     let index = SiteIndex::new(&order);
-    let grew: Vec<bool> = order.iter().map(|s| s.series.growth() > 0.0).collect();
-    // Sites that did not grow never join a group as members.
-    let mut taken: Vec<bool> = grew.iter().map(|g| !g).collect();
-    let mut claimed_holder = vec![false; order.len()];
-    let mut groups = Vec::new();
-    for anchor in 0..order.len() {
-        let elements = &order[anchor].holding.elements;
-        if (grew[anchor] && taken[anchor]) || claimed_holder[anchor] || elements.is_empty() {
-            continue;
+    let mut claims = Claims::new(&order);
+    let mut groups: Vec<Group<'a>> = (0..order.len())
+        .filter_map(|anchor| group_around(anchor, &order, &index, &mut claims))
+        .collect();
+    groups.extend(leftover_groups(&order, &claims.taken));
+    groups
+}
+
+/// Which sites grouping has used so far.
+struct Claims {
+    /// The site grew over the series.
+    grew: Vec<bool>,
+    /// The site is a member of a group (sites that did not grow never are:
+    /// they start taken).
+    taken: Vec<bool>,
+    /// The site names a group as its holder.
+    holder: Vec<bool>,
+}
+
+impl Claims {
+    fn new(order: &[&SiteTrend]) -> Claims {
+        let grew: Vec<bool> = order.iter().map(|s| s.series.growth() > 0.0).collect();
+        Claims {
+            taken: grew.iter().map(|g| !g).collect(),
+            holder: vec![false; order.len()],
+            grew,
         }
-        // By type, through nested collections: a map of sets of `Arc<T>`
-        // holds the sets, which hold the `Arc<T>`s.
-        let mut members = Vec::new();
-        let mut element_places: HashSet<(&str, Option<u32>)> = HashSet::new();
-        for i in SiteIndex::lookup(&index.by_type, elements.iter().map(String::as_str)) {
-            if i != anchor && !taken[i] {
-                taken[i] = true;
-                members.push(order[i]);
-                let l = &order[i].latest.location;
-                element_places.insert((l.function.as_str(), l.line));
-            }
-        }
-        // A collection of values (`Vec<Op>`) holds no other site: it is
-        // no anchor, and may join another group. One of separately
-        // allocated elements (`Arc<Program>`) whose elements were not
-        // sampled still holds what is allocated where it grows.
-        if members.is_empty() && !order[anchor].holding.holds_allocations {
-            continue;
-        }
-        claimed_holder[anchor] = true;
-        let mut unseen_holders = Vec::new();
-        if grew[anchor] {
-            taken[anchor] = true;
-            members.insert(0, order[anchor]);
-        } else {
-            unseen_holders.push(order[anchor]);
-        }
-        // By construction: allocated while building an element.
-        let built = SiteIndex::lookup(&index.by_caller, element_places.iter().copied());
-        // Allocated in a holder's function, or in a function it calls
-        // directly (the key `bind` builds for the map it inserts into).
-        let holder_places: HashSet<(Option<&str>, &str)> = std::iter::once(order[anchor])
-            .chain(members.iter().copied())
-            .filter(|m| m.holding.is_collection)
-            .map(|m| (m.latest.tag.as_deref(), m.latest.location.function.as_str()))
-            .collect();
-        let inside = SiteIndex::lookup(&index.by_place, holder_places.iter().copied());
-        let called = SiteIndex::lookup(&index.by_first_caller, holder_places.iter().copied());
-        // By owner: allocated by a method of an element's type
-        // (`<ChannelContext>::close` for `Arc<ChannelContext>`s).
-        let owned = SiteIndex::lookup(&index.by_method_of, elements.iter().map(|e| pointee(e)));
-        let mut joined: Vec<usize> = [built, inside, called, owned].concat();
-        joined.sort_unstable();
-        joined.dedup();
-        for i in joined {
-            if !taken[i] {
-                taken[i] = true;
-                members.push(order[i]);
-            }
-        }
-        // Other collections of the same elements that did not grow.
-        let held_types = elements
-            .iter()
-            .map(String::as_str)
-            .chain(members.iter().map(|m| m.latest.ty.as_str()));
-        for i in SiteIndex::lookup(&index.by_element, held_types) {
-            if !grew[i] && !claimed_holder[i] {
-                claimed_holder[i] = true;
-                unseen_holders.push(order[i]);
-            }
-        }
-        if members.is_empty() {
-            // Nothing grew with it: leave its sites to the others.
-            continue;
-        }
-        groups.push(Group {
-            members,
-            unseen_holders,
-        });
     }
-    // The rest: sites of one function, and sites built while allocating
-    // another (`Arc::new(Program::compile(..))` holds what `compile`
-    // allocated even when no collection holding the `Arc`s was sampled).
+}
+
+/// The group around the collection `anchor`, if it holds a program type and
+/// something grew with it.
+fn group_around<'a>(
+    anchor: usize,
+    order: &[&'a SiteTrend],
+    index: &SiteIndex<'_>,
+    claims: &mut Claims,
+) -> Option<Group<'a>> {
+    let elements = &order[anchor].holding.elements;
+    if (claims.grew[anchor] && claims.taken[anchor]) || claims.holder[anchor] || elements.is_empty()
+    {
+        return None;
+    }
+    // By type, through nested collections: a map of sets of `Arc<T>` holds
+    // the sets, which hold the `Arc<T>`s.
+    let mut members = Vec::new();
+    let mut element_places: HashSet<(&str, Option<u32>)> = HashSet::new();
+    for i in SiteIndex::lookup(&index.by_type, elements.iter().map(String::as_str)) {
+        if i != anchor && !claims.taken[i] {
+            claims.taken[i] = true;
+            members.push(order[i]);
+            let l = &order[i].latest.location;
+            element_places.insert((l.function.as_str(), l.line));
+        }
+    }
+    // A collection of values (`Vec<Op>`) holds no other site: it is no
+    // anchor, and may join another group. One of separately allocated
+    // elements (`Arc<Program>`) whose elements were not sampled still holds
+    // what is allocated where it grows.
+    if members.is_empty() && !order[anchor].holding.holds_allocations {
+        return None;
+    }
+    claims.holder[anchor] = true;
+    let mut unseen_holders = Vec::new();
+    if claims.grew[anchor] {
+        claims.taken[anchor] = true;
+        members.insert(0, order[anchor]);
+    } else {
+        unseen_holders.push(order[anchor]);
+    }
+    for i in joined(order[anchor], &members, &element_places, index) {
+        if !claims.taken[i] {
+            claims.taken[i] = true;
+            members.push(order[i]);
+        }
+    }
+    // Other collections of the same elements that did not grow.
+    let held_types = elements
+        .iter()
+        .map(String::as_str)
+        .chain(members.iter().map(|m| m.latest.ty.as_str()));
+    for i in SiteIndex::lookup(&index.by_element, held_types) {
+        if !claims.grew[i] && !claims.holder[i] {
+            claims.holder[i] = true;
+            unseen_holders.push(order[i]);
+        }
+    }
+    // Nothing grew with it: its sites are left to the others.
+    (!members.is_empty()).then_some(Group {
+        members,
+        unseen_holders,
+    })
+}
+
+/// Sites that join `anchor`'s group besides its elements: allocated while
+/// building an element (`element_places`), in a holder's function or one
+/// it calls directly (the key `bind` builds for the map it inserts into),
+/// or by a method of an element's type (`<ChannelContext>::close` for
+/// `Arc<ChannelContext>`s). In grouping order, each once.
+fn joined(
+    anchor: &SiteTrend,
+    members: &[&SiteTrend],
+    element_places: &HashSet<(&str, Option<u32>)>,
+    index: &SiteIndex<'_>,
+) -> Vec<usize> {
+    let built = SiteIndex::lookup(&index.by_caller, element_places.iter().copied());
+    let holder_places: HashSet<(Option<&str>, &str)> = std::iter::once(anchor)
+        .chain(members.iter().copied())
+        .filter(|m| m.holding.is_collection)
+        .map(|m| (m.latest.tag.as_deref(), m.latest.location.function.as_str()))
+        .collect();
+    let inside = SiteIndex::lookup(&index.by_place, holder_places.iter().copied());
+    let called = SiteIndex::lookup(&index.by_first_caller, holder_places.iter().copied());
+    let elements = anchor.holding.elements.iter().map(|e| pointee(e));
+    let owned = SiteIndex::lookup(&index.by_method_of, elements);
+    let mut joined: Vec<usize> = [built, inside, called, owned].concat();
+    joined.sort_unstable();
+    joined.dedup();
+    joined
+}
+
+/// The sites no collection claimed, grouped: sites of one function, and
+/// sites built while allocating another (`Arc::new(Program::compile(..))`
+/// holds what `compile` allocated even when no collection holding the
+/// `Arc`s was sampled).
+fn leftover_groups<'a>(order: &[&'a SiteTrend], taken: &[bool]) -> Vec<Group<'a>> {
     let rest: Vec<usize> = (0..order.len()).filter(|&i| !taken[i]).collect();
-    let mut parent: Vec<usize> = (0..rest.len()).collect();
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
+    let mut sets = DisjointSets::new(rest.len());
     let mut by_place: HashMap<(Option<String>, &str), usize> = HashMap::new();
     let mut by_line: HashMap<(&str, Option<u32>), usize> = HashMap::new();
     for (r, &i) in rest.iter().enumerate() {
@@ -254,8 +273,7 @@ pub(super) fn groups<'a>(sites: &[&'a SiteTrend]) -> Vec<Group<'a>> {
         let first = *by_place
             .entry((l.tag.clone(), l.location.function.as_str()))
             .or_insert(r);
-        let (a, b) = (root(&mut parent, r), root(&mut parent, first));
-        parent[a] = b;
+        sets.join(r, first);
         by_line
             .entry((l.location.function.as_str(), l.location.line))
             .or_insert(r);
@@ -263,27 +281,51 @@ pub(super) fn groups<'a>(sites: &[&'a SiteTrend]) -> Vec<Group<'a>> {
     for (r, &i) in rest.iter().enumerate() {
         for (function, line) in &order[i].latest.callers {
             if let Some(&under) = by_line.get(&(function.as_str(), *line)) {
-                let (a, b) = (root(&mut parent, r), root(&mut parent, under));
-                parent[a] = b;
+                sets.join(r, under);
             }
         }
     }
     let mut component_of: HashMap<usize, usize> = HashMap::new();
-    let mut components: Vec<Vec<&'a SiteTrend>> = Vec::new();
+    let mut groups: Vec<Group<'a>> = Vec::new();
     for (r, &i) in rest.iter().enumerate() {
-        let key = root(&mut parent, r);
-        let next = components.len();
-        let c = *component_of.entry(key).or_insert(next);
-        if c == next {
-            components.push(Vec::new());
+        let next = groups.len();
+        let g = *component_of.entry(sets.root(r)).or_insert(next);
+        if g == next {
+            groups.push(Group {
+                members: Vec::new(),
+                unseen_holders: Vec::new(),
+            });
         }
-        components[c].push(order[i]);
+        groups[g].members.push(order[i]);
     }
-    groups.extend(components.into_iter().map(|members| Group {
-        members,
-        unseen_holders: Vec::new(),
-    }));
     groups
+}
+
+/// Disjoint sets of `0..n` (union-find with path halving).
+struct DisjointSets {
+    parent: Vec<usize>,
+}
+
+impl DisjointSets {
+    fn new(n: usize) -> DisjointSets {
+        DisjointSets {
+            parent: (0..n).collect(),
+        }
+    }
+
+    fn root(&mut self, mut i: usize) -> usize {
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
+        }
+        i
+    }
+
+    /// Puts `a`'s set into `b`'s.
+    fn join(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.root(a), self.root(b));
+        self.parent[a] = b;
+    }
 }
 
 /// Sites (by position in the grouping order) under the keys grouping looks

@@ -2,10 +2,68 @@
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use super::sentence;
+use crate::leaks::Suspect;
 
 /// Writes any report as pretty-printed JSON, ending with a newline.
 pub fn write(report: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::from)?;
     writeln!(out)
+}
+
+/// A suspect with its sentence (`summary`) among its fields.
+impl Serialize for Suspect {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Every field named, so that a new one cannot be left out unseen.
+        let Suspect {
+            rank,
+            verdict,
+            ty,
+            type_full,
+            function,
+            file,
+            line,
+            tag,
+            instances,
+            live_bytes,
+            share,
+            growth_bytes,
+            growth_bytes_per_sec,
+            growth_bytes_per_sec_stddev,
+            confidence,
+            r_squared,
+            points,
+            window_ms,
+            age,
+            holds,
+            keeps_growing: _,
+            stack,
+        } = self;
+        let mut out = serializer.serialize_struct("Suspect", 22)?;
+        out.serialize_field("rank", rank)?;
+        out.serialize_field("verdict", verdict)?;
+        out.serialize_field("type", ty)?;
+        out.serialize_field("type_full", type_full)?;
+        out.serialize_field("function", function)?;
+        out.serialize_field("file", file)?;
+        out.serialize_field("line", line)?;
+        out.serialize_field("tag", tag)?;
+        out.serialize_field("instances", instances)?;
+        out.serialize_field("live_bytes", live_bytes)?;
+        out.serialize_field("share", share)?;
+        out.serialize_field("growth_bytes", growth_bytes)?;
+        out.serialize_field("growth_bytes_per_sec", growth_bytes_per_sec)?;
+        out.serialize_field("growth_bytes_per_sec_stddev", growth_bytes_per_sec_stddev)?;
+        out.serialize_field("confidence", confidence)?;
+        out.serialize_field("r_squared", r_squared)?;
+        out.serialize_field("points", points)?;
+        out.serialize_field("window_ms", window_ms)?;
+        out.serialize_field("age", age)?;
+        out.serialize_field("holds", holds)?;
+        out.serialize_field("summary", &sentence::suspect(self))?;
+        out.serialize_field("stack", stack)?;
+        out.end()
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use super::sentence;
 use super::text::{
     culprits_heading, gate_verdict, identity, leaks_heading, possible_heading, suspect_stack,
 };
@@ -149,7 +150,7 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
     }
     for s in &report.suspects {
         writeln!(out)?;
-        writeln!(out, "**{}. {}**", s.rank, cell(&s.summary))?;
+        writeln!(out, "**{}. {}**", s.rank, cell(&sentence::suspect(s)))?;
         writeln!(out)?;
         writeln!(
             out,
@@ -181,7 +182,7 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "#### {}", cell(&possible_heading(report)))?;
         writeln!(out)?;
         for s in &report.possible {
-            writeln!(out, "- {}", cell(&s.summary))?;
+            writeln!(out, "- {}", cell(&sentence::suspect(s)))?;
         }
     }
     if !report.types.is_empty() {

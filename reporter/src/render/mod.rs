@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod markdown;
+pub mod sentence;
 pub mod text;
 
 use std::io::{self, Write};
@@ -10,7 +11,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 /// An output format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Aligned tables.

@@ -2,13 +2,14 @@
 
 use std::io::{self, Write};
 
-use super::{Align, Table};
-use crate::diff::{self, Change, Gate};
+use super::{Align, Table, sentence};
+use crate::diff::{self, Change, Gate, GateKind};
 use crate::flame::sampling;
 use crate::format;
 use crate::leaks;
 use crate::names;
-use crate::top::{self, GroupBy, Summary};
+use crate::summary::Summary;
+use crate::top::{self, GroupBy};
 
 /// `quickstart (pid 20694) at 2026-11-22 02:43:53 UTC, after 72 ms`.
 pub(crate) fn identity(summary: &Summary) -> String {
@@ -167,7 +168,7 @@ fn change_table(changes: &[Change], with_location: bool) -> Table {
 /// A gate's verdict in one line.
 pub(crate) fn gate_verdict(gate: &Gate, report: &diff::Report) -> String {
     let confidence = format!("{}%", report.confidence * 100.0);
-    let what = if gate.name == "growth" {
+    let what = if gate.kind == GateKind::Growth {
         "live heap growth"
     } else {
         "growth of any one site"
@@ -190,7 +191,7 @@ pub(crate) fn gate_verdict(gate: &Gate, report: &diff::Report) -> String {
 
 /// What a tripped gate's culprits are called.
 pub(crate) fn culprits_heading(gate: &Gate) -> &'static str {
-    if gate.name == "growth" {
+    if gate.kind == GateKind::Growth {
         "the growth is at:"
     } else {
         "sites over the limit:"
@@ -355,7 +356,7 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "Leak suspects:")?;
         for s in &report.suspects {
             writeln!(out)?;
-            writeln!(out, "{}. {}", s.rank, s.summary)?;
+            writeln!(out, "{}. {}", s.rank, sentence::suspect(s))?;
             writeln!(out, "   what grows with it:")?;
             let mut table = Table::new(&[
                 ("LIVE", Align::Right),
@@ -382,7 +383,7 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         writeln!(out, "{}:", possible_heading(report))?;
         for s in &report.possible {
-            writeln!(out, "  - {}", s.summary)?;
+            writeln!(out, "  - {}", sentence::suspect(s))?;
         }
     }
     if !report.not_leaking.is_empty() {

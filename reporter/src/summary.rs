@@ -1,0 +1,65 @@
+//! The heap-wide figures every report starts with.
+
+use heapsnap_format::snapshot::Trigger;
+use serde::Serialize;
+
+use crate::load::Loaded;
+
+/// The heap-wide figures a report starts with.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Where the snapshot came from.
+    pub source: String,
+    /// Process id.
+    pub pid: u32,
+    /// Executable path.
+    pub exe: String,
+    /// When it was taken (ms since the Unix epoch).
+    pub taken_at_ms: u64,
+    /// Process uptime then (ms).
+    pub uptime_ms: u64,
+    /// What wrote it.
+    pub trigger: Trigger,
+    /// Mean bytes between samples; 1 is exact.
+    pub interval_bytes: u64,
+    /// Estimated live bytes.
+    pub live_bytes: u64,
+    /// Estimated live allocations.
+    pub live_allocs: u64,
+    /// Standard deviation of `live_bytes` due to sampling.
+    pub live_bytes_stddev: f64,
+    /// Live samples behind the estimates.
+    pub live_samples: u64,
+    /// Bytes the allocator holds in resident pages, when known.
+    pub allocator_resident_bytes: Option<u64>,
+    /// Resident set size, when known.
+    pub rss_bytes: Option<u64>,
+    /// Cgroup memory limit, when there is one.
+    pub memory_limit_bytes: Option<u64>,
+    /// Samples the profiler had to drop.
+    pub samples_dropped: u64,
+}
+
+impl Summary {
+    /// The summary of a loaded snapshot.
+    pub fn of(loaded: &Loaded) -> Summary {
+        let s = &loaded.snapshot;
+        Summary {
+            source: loaded.source.clone(),
+            pid: s.process.pid,
+            exe: s.process.exe.clone(),
+            taken_at_ms: s.taken_at_ms,
+            uptime_ms: s.uptime_ms,
+            trigger: s.trigger.clone(),
+            interval_bytes: s.sampling.interval_bytes,
+            live_bytes: s.totals.live_bytes,
+            live_allocs: s.totals.live_allocs,
+            live_bytes_stddev: s.sites.iter().map(|s| s.live_bytes_var).sum::<f64>().sqrt(),
+            live_samples: s.totals.live_samples,
+            allocator_resident_bytes: s.totals.allocator.as_ref().map(|a| a.resident),
+            rss_bytes: s.totals.rss_bytes,
+            memory_limit_bytes: s.totals.memory_limit_bytes,
+            samples_dropped: s.totals.samples_dropped,
+        }
+    }
+}
