@@ -211,7 +211,8 @@ fn zeroed_aligned_and_tagged_allocations_are_recorded() {
 fn snapshots_round_trip_through_files() {
     heapsnap::set_sample_interval(1);
     let (records, _) = boxed_records(10);
-    let dir = std::env::temp_dir().join(format!("heapsnap-exact-{}", std::process::id()));
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("dumps");
     let first = heapsnap::dump_to_dir(&dir).unwrap();
     let second = heapsnap::dump_to_dir(&dir).unwrap();
     assert!(
@@ -238,7 +239,7 @@ fn snapshots_round_trip_through_files() {
     assert_eq!(read.sampling.allocator.as_deref(), Some("jemalloc"));
     assert!(read.totals.rss_bytes.unwrap() > 0);
     assert!(!sites_at(&read, "boxed_records").is_empty());
-    std::fs::remove_dir_all(dir).unwrap();
+
     drop(records);
 }
 

@@ -7,7 +7,10 @@
 //! - [`snapshot`]: the types, [`Snapshot::read_from_path`] (validated, with
 //!   typed errors) and [`Snapshot::write_to_path`] (atomic);
 //! - [`units`]: sizes, durations and fractions as people write them;
-//! - [`file`]: writing a file so that no reader sees half of it.
+//! - [`file`](mod@file): writing a file so that no reader sees half of it;
+//! - [`names`] and [`types`]: reading the frames of a stack as people do:
+//!   short function names, the program's frames apart from the standard
+//!   library's, and the type a site's memory holds.
 //!
 //! ```
 //! let snap = heapsnap_format::Snapshot::default();
@@ -19,7 +22,9 @@
 #![deny(missing_docs)]
 
 pub mod file;
+pub mod names;
 pub mod snapshot;
+pub mod types;
 pub mod units;
 
 pub use snapshot::{Error, ErrorKind, Snapshot};

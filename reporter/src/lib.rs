@@ -22,11 +22,9 @@ pub mod render;
 pub mod top;
 
 mod format;
-mod names;
 mod stats;
 mod summary;
 mod trend;
-mod types;
 mod view;
 
 pub use heapsnap_format::Snapshot;

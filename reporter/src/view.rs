@@ -13,9 +13,10 @@ use heapsnap_format::Snapshot;
 use heapsnap_format::snapshot::{Frame, Site};
 use serde::Serialize;
 
+pub(crate) use heapsnap_format::names::{function_name, is_library_frame};
+use heapsnap_format::types::{Inference, TypeName};
+
 use crate::format;
-use crate::names;
-use crate::types::{Inference, TypeName};
 
 /// A site with what the reporter derives from it.
 #[derive(Debug)]
@@ -103,40 +104,6 @@ pub struct SiteKey {
     pub tag: Option<String>,
     /// The function ids of its stack, innermost first (see [`FunctionIds`]).
     pub functions: Vec<u32>,
-}
-
-/// True for frames of the standard library and its collections.
-///
-/// A frame whose source is the standard library's
-/// (`/rustc/<hash>/library/...`, or its vendored hashbrown) is, whatever its
-/// name: blanket implementations such as
-/// `<app::Id as alloc::string::ToString>::to_string` live there. Otherwise
-/// a full path decides (see `names::is_library`). A short name (DWARF's,
-/// in builds with `debug = "line-tables-only"`) with a Rust source file
-/// outside the standard library is the program's; with a C source file
-/// (glibc's `__libc_start_call_main`) or none at all, it is the runtime's.
-pub fn is_library_frame(frame: &Frame) -> bool {
-    let file = frame.file.as_deref();
-    let std_source = file.is_some_and(|f| f.starts_with("/rustc/") || f.starts_with("/rust/deps/"));
-    if std_source {
-        return true;
-    }
-    let Some(function) = frame.function.as_deref() else {
-        return true;
-    };
-    if names::is_short(function) {
-        file.is_none_or(|f| !f.ends_with(".rs") || f.contains("/hashbrown-"))
-    } else {
-        names::is_library(function)
-    }
-}
-
-/// A frame's function, or its address when it has no name.
-pub fn function_name(frame: &Frame) -> String {
-    frame
-        .function
-        .clone()
-        .unwrap_or_else(|| format!("{:#x}", frame.ip))
 }
 
 /// A site's location, for people.

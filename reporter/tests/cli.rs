@@ -24,26 +24,22 @@ fn valid() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-struct Scratch(PathBuf);
+/// A directory of files for one test, removed when it is dropped.
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("heapsnap-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+    fn new() -> Scratch {
+        Scratch(tempfile::tempdir().unwrap())
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 
     fn file(&self, name: &str, bytes: &[u8]) -> String {
-        let path = self.0.join(name);
+        let path = self.path().join(name);
         std::fs::write(&path, bytes).unwrap();
         path.to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -62,7 +58,7 @@ fn edited(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
 
 #[test]
 fn every_kind_of_bad_input_exits_2_naming_the_file_and_the_problem() {
-    let scratch = Scratch::new("bad");
+    let scratch = Scratch::new();
     let text = serde_json::to_vec(&valid()).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", Vec::new(), "empty file"),
@@ -277,7 +273,7 @@ fn reads_standard_input_gzip_and_reports_through_a_closed_pipe() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("-: manual snapshot"));
-    let scratch = Scratch::new("gzip");
+    let scratch = Scratch::new();
     let gz = scratch.file("heap.json.gz", &gzip(&bytes));
     heapsnap()
         .args(["top", &gz])
@@ -349,7 +345,7 @@ fn leaks_needs_a_series_of_one_process() {
 
 #[test]
 fn leaks_picks_the_newest_process_and_says_so() {
-    let scratch = Scratch::new("leaks-processes");
+    let scratch = Scratch::new();
     let engine = data("snapshots/engine");
     let gateway = data("snapshots/gateway-fixed");
     // Both series in one directory, as after a restart.
@@ -361,7 +357,7 @@ fn leaks_picks_the_newest_process_and_says_so() {
         }
     }
     heapsnap()
-        .args(["leaks", scratch.0.to_str().unwrap()])
+        .args(["leaks", scratch.path().to_str().unwrap()])
         .assert()
         .code(0)
         .stdout(predicate::str::contains(

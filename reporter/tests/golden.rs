@@ -167,8 +167,8 @@ fn flamegraphs() {
             0,
         ),
     );
-    let dir = tempdir("diff-svg");
-    let svg = dir.join("diff.svg");
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("diff.svg");
     run(
         &[
             "diff",
@@ -180,7 +180,6 @@ fn flamegraphs() {
         0,
     );
     compare("flamegraph/ci-diff.svg", &std::fs::read(&svg).unwrap());
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -224,10 +223,4 @@ fn leaks_over_two_snapshots_says_so() {
     let text = run(&["leaks", first, last], 0);
     compare("leaks/engine-two.txt", &text);
     assert!(String::from_utf8_lossy(&text).contains("a two-point growth"));
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("heapsnap-golden-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

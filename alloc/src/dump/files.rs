@@ -124,8 +124,8 @@ mod tests {
 
     #[test]
     fn numbers_continue_and_names_parse() {
-        let dir = std::env::temp_dir().join(format!("heapsnap-dump-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().join("dumps");
         let mut snap = Snapshot::default();
         snap.process.pid = 42;
         let first = write_next(&dir, &snap).unwrap();
@@ -144,6 +144,5 @@ mod tests {
             file_number(".heapsnap-000099-1.json.1.2.heapsnap.tmp"),
             None
         );
-        fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -91,15 +91,10 @@ mod tests {
     use super::*;
     use std::fs;
 
-    fn fixture(files: &[(&str, &str)]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "heapsnap-cgroup-{}-{}",
-            std::process::id(),
-            files.len() * 1000 + files.first().map_or(0, |f| f.0.len())
-        ));
-        let _ = fs::remove_dir_all(&dir);
+    fn fixture(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
         for (path, contents) in files {
-            let file = dir.join(path);
+            let file = dir.path().join(path);
             fs::create_dir_all(file.parent().unwrap()).unwrap();
             fs::write(file, contents).unwrap();
         }
@@ -113,16 +108,17 @@ mod tests {
             ("system.slice/memory.max", "1073741824\n"),
             ("system.slice/app.service/memory.max", "max\n"),
         ]);
-        let limit = cgroup_memory_limit_under(&root, "0::/system.slice/app.service\n");
+        let limit = cgroup_memory_limit_under(root.path(), "0::/system.slice/app.service\n");
         assert_eq!(limit, Some(1 << 30));
-        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
     fn v2_container_root() {
         let root = fixture(&[("memory.max", "536870912\n")]);
-        assert_eq!(cgroup_memory_limit_under(&root, "0::/\n"), Some(512 << 20));
-        fs::remove_dir_all(root).unwrap();
+        assert_eq!(
+            cgroup_memory_limit_under(root.path(), "0::/\n"),
+            Some(512 << 20)
+        );
     }
 
     #[test]
@@ -133,11 +129,10 @@ mod tests {
         ]);
         let membership = "12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n";
         assert_eq!(
-            cgroup_memory_limit_under(&root, membership),
+            cgroup_memory_limit_under(root.path(), membership),
             Some(256 << 20)
         );
-        assert_eq!(cgroup_memory_limit_under(&root, "4:memory:/\n"), None);
-        fs::remove_dir_all(root).unwrap();
+        assert_eq!(cgroup_memory_limit_under(root.path(), "4:memory:/\n"), None);
     }
 
     #[test]

@@ -6,30 +6,11 @@
 use std::time::Duration;
 
 use heapsnap::snapshot::{Frame, Site, Snapshot};
-
-/// Function-name prefixes of the standard library and hashbrown.
-const LIBRARY_PREFIXES: [&str; 4] = ["std::", "core::", "alloc::", "hashbrown::"];
-
-fn in_library(path: &str) -> bool {
-    LIBRARY_PREFIXES.iter().any(|p| path.starts_with(p))
-}
-
-/// True for frames of the standard library or its collections, including
-/// library trait impls for primitive types (`<u8 as alloc::...>::from_elem`).
-pub fn is_library(frame: &Frame) -> bool {
-    let name = frame.function.as_deref().unwrap_or("");
-    let Some(qualified) = name.strip_prefix('<') else {
-        return in_library(name);
-    };
-    match qualified.split_once(" as ") {
-        Some((ty, tr)) => in_library(ty) || (!ty.contains("::") && in_library(tr)),
-        None => in_library(qualified),
-    }
-}
+use heapsnap_format::names::is_library_frame;
 
 /// The innermost frame of `site` outside the standard library.
 pub fn innermost_user_frame<'a>(snap: &'a Snapshot, site: &Site) -> Option<&'a Frame> {
-    snap.site_frames(site).find(|f| !is_library(f))
+    snap.site_frames(site).find(|f| !is_library_frame(f))
 }
 
 /// Sites whose innermost user frame is the function `name` (a path suffix,

@@ -43,20 +43,12 @@ impl Snapshot {
 mod tests {
     use super::*;
     use std::fs;
-    use std::path::PathBuf;
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("heapsnap-write-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     #[test]
     #[cfg(unix)]
     fn writes_atomically_with_private_mode_and_no_leftovers() {
-        let dir = scratch("atomic");
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let path = dir.join("heap.json");
         fs::write(&path, "old contents").unwrap();
         let snap = Snapshot::default();
@@ -65,23 +57,22 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let names: Vec<_> = fs::read_dir(&dir)
+        let names: Vec<_> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("heap.json")]);
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn write_new_never_replaces() {
-        let dir = scratch("new");
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let path = dir.join("a.json");
         Snapshot::default().write_new(&path).unwrap();
         let err = Snapshot::default().write_new(&path).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
-        fs::remove_dir_all(dir).unwrap();
+        assert_eq!(fs::read_dir(dir).unwrap().count(), 1);
     }
 
     #[test]

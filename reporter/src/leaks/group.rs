@@ -17,8 +17,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::series::{Latest, SiteTrend};
-use crate::names;
-use crate::types::{COLLECTIONS, is_collection};
+use heapsnap_format::names;
+use heapsnap_format::types::{COLLECTIONS, is_collection};
 
 /// What a site's type and function say about what it may hold, worked out
 /// once per site: grouping compares every site with many others.

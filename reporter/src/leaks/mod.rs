@@ -360,7 +360,7 @@ fn sort_by_growth(rows: &mut [Trend]) {
 mod tests {
     use super::series::Latest;
     use super::*;
-    use crate::names;
+    use heapsnap_format::names;
 
     pub(super) const MIB: f64 = 1024.0 * 1024.0;
 

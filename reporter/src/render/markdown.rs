@@ -10,7 +10,7 @@ use super::text::{
 use crate::diff::{self, Change};
 use crate::format;
 use crate::leaks;
-use crate::names;
+use heapsnap_format::names;
 
 /// Escapes what Markdown tables would take as syntax.
 fn cell(text: &str) -> String {

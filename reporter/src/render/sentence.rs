@@ -3,9 +3,9 @@
 
 use crate::format;
 use crate::leaks::Suspect;
-use crate::names;
 use crate::trend::MIN_POINTS_FOR_TREND;
-use crate::types::is_collection;
+use heapsnap_format::names;
+use heapsnap_format::types::is_collection;
 
 /// A suspect in one sentence: what holds how much, where it grows, how fast,
 /// how old its bytes are, and how sure it keeps growing (or, below the

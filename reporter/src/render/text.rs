@@ -7,9 +7,9 @@ use crate::diff::{self, Change, Gate, GateKind};
 use crate::flame::sampling;
 use crate::format;
 use crate::leaks;
-use crate::names;
 use crate::summary::Summary;
 use crate::top::{self, GroupBy};
+use heapsnap_format::names;
 
 /// `quickstart (pid 20694) at 2026-11-22 02:43:53 UTC, after 72 ms`.
 pub(crate) fn identity(summary: &Summary) -> String {

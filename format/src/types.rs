@@ -26,13 +26,13 @@
 //! generic arguments (`push_back<app::Job, alloc::alloc::Global>`), and the
 //! source file says whose method it is (`library/alloc/src/collections/vec_deque/mod.rs`).
 
-use heapsnap_format::snapshot::Frame;
+use crate::snapshot::Frame;
 
 use crate::names::{self, generics, qualified_self, split_top_level, turbofish};
 
 /// Collections that hold other allocations, and how many of their type
 /// arguments are elements (keys and values for maps).
-pub(crate) const COLLECTIONS: [(&str, usize); 7] = [
+pub const COLLECTIONS: [(&str, usize); 7] = [
     ("Vec", 1),
     ("VecDeque", 1),
     ("BinaryHeap", 1),
@@ -43,7 +43,7 @@ pub(crate) const COLLECTIONS: [(&str, usize); 7] = [
 ];
 
 /// True for the standard collections that hold other allocations.
-pub(crate) fn is_collection(type_full: &str) -> bool {
+pub fn is_collection(type_full: &str) -> bool {
     let (base, _) = names::generics(type_full);
     let base = names::shorten(base);
     COLLECTIONS.iter().any(|(name, _)| *name == base)
@@ -437,7 +437,6 @@ fn full_name(shape: &Shape) -> String {
 /// Infers the type of a site's memory from its frames, innermost first, up
 /// to (not including) the site's location: the innermost frame of the
 /// program itself.
-#[cfg(test)]
 pub fn infer<'a>(library_frames: impl IntoIterator<Item = &'a Frame>) -> TypeName {
     combine(library_frames.into_iter().map(shape_of_frame))
 }
@@ -501,11 +500,11 @@ mod tests {
             .iter()
             .map(|line| {
                 let (function, file) = line.split_once('\t').unwrap_or((line, ""));
-                let mut frame = Frame::default();
-                frame.function = Some(function.to_owned());
-                frame.file =
-                    (!file.is_empty() && file != "?").then(|| format!("/rustc/0123/{file}"));
-                frame
+                Frame {
+                    function: Some(function.to_owned()),
+                    file: (!file.is_empty() && file != "?").then(|| format!("/rustc/0123/{file}")),
+                    ..Frame::default()
+                }
             })
             .collect()
     }

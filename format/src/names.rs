@@ -36,6 +36,8 @@ fn top_level(s: &str) -> impl Iterator<Item = (usize, char)> + '_ {
         .map(|(i, c, _)| (i, c))
 }
 
+use crate::snapshot::Frame;
+
 /// The index of the bracket that closes the one at `open` (`<`, `(`, `[` or
 /// `{`), skipping nested brackets and the `>` of `->`.
 fn matching_close(s: &str, open: usize) -> Option<usize> {
@@ -48,7 +50,7 @@ fn matching_close(s: &str, open: usize) -> Option<usize> {
 }
 
 /// Splits `s` at each `sep` that is outside all brackets.
-pub(crate) fn split_top_level(s: &str, sep: char) -> Vec<&str> {
+pub fn split_top_level(s: &str, sep: char) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut start = 0;
     for (i, c) in top_level(s) {
@@ -63,7 +65,7 @@ pub(crate) fn split_top_level(s: &str, sep: char) -> Vec<&str> {
 
 /// For a method of a type, `<X>::f` or `<X as Trait>::f`: `X` and the
 /// trait, if any.
-pub(crate) fn qualified_self(function: &str) -> Option<(&str, Option<&str>)> {
+pub fn qualified_self(function: &str) -> Option<(&str, Option<&str>)> {
     if !function.starts_with('<') {
         return None;
     }
@@ -77,9 +79,9 @@ pub(crate) fn qualified_self(function: &str) -> Option<(&str, Option<&str>)> {
     })
 }
 
-/// `alloc::vec::Vec<app::Event>` -> (`alloc::vec::Vec`, [`app::Event`]);
+/// `alloc::vec::Vec<app::Event>` -> (`alloc::vec::Vec`, `[app::Event]`);
 /// a type without generic arguments -> (itself, []).
-pub(crate) fn generics(ty: &str) -> (&str, Vec<&str>) {
+pub fn generics(ty: &str) -> (&str, Vec<&str>) {
     let ty = ty.trim();
     match ty.find('<') {
         Some(open) if !ty.starts_with('<') => match matching_close(ty, open) {
@@ -92,7 +94,7 @@ pub(crate) fn generics(ty: &str) -> (&str, Vec<&str>) {
 
 /// A free function's path and its explicit (turbofish) type arguments:
 /// `alloc::vec::from_elem::<u8>` -> (`alloc::vec::from_elem`, [`u8`]).
-pub(crate) fn turbofish(function: &str) -> (&str, Vec<&str>) {
+pub fn turbofish(function: &str) -> (&str, Vec<&str>) {
     match function.rfind("::<") {
         Some(at) if function.ends_with('>') => match matching_close(function, at + 2) {
             Some(close) if close == function.len() - 1 => (
@@ -108,7 +110,7 @@ pub(crate) fn turbofish(function: &str) -> (&str, Vec<&str>) {
 /// Every path shortened to its last segment, generic arguments kept:
 /// `alloc::sync::Arc<app::Conn>` -> `Arc<Conn>`,
 /// `(alloc::string::String, [u8; 16])` -> `(String, [u8; 16])`.
-pub(crate) fn shorten(ty: &str) -> String {
+pub fn shorten(ty: &str) -> String {
     let mut out = String::with_capacity(ty.len());
     let mut segment_start: Option<usize> = None;
     let bytes = ty.as_bytes();
@@ -144,7 +146,7 @@ pub(crate) fn shorten(ty: &str) -> String {
 /// `<im::Conn as core::clone::Clone>::clone` -> `<Conn as Clone>::clone`,
 /// `im::parts::load::{closure#0}` -> `load::{closure#0}`,
 /// `alloc::vec::from_elem::<u8>` -> `from_elem::<u8>`.
-pub(crate) fn short_function(function: &str) -> String {
+pub fn short_function(function: &str) -> String {
     if let Some((self_ty, trait_path)) = qualified_self(function) {
         let rest = matching_close(function, 0).map_or("", |close| &function[close + 1..]);
         let rest = rest.strip_prefix("::").unwrap_or(rest);
@@ -196,7 +198,7 @@ fn split_path(path: &str) -> Vec<&str> {
 /// True for DWARF's short names (`push<app::Job, alloc::alloc::Global>`,
 /// `fill_vec`), which builds with `debug = "line-tables-only"` give: no
 /// path before the generic arguments.
-pub(crate) fn is_short(function: &str) -> bool {
+pub fn is_short(function: &str) -> bool {
     if function.starts_with('<') {
         return false;
     }
@@ -210,7 +212,7 @@ pub(crate) fn is_short(function: &str) -> bool {
 /// True when a type names a type of the program (a path outside the
 /// standard library and hashbrown): `alloc::sync::Arc<im::Conn>` does,
 /// `alloc::string::String` and `u64` do not.
-pub(crate) fn mentions_program_type(ty: &str) -> bool {
+pub fn mentions_program_type(ty: &str) -> bool {
     ty.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
         .filter(|token| token.contains("::"))
         .any(|path| !in_library(path))
@@ -244,13 +246,47 @@ fn library_owned(ty: &str) -> bool {
 /// derive, the program's code (a blanket implementation such as
 /// `ToString`'s is not, which only the frame's file can tell; see
 /// `view::is_library_frame`).
-pub(crate) fn is_library(function: &str) -> bool {
+pub fn is_library(function: &str) -> bool {
     match qualified_self(function) {
         Some((self_ty, Some(trait_path))) => library_owned(self_ty) && is_library(trait_path),
         Some((self_ty, None)) => library_owned(self_ty),
         // `main`, `__libc_start_main`, `start_thread`: no path, not Rust's.
         None => in_library(function) || !function.contains("::"),
     }
+}
+
+/// True for frames of the standard library and its collections.
+///
+/// A frame whose source is the standard library's
+/// (`/rustc/<hash>/library/...`, or its vendored hashbrown) is, whatever its
+/// name: blanket implementations such as
+/// `<app::Id as alloc::string::ToString>::to_string` live there. Otherwise
+/// a full path decides (see [`is_library`]). A short name (DWARF's,
+/// in builds with `debug = "line-tables-only"`) with a Rust source file
+/// outside the standard library is the program's; with a C source file
+/// (glibc's `__libc_start_call_main`) or none at all, it is the runtime's.
+pub fn is_library_frame(frame: &Frame) -> bool {
+    let file = frame.file.as_deref();
+    let std_source = file.is_some_and(|f| f.starts_with("/rustc/") || f.starts_with("/rust/deps/"));
+    if std_source {
+        return true;
+    }
+    let Some(function) = frame.function.as_deref() else {
+        return true;
+    };
+    if is_short(function) {
+        file.is_none_or(|f| !f.ends_with(".rs") || f.contains("/hashbrown-"))
+    } else {
+        is_library(function)
+    }
+}
+
+/// A frame's function, or its address when it has no name.
+pub fn function_name(frame: &Frame) -> String {
+    frame
+        .function
+        .clone()
+        .unwrap_or_else(|| format!("{:#x}", frame.ip))
 }
 
 #[cfg(test)]
