@@ -18,7 +18,8 @@
 //!    bytes by age add the last piece of evidence: a leak holds bytes of
 //!    every age.
 //!
-//! The sentences people read are written by `render`.
+//! Layer rule: `leaks` calls `trend`, `view` and the format crate; the
+//! sentences people read are written by `render`, which reads its report.
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,5 +1,9 @@
 //! Writing reports: as aligned text for terminals, JSON for programs, and
 //! Markdown for CI job summaries and pull-request comments.
+//!
+//! Layer rule: presentation sits on top. It reads the reports the analyses
+//! return; the analyses (`top`, `diff`, `leaks`, `flame`) never call it,
+//! and return data, not sentences.
 
 pub mod json;
 pub mod markdown;
