@@ -367,11 +367,34 @@ fn child_approaches_the_limit() {
         .memory_limit_file(Some(limit_file))
         .start()
         .unwrap();
-    // Touch memory in 4 MiB steps up to 97% of the limit, then hold.
+    // Touch memory in 4 MiB steps up to 97% of the limit, then hold. The
+    // dumper's work is waited for (10 s at most each): the start dump's
+    // before the climb (its symbols take memory of their own), the
+    // near-limit dump's past 90%. On a busy machine the dumper may come
+    // late, and the point is what it sees when it comes, not how soon.
     let mut held = Vec::new();
+    let dumps = dir.join("dumps");
+    let dumped = |trigger: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let suffix = format!("-{trigger}.json");
+        let found = || {
+            std::fs::read_dir(&dumps)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+        };
+        while !found() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    dumped("start");
     while (rss_bytes() as f64) < limit as f64 * 0.97 {
         held.push(vec![1u8; 4 << 20]);
         std::thread::sleep(Duration::from_millis(20));
+        if rss_bytes() as f64 >= limit as f64 * 0.9 {
+            dumped("near-limit");
+        }
     }
     std::thread::sleep(Duration::from_millis(500));
     println!("LIMIT {limit}");

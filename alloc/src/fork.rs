@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::dump;
-use crate::record::{sites, table, tags};
+use crate::record::{sites, table, tags, watch};
 use crate::snapshot::{modules, symbolize};
 use crate::sys::{self, lock::RawLock};
 
@@ -37,6 +37,7 @@ fn for_each_lock(mut f: impl FnMut(&'static dyn RawLock)) {
     f(&symbolize::CACHE);
     f(&tags::TAGS);
     f(&sites::SITES);
+    f(&watch::HIGHS);
     table::locks().for_each(f);
 }
 

@@ -89,6 +89,33 @@ pub fn set_sample_interval(bytes: u64) {
     thread::with(thread::ThreadState::reset_countdown);
 }
 
+/// Heap-wide figures the profiler keeps as it goes, read without taking
+/// a snapshot: no lock, no allocation, no symbolisation.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Milliseconds since the profiler started (the clock snapshots are
+    /// stamped with).
+    pub uptime_ms: u64,
+    /// The mean number of bytes between samples.
+    pub interval_bytes: u64,
+    /// The estimated live heap, in bytes.
+    pub live_bytes: u64,
+    /// Samples the profiler could not record.
+    pub samples_dropped: u64,
+}
+
+/// The profiler's running figures (see [`Stats`]).
+pub fn stats() -> Stats {
+    config::ensure_loaded();
+    Stats {
+        uptime_ms: sys::clock::uptime_ms(),
+        interval_bytes: settings::interval(),
+        live_bytes: record::counters::live_bytes_estimate(),
+        samples_dropped: record::counters::dropped(),
+    }
+}
+
 /// The mean number of bytes between samples.
 pub fn sample_interval() -> u64 {
     config::ensure_loaded();

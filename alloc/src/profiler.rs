@@ -16,7 +16,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
-use crate::record::{self, filter, stack, thread};
+use crate::record::{self, filter, settings, stack, thread, watch};
 use crate::{dump, start};
 
 /// A global allocator that samples allocations of the inner allocator `A`.
@@ -52,11 +52,19 @@ impl<A> Profiler<A> {
 // function that makes the call itself. That keeps them free of register
 // saves and stack frames (see BENCHMARKS.md for what each instruction costs).
 
-/// Allocates through `inner` when a sample is due: records the block if the
-/// allocation succeeded.
+/// Allocates through `inner` when a sample is due (`sampled`), or when the
+/// block is large enough to be watched for growth (see `record::watch`):
+/// records the block, or notes its size. One function for both, called
+/// from one place in each entry point, so that the two record the same
+/// stack for the same call: their highs and samples meet at one site.
 #[cold]
 #[inline(never)]
-unsafe fn alloc_sampled<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool) -> *mut u8 {
+unsafe fn alloc_slow<A: GlobalAlloc>(
+    inner: &A,
+    layout: Layout,
+    zeroed: bool,
+    sampled: bool,
+) -> *mut u8 {
     // The stack is recorded from this function's caller (the allocator's
     // entry point) outwards.
     let boundary = stack::stack_pointer();
@@ -70,8 +78,10 @@ unsafe fn alloc_sampled<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool)
         }
     };
     if ptr.is_null() {
-        dump::out_of_memory();
-    } else {
+        if sampled {
+            dump::out_of_memory();
+        }
+    } else if sampled {
         record::record_sample(
             ptr,
             layout.size(),
@@ -80,6 +90,8 @@ unsafe fn alloc_sampled<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool)
             boundary,
             start::ensure,
         );
+    } else {
+        watch::note(layout.size(), boundary, start::ensure);
     }
     ptr
 }
@@ -99,9 +111,10 @@ unsafe fn dealloc_maybe_sampled<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout:
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if thread::with(|state| state.count_down(layout.size())) {
+        let sampled = thread::with(|state| state.count_down(layout.size()));
+        if sampled || layout.size() >= settings::watch_threshold() {
             // SAFETY: our caller upholds `GlobalAlloc::alloc`'s contract.
-            return unsafe { alloc_sampled(&self.inner, layout, false) };
+            return unsafe { alloc_slow(&self.inner, layout, false, sampled) };
         }
         // SAFETY: our caller upholds `GlobalAlloc::alloc`'s contract.
         unsafe { self.inner.alloc(layout) }
@@ -109,9 +122,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if thread::with(|state| state.count_down(layout.size())) {
+        let sampled = thread::with(|state| state.count_down(layout.size()));
+        if sampled || layout.size() >= settings::watch_threshold() {
             // SAFETY: our caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
-            return unsafe { alloc_sampled(&self.inner, layout, true) };
+            return unsafe { alloc_slow(&self.inner, layout, true, sampled) };
         }
         // SAFETY: our caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
         unsafe { self.inner.alloc_zeroed(layout) }
@@ -162,6 +176,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                 }
             }
             None => {}
+        }
+        if !new.is_null() && new_size > layout.size() && new_size >= settings::watch_threshold() {
+            watch::note(new_size, stack::stack_pointer(), start::ensure);
         }
         new
     }

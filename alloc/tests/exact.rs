@@ -65,6 +65,13 @@ fn known_blocks_are_reported_exactly() {
     assert_eq!(site.live_samples, 1000);
     assert_eq!(site.allocated_bytes, 100_000);
     assert_eq!(site.live_bytes_var, 0.0);
+    assert_eq!(site.live_allocs_var, 0.0);
+    // Each sample stands for its own 100 bytes.
+    assert_eq!(site.live_bytes_sq, 1000.0 * 100.0 * 100.0);
+    assert_eq!(site.samples_taken, 1000);
+    assert_eq!(site.samples_freed, 0);
+    let by_age: u64 = site.live_by_age.iter().map(|age| age.samples).sum();
+    assert_eq!(by_age, 1000);
     let frame = innermost_user_frame(&snap, site).unwrap();
     assert!(
         frame.file.as_deref().unwrap().ends_with("tests/exact.rs"),
@@ -92,6 +99,9 @@ fn known_blocks_are_reported_exactly() {
         (100_000, 1000)
     );
     assert_eq!((site.freed_bytes, site.freed_allocs), (50_000, 500));
+    assert_eq!((site.samples_taken, site.samples_freed), (1000, 500));
+    let bytes_by_age: u64 = site.live_by_age.iter().map(|age| age.bytes).sum();
+    assert_eq!(bytes_by_age, 50_000);
 
     for &block in kept {
         // SAFETY: as above.
@@ -104,7 +114,8 @@ fn known_blocks_are_reported_exactly() {
         (0, 0, 0)
     );
     assert_eq!(site.freed_bytes, 100_000);
-    assert!(site.live_bytes_by_age.is_empty());
+    assert_eq!((site.samples_taken, site.samples_freed), (1000, 1000));
+    assert!(site.live_by_age.is_empty());
 }
 
 fn at_line<'a>(snap: &'a Snapshot, function: &str, line: u32) -> &'a heapsnap::snapshot::Site {

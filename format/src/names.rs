@@ -281,6 +281,33 @@ pub fn is_library_frame(frame: &Frame) -> bool {
     }
 }
 
+/// True for frames of the program's dependencies: crates built from the
+/// registry (`$CARGO_HOME/registry/src/…/name-version/`) or from git
+/// (`$CARGO_HOME/git/checkouts/…`), as their source paths say. A leak is
+/// placed in the program's own code, at its first frame outside the
+/// standard library and these; the dependencies' frames stay in its stack.
+///
+/// Code a dependency's macro generated in the program (a derive's
+/// `<<Message as Deserialize>::__Visitor as Visitor>::visit_map`) counts as
+/// the dependency's too: by convention, macros name their internals with a
+/// leading `__`, and the place worth reading is the program's call into
+/// the dependency (`Inbox::receive`).
+pub fn is_dependency_frame(frame: &Frame) -> bool {
+    let from_registry = frame
+        .file
+        .as_deref()
+        .is_some_and(|f| f.contains("/registry/src/") || f.contains("/git/checkouts/"));
+    from_registry || frame.function.as_deref().is_some_and(is_macro_generated)
+}
+
+/// True when a path has a segment starting with `__` (`__Visitor`,
+/// `__deserialize`): a macro's internals.
+fn is_macro_generated(function: &str) -> bool {
+    function
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|word| word.starts_with("__") && word.len() > 2)
+}
+
 /// A frame's function, or its address when it has no name.
 pub fn function_name(frame: &Frame) -> String {
     frame
@@ -437,6 +464,42 @@ mod tests {
         assert!(!is_short("alloc::fmt::format"));
         assert!(!is_short("alloc::vec::Vec<T,A>::push"));
         assert!(!is_short("<alloc::vec::Vec<app::Job>>::push"));
+    }
+
+    #[test]
+    fn dependency_frames_are_told_by_their_source() {
+        let frame = |file: &str| Frame {
+            function: Some("serde_json::de::from_slice".into()),
+            file: Some(file.into()),
+            ..Frame::default()
+        };
+        for dependency in [
+            "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde_json-1.0.140/src/de.rs",
+            "/usr/local/cargo/registry/src/index.crates.io-6f17d22bba15001f/bytes-1.10.1/src/bytes_mut.rs",
+            "/home/u/.cargo/git/checkouts/tokio-d4e5a1b0c9/1a2b3c4/tokio/src/runtime/task/core.rs",
+        ] {
+            assert!(is_dependency_frame(&frame(dependency)), "{dependency}");
+        }
+        for program in [
+            "/srv/app/src/inbox.rs",
+            "src/main.rs",
+            "/rustc/59807616e1f/library/alloc/src/vec/mod.rs",
+        ] {
+            assert!(!is_dependency_frame(&frame(program)), "{program}");
+        }
+        assert!(!is_dependency_frame(&Frame::default()));
+        let generated = Frame {
+            function: Some("<<app::Message as serde::de::Deserialize>::deserialize::__Visitor as serde::de::Visitor>::visit_map::<_>".into()),
+            file: Some("/srv/app/src/inbox.rs".into()),
+            ..Frame::default()
+        };
+        assert!(is_dependency_frame(&generated));
+        let own = Frame {
+            function: Some("<app::Inbox>::receive".into()),
+            file: Some("/srv/app/src/inbox.rs".into()),
+            ..Frame::default()
+        };
+        assert!(!is_dependency_frame(&own));
     }
 
     #[test]

@@ -197,6 +197,8 @@ fn boxed(element: Elem) -> Shape {
     if let Some(element) = &element {
         let (base, args) = generics(element);
         match base {
+            // `Box::new_uninit` then a write: the box of what is written.
+            "core::mem::maybe_uninit::MaybeUninit" => return boxed(concrete(args.first())),
             "alloc::sync::ArcInner" => return Shape::Arc(concrete(args.first())),
             "alloc::rc::RcInner" | "alloc::rc::RcBox" => return Shape::Rc(concrete(args.first())),
             "alloc::collections::btree::node::LeafNode"
@@ -207,6 +209,18 @@ fn boxed(element: Elem) -> Shape {
         }
     }
     Shape::Box(element)
+}
+
+/// `vec![a, b]` allocates a `Box<[T; 2]>` through `Box::new_uninit`, then
+/// turns it into the `Vec<T>` the program sees.
+fn vec_literal(self_ty: &str, function: &str) -> Option<Shape> {
+    let (base, args) = generics(self_ty);
+    let array = args.first()?;
+    let literal = base == "alloc::boxed::Box"
+        && array.starts_with('[')
+        && array.contains(';')
+        && function.ends_with(">::new_uninit");
+    literal.then(|| Shape::Vec(slice_element(array)))
 }
 
 /// The shape a type (a method's `Self`) gives, if it is a collection.
@@ -312,7 +326,7 @@ fn shape_of_frame(frame: &Frame) -> Option<Shape> {
         }
     }
     if let Some((self_ty, trait_path)) = qualified_self(function) {
-        return shape_of_type(self_ty, trait_path);
+        return vec_literal(self_ty, function).or_else(|| shape_of_type(self_ty, trait_path));
     }
     let (path, args) = turbofish(function);
     match path {
@@ -601,6 +615,28 @@ mod tests {
             "Arc<?>"
         );
         assert_eq!(short(&["alloc::string::String::with_capacity"]), "String");
+    }
+
+    #[test]
+    fn vec_literals_and_uninit_boxes_read_as_what_they_become() {
+        assert_eq!(
+            short(&[
+                "alloc::boxed::box_new_uninit",
+                "<alloc::boxed::Box<[alloc::string::String; 2]>>::new_uninit",
+            ]),
+            "Vec<String>"
+        );
+        assert_eq!(
+            short(&[
+                "alloc::boxed::box_new_uninit",
+                "<alloc::boxed::Box<core::mem::maybe_uninit::MaybeUninit<bytes::bytes_mut::Shared>>>::new_uninit",
+            ]),
+            "Box<Shared>"
+        );
+        assert_eq!(
+            short(&["<alloc::boxed::Box<[u8; 16]>>::new"]),
+            "Box<[u8; 16]>"
+        );
     }
 
     #[test]

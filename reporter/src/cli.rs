@@ -32,15 +32,19 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct LeaksArgs {
-    /// Snapshot files, or directories of them (the newest process's are
-    /// analysed).
+    /// Snapshot files, or directories of them. With snapshots of several
+    /// runs (a process restarted), each run with two snapshots or more is
+    /// analysed, newest first.
     #[arg(required = true)]
     pub snapshots: Vec<String>,
+    /// Analyse only the run of the process with this pid.
+    #[arg(long)]
+    pub pid: Option<u32>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Exit with status 1 when there is a suspect at --min-confidence or
-    /// above.
+    /// above (in any run analysed).
     #[arg(long)]
     pub fail: bool,
     /// The confidence a growing site needs to be a suspect (and to fail

@@ -79,13 +79,14 @@ fn leaks(args: LeaksArgs) -> Result<Outcome> {
     let mut options = leaks::Options::default();
     options.min_confidence = args.min_confidence / 100.0;
     options.limit = args.limit;
+    options.pid = args.pid;
     let report = leaks::leaks(&loaded, &options)?;
     output::stdout(|out| match Format::from(args.format) {
         Format::Text => render::text::leaks(&report, out),
         Format::Json => render::json::write(&report, out),
         Format::Markdown => render::markdown::leaks(&report, out),
     })?;
-    let suspicious = args.fail && !report.suspects.is_empty();
+    let suspicious = args.fail && report.has_suspects();
     Ok(if suspicious {
         Outcome::GateTripped
     } else {

@@ -118,6 +118,8 @@ pub struct Change {
     pub after_allocs: u64,
     /// After minus before.
     pub delta_allocs: i64,
+    /// Standard deviation of `delta_allocs` due to sampling.
+    pub delta_allocs_stddev: f64,
     /// Change as a fraction of before; `None` for something new.
     pub change: Option<f64>,
     /// Standard deviation of `delta_bytes` due to sampling.
@@ -204,6 +206,7 @@ struct Side<'a> {
     bytes: u64,
     allocs: u64,
     var: f64,
+    allocs_var: f64,
     biggest: Option<&'a SiteView<'a>>,
 }
 
@@ -212,6 +215,7 @@ impl<'a> Side<'a> {
         self.bytes += view.site.live_bytes;
         self.allocs += view.site.live_allocs;
         self.var += view.site.live_bytes_var;
+        self.allocs_var += view.site.live_allocs_var;
         if self
             .biggest
             .is_none_or(|b| view.site.live_bytes > b.site.live_bytes)
@@ -244,6 +248,7 @@ impl Pair<'_> {
             before_allocs: self.before.allocs,
             after_allocs: self.after.allocs,
             delta_allocs: self.after.allocs as i64 - self.before.allocs as i64,
+            delta_allocs_stddev: (self.before.allocs_var + self.after.allocs_var).sqrt(),
             change: (self.before.bytes > 0).then(|| delta_bytes as f64 / self.before.bytes as f64),
             delta_stddev: self.stddev(),
             stack: view.stack_names(),

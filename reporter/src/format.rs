@@ -52,6 +52,28 @@ pub fn signed_count(n: i64) -> String {
     signed(n, count)
 }
 
+/// A count and its standard error, to two significant digits:
+/// `50,400 ±12,000`; the count alone when the error rounds to nothing
+/// (exact snapshots).
+pub fn count_about(n: u64, stddev: f64) -> String {
+    about(count(n), stddev)
+}
+
+/// A signed count and its standard error: `+96,592 ±60,000`.
+pub fn signed_count_about(n: i64, stddev: f64) -> String {
+    about(signed_count(n), stddev)
+}
+
+fn about(value: String, stddev: f64) -> String {
+    // NaN as well as nothing.
+    if stddev.is_nan() || stddev < 0.5 {
+        return value;
+    }
+    let magnitude = 10f64.powi(stddev.log10().floor() as i32 - 1).max(1.0);
+    let error = ((stddev / magnitude).round() * magnitude) as u64;
+    format!("{value} ±{}", count(error))
+}
+
 /// A share as a percentage: `61.7%`, `0.4%`, `<0.1%`.
 pub fn percent(fraction: f64) -> String {
     let p = fraction * 100.0;
@@ -194,6 +216,10 @@ mod tests {
         assert_eq!(count(999), "999");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(signed_count(-1000), "-1,000");
+        assert_eq!(count_about(50_400, 0.0), "50,400");
+        assert_eq!(count_about(50_400, 12_345.0), "50,400 ±12,000");
+        assert_eq!(count_about(7, 2.4), "7 ±2");
+        assert_eq!(signed_count_about(96_592, 61_234.5), "+96,592 ±61,000");
         assert_eq!(percent(0.617), "61.7%");
         assert_eq!(percent(0.0001), "<0.1%");
         assert_eq!(signed_percent(24, 100), "+24.0%");

@@ -61,6 +61,8 @@ pub struct Row {
     pub live_bytes: u64,
     /// Estimated live allocations.
     pub live_allocs: u64,
+    /// Standard deviation of `live_allocs` due to sampling.
+    pub live_allocs_stddev: f64,
     /// Share of the live heap.
     pub share: f64,
     /// Standard deviation of `live_bytes` due to sampling.
@@ -157,6 +159,11 @@ fn row(rank: usize, sites: &[&SiteView<'_>], by: GroupBy, total: f64) -> Option<
         },
         live_bytes,
         live_allocs: sites.iter().map(|s| s.site.live_allocs).sum(),
+        live_allocs_stddev: sites
+            .iter()
+            .map(|s| s.site.live_allocs_var)
+            .sum::<f64>()
+            .sqrt(),
         share: live_bytes as f64 / total,
         live_bytes_stddev: sites
             .iter()

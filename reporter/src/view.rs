@@ -13,7 +13,7 @@ use heapsnap_format::Snapshot;
 use heapsnap_format::snapshot::{Frame, Site};
 use serde::Serialize;
 
-pub(crate) use heapsnap_format::names::{function_name, is_library_frame};
+pub(crate) use heapsnap_format::names::{function_name, is_dependency_frame, is_library_frame};
 use heapsnap_format::types::{Inference, TypeName};
 
 use crate::format;
@@ -27,7 +27,8 @@ pub struct SiteView<'a> {
     pub stack: &'a [u32],
     all_frames: &'a [Frame],
     /// How many of the stack's frames (from the innermost) belong to the
-    /// standard library; the next one, if any, is the location.
+    /// standard library or a dependency; the next one, if any, is the
+    /// location.
     pub library_depth: usize,
     /// The type its memory holds: its tag if it has one, else inferred.
     pub ty: Rc<TypeName>,
@@ -41,7 +42,7 @@ impl<'a> SiteView<'a> {
         self.stack.iter().filter_map(move |&i| all.get(i as usize))
     }
 
-    /// The innermost frame of the program itself.
+    /// The innermost frame of the program's own code.
     pub fn location(&self) -> Option<&'a Frame> {
         self.stack
             .get(self.library_depth)
@@ -149,7 +150,13 @@ impl Location {
 /// The views of every site of a snapshot, in the snapshot's order (most
 /// live bytes first).
 pub fn sites(snapshot: &Snapshot) -> Vec<SiteView<'_>> {
-    let library: Vec<bool> = snapshot.frames.iter().map(is_library_frame).collect();
+    // A site's location is its first frame of the program's own code: not
+    // the standard library's, not a dependency's.
+    let library: Vec<bool> = snapshot
+        .frames
+        .iter()
+        .map(|f| is_library_frame(f) || is_dependency_frame(f))
+        .collect();
     let inference = Inference::new(&snapshot.frames);
     let mut by_stack: HashMap<u32, (usize, Rc<TypeName>)> = HashMap::new();
     let no_stack: &[u32] = &[];

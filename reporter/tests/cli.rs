@@ -74,7 +74,7 @@ fn every_kind_of_bad_input_exits_2_naming_the_file_and_the_problem() {
         (
             "newer-version",
             edited(|s| s["version"] = json!(3)),
-            "version 3 is newer than this reader (1)",
+            "version 3 is newer than this reader (2)",
         ),
         (
             "version-zero",
@@ -344,7 +344,7 @@ fn leaks_needs_a_series_of_one_process() {
 }
 
 #[test]
-fn leaks_picks_the_newest_process_and_says_so() {
+fn leaks_analyses_each_run_newest_first_and_pid_picks_one() {
     let scratch = Scratch::new();
     let engine = data("snapshots/engine");
     let gateway = data("snapshots/gateway-fixed");
@@ -356,11 +356,42 @@ fn leaks_picks_the_newest_process_and_says_so() {
             scratch.file(&name, &std::fs::read(&path).unwrap());
         }
     }
-    heapsnap()
+    let both = heapsnap()
         .args(["leaks", scratch.path().to_str().unwrap()])
         .assert()
         .code(0)
         .stdout(predicate::str::contains(
-            "snapshots of 2 processes given; analysed the newest",
-        ));
+            "snapshots of 2 processes given; each run with two snapshots or more is analysed, newest first",
+        ))
+        .stdout(predicate::str::contains("\nEarlier run:\n"));
+    let text = String::from_utf8_lossy(&both.get_output().stdout).into_owned();
+    // The engine's leak is found in whichever place its run comes.
+    assert!(
+        text.contains("HashMap<String, Arc<Program>> grown in CodeLoader::load"),
+        "{text}"
+    );
+    let pid = |dir: &std::path::Path| {
+        let first = std::fs::read_dir(dir).unwrap().next().unwrap().unwrap();
+        let name = first.file_name().into_string().unwrap();
+        // heapsnap-SEQ-PID-TRIGGER.json.gz
+        name.split('-').nth(2).unwrap().to_owned()
+    };
+    let engine_pid = pid(&engine);
+    heapsnap()
+        .args([
+            "leaks",
+            scratch.path().to_str().unwrap(),
+            "--pid",
+            &engine_pid,
+        ])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!("(pid {engine_pid})")))
+        .stdout(predicate::str::contains("Earlier run").not())
+        .stdout(predicate::str::contains("; analysed: pid"));
+    heapsnap()
+        .args(["leaks", scratch.path().to_str().unwrap(), "--pid", "1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no snapshot of pid 1"));
 }

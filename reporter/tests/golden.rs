@@ -222,5 +222,22 @@ fn leaks_over_two_snapshots_says_so() {
     let (first, last) = (files[0], files[files.len() - 1]);
     let text = run(&["leaks", first, last], 0);
     compare("leaks/engine-two.txt", &text);
-    assert!(String::from_utf8_lossy(&text).contains("a two-point growth"));
+    assert!(
+        String::from_utf8_lossy(&text)
+            .contains("note: 2 snapshots: growth is judged over the whole window")
+    );
+}
+
+/// Snapshots written by format version 1 (coarse age buckets, no sample
+/// counts by age) are still read, and their leak still found.
+#[test]
+fn leaks_over_version_1_snapshots() {
+    let text = run(&["leaks", "snapshots/engine-v1", "--fail"], 1);
+    compare("leaks/engine-v1.txt", &text);
+    assert!(
+        String::from_utf8_lossy(&text)
+            .contains("1. HashMap<String, Arc<Program>> grown in CodeLoader::load"),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
 }

@@ -2,7 +2,8 @@
 //! and free. The fast path is a thread-local countdown and a filter read
 //! (`thread`, `filter`); the sampled path (`sampled`) walks the stack
 //! (`stack`), interns the site (`sites`) and keeps the live sample
-//! (`table`), under the re-entrancy guard (`guard`).
+//! (`table`), under the re-entrancy guard (`guard`). Buffers past a size
+//! that reach a new largest for their stack are noted apart (`watch`).
 //!
 //! Layer rule: this layer calls only `sys` (and `heapsnap-format`). What it
 //! needs from above (start-up on the first sample) is passed in by the
@@ -21,5 +22,6 @@ pub(crate) mod stack;
 pub(crate) mod table;
 pub(crate) mod tags;
 pub(crate) mod thread;
+pub(crate) mod watch;
 
 pub(crate) use sampled::{forget_freed, record_sample, retrack_after_realloc, take_for_realloc};

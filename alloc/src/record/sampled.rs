@@ -9,7 +9,7 @@ use super::settings::{self, MAX_FRAMES_LIMIT};
 use super::sites::{self, SiteTotals};
 use super::table::{self, Live};
 use super::thread::{self, Due, ThreadState};
-use super::{filter, sampler, stack};
+use super::{filter, sampler, stack, watch};
 use crate::sys::clock;
 
 /// A live sample's part of the estimated live heap, in whole bytes. Every
@@ -66,6 +66,7 @@ fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usi
     ) else {
         return drop_sample();
     };
+    watch::note_sampled(site, stack.frames, due.tag, size);
     let live = Live {
         site,
         size,
@@ -178,8 +179,8 @@ fn retrack(live: Live, new: usize, new_size: usize) {
         SiteTotals {
             allocated_bytes: (after - before).max(0.0),
             freed_bytes: (before - after).max(0.0),
-            allocated_count: 0.0,
             freed_count: live.weight - weight,
+            ..SiteTotals::default()
         },
     );
     add_live(estimate_of(&moved) - estimate_of(&live));

@@ -67,6 +67,12 @@ pub(crate) fn bytes_variance(size: usize, weight: f64) -> f64 {
     size * size * weight * (weight - 1.0)
 }
 
+/// One sample's contribution to the unbiased estimate of the variance of an
+/// estimated count: `weight * (weight - 1)`.
+pub(crate) fn count_variance(weight: f64) -> f64 {
+    weight * (weight - 1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

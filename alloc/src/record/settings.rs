@@ -20,6 +20,30 @@ static GENERATION: AtomicU32 = AtomicU32::new(1);
 static SEED: AtomicU64 = AtomicU64::new(0);
 static MAX_FRAMES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAMES);
 static FORCE_BACKTRACE: AtomicBool = AtomicBool::new(false);
+/// Allocations of this many bytes or more are watched for growth (see
+/// `watch`); `usize::MAX` when the watch is off.
+static WATCH_THRESHOLD: AtomicUsize =
+    AtomicUsize::new(watch_threshold_for(DEFAULT_SAMPLE_INTERVAL));
+
+/// The smallest size watched for growth: smaller buffers hold little.
+const MIN_WATCHED: u64 = 4096;
+
+/// The growth watch's threshold for a sampling interval: a sixty-fourth of
+/// it, at least 4 KiB; off in exact mode (every allocation is a sample) and
+/// when sampling is off.
+const fn watch_threshold_for(interval: u64) -> usize {
+    match interval {
+        0 | 1 => usize::MAX,
+        n if n / 64 > MIN_WATCHED => (n / 64) as usize,
+        _ => MIN_WATCHED as usize,
+    }
+}
+
+/// Allocations of this many bytes or more are watched for growth.
+#[inline(always)]
+pub(crate) fn watch_threshold() -> usize {
+    WATCH_THRESHOLD.load(Ordering::Relaxed)
+}
 
 /// Mean bytes between samples (0 = off, 1 = every allocation).
 pub(crate) fn interval() -> u64 {
@@ -29,6 +53,7 @@ pub(crate) fn interval() -> u64 {
 /// Changes the sampling interval for every thread.
 pub(crate) fn set_interval(bytes: u64) {
     INTERVAL.store(bytes, Ordering::Relaxed);
+    WATCH_THRESHOLD.store(watch_threshold_for(bytes), Ordering::Relaxed);
     GENERATION.fetch_add(1, Ordering::Release);
 }
 
@@ -63,4 +88,17 @@ pub(crate) fn force_backtrace() -> bool {
 
 pub(crate) fn set_force_backtrace(force: bool) {
     FORCE_BACKTRACE.store(force, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watch_follows_the_interval() {
+        assert_eq!(watch_threshold_for(512 * 1024), 8192);
+        assert_eq!(watch_threshold_for(64 * 1024), 4096);
+        assert_eq!(watch_threshold_for(1), usize::MAX);
+        assert_eq!(watch_threshold_for(0), usize::MAX);
+    }
 }

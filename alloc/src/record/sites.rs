@@ -23,6 +23,9 @@ pub(crate) struct SiteTotals {
     pub allocated_count: f64,
     pub freed_bytes: f64,
     pub freed_count: f64,
+    /// Samples taken here, and how many of them were freed.
+    pub samples_taken: u64,
+    pub samples_freed: u64,
 }
 
 impl SiteTotals {
@@ -32,6 +35,8 @@ impl SiteTotals {
         self.allocated_count += other.allocated_count;
         self.freed_bytes += other.freed_bytes;
         self.freed_count += other.freed_count;
+        self.samples_taken += other.samples_taken;
+        self.samples_freed += other.samples_freed;
     }
 }
 
@@ -94,8 +99,8 @@ impl Room for SiteTable {
 }
 
 /// Returns the id of the site (`frames`, whose hash is `stack_hash`, and
-/// `tag`), creating it on first sight, and adds an allocation (or the growth
-/// of one) to its totals. `None` when memory cannot be had.
+/// `tag`), creating it on first sight, and adds a sampled allocation (or
+/// the growth of one) to its totals. `None` when memory cannot be had.
 pub(crate) fn record_allocated(
     frames: &[usize],
     stack_hash: StackHash,
@@ -103,20 +108,38 @@ pub(crate) fn record_allocated(
     bytes: f64,
     count: f64,
 ) -> Option<SiteId> {
+    with_site(frames, stack_hash, tag, |site| {
+        site.totals.allocated_bytes += bytes;
+        site.totals.allocated_count += count;
+        site.totals.samples_taken += 1;
+    })
+}
+
+/// Returns the id of the site, creating it on first sight; its totals are
+/// left as they are.
+pub(crate) fn intern(frames: &[usize], stack_hash: StackHash, tag: u32) -> Option<SiteId> {
+    with_site(frames, stack_hash, tag, |_| {})
+}
+
+/// Finds or creates a site and runs `update` on it under the lock. A new
+/// site's frames are copied outside the lock (and leaked only if kept).
+fn with_site(
+    frames: &[usize],
+    stack_hash: StackHash,
+    tag: u32,
+    update: impl Fn(&mut Site),
+) -> Option<SiteId> {
     let hash = stack_hash.finish(tag as u64);
-    let add = |table: &mut SiteTable, id: SiteId| {
-        let totals = &mut table.sites[id as usize].totals;
-        totals.allocated_bytes += bytes;
-        totals.allocated_count += count;
+    let found = |table: &mut SiteTable, id: SiteId| {
+        update(&mut table.sites[id as usize]);
         Some(id)
     };
     {
         let mut table = SITES.lock();
         if let Some(id) = table.find(hash, tag, frames) {
-            return add(&mut table, id);
+            return found(&mut table, id);
         }
     }
-    // A new site: copy its frames outside the lock. Leaked only if kept.
     let mut copy = Vec::new();
     copy.try_reserve_exact(frames.len()).ok()?;
     copy.extend_from_slice(frames);
@@ -125,7 +148,7 @@ pub(crate) fn record_allocated(
     if let Some(id) = table.find(hash, tag, frames) {
         drop(table);
         drop(copy);
-        return add(&mut SITES.lock(), id);
+        return found(&mut SITES.lock(), id);
     }
     let id = table.sites.len() as SiteId;
     table.sites.push(Site {
@@ -137,7 +160,7 @@ pub(crate) fn record_allocated(
     let SiteTable { sites, index } = &mut *table;
     // Room for one more was made above: the hasher is never called.
     index.insert_unique(hash, id, |&i| sites[i as usize].hash);
-    add(&mut table, id)
+    found(&mut table, id)
 }
 
 /// Changes a site's totals after the growth or shrinking of a live sample.
@@ -147,13 +170,14 @@ pub(crate) fn adjust(site: SiteId, change: SiteTotals) {
     }
 }
 
-/// Adds a free to a site's totals.
+/// Adds the free of a sample to a site's totals.
 pub(crate) fn record_freed(site: SiteId, bytes: f64, count: f64) {
     adjust(
         site,
         SiteTotals {
             freed_bytes: bytes,
             freed_count: count,
+            samples_freed: 1,
             ..SiteTotals::default()
         },
     );

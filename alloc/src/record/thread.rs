@@ -157,6 +157,11 @@ impl ThreadState {
         countdown
     }
 
+    /// The thread's tag id.
+    pub(crate) fn tag(&self) -> u32 {
+        self.tag.get()
+    }
+
     /// Sets the thread's tag id and returns the previous one.
     pub(crate) fn replace_tag(&self, tag: u32) -> u32 {
         self.tag.replace(tag)

@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::symbolize::{self, Symbol};
 use super::{
-    AGE_BUCKETS_MS, AllocatorStats, Frame, Module, Process, Site, Snapshot, StackWalk, Totals,
-    Trigger, memory, modules,
+    AgeBucket, AllocatorStats, Frame, Module, Process, Site, Snapshot, StackWalk, Totals, Trigger,
+    age_bucket, memory, modules,
 };
 use crate::record::sites::{self, Site as RawSite, SiteTotals};
 use crate::record::table::{self, Live};
-use crate::record::{counters, sampler, settings, stack, tags, thread};
+use crate::record::{counters, sampler, settings, stack, tags, thread, watch};
 use crate::sys::clock;
 use crate::sys::lock::Holds;
 
@@ -31,31 +31,72 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 struct LiveSum {
     bytes: f64,
     count: f64,
-    variance: f64,
+    /// Sampling variances of `bytes` and `count`.
+    bytes_var: f64,
+    count_var: f64,
+    /// The sum of each sample's estimated bytes squared.
+    bytes_sq: f64,
     samples: u64,
-    by_age: [f64; AGE_BUCKETS_MS.len() + 1],
+    /// By age bucket, youngest first, only the buckets that hold samples.
+    by_age: Vec<AgeSum>,
+}
+
+/// The samples of one age bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct AgeSum {
+    bucket: u16,
+    samples: u64,
+    bytes: f64,
+    bytes_sq: f64,
+}
+
+impl AgeSum {
+    fn add(&mut self, other: &AgeSum) {
+        self.samples += other.samples;
+        self.bytes += other.bytes;
+        self.bytes_sq += other.bytes_sq;
+    }
 }
 
 impl LiveSum {
-    fn add(&mut self, live: &Live, now_ms: u64) {
+    /// Adds a sample in age bucket `bucket`; samples come in bucket order.
+    fn add(&mut self, live: &Live, bucket: u16) {
         let bytes = live.estimated_bytes();
         self.bytes += bytes;
         self.count += live.weight;
-        self.variance += sampler::bytes_variance(live.size, live.weight);
+        self.bytes_var += sampler::bytes_variance(live.size, live.weight);
+        self.count_var += sampler::count_variance(live.weight);
+        self.bytes_sq += bytes * bytes;
         self.samples += 1;
-        let age = now_ms.saturating_sub(live.born_ms);
-        let bucket = AGE_BUCKETS_MS.partition_point(|&bound| bound <= age);
-        self.by_age[bucket] += bytes;
+        let age = AgeSum {
+            bucket,
+            samples: 1,
+            bytes,
+            bytes_sq: bytes * bytes,
+        };
+        match self.by_age.last_mut() {
+            Some(last) if last.bucket == bucket => last.add(&age),
+            _ => self.by_age.push(age),
+        }
     }
 
     fn merge(&mut self, other: &LiveSum) {
         self.bytes += other.bytes;
         self.count += other.count;
-        self.variance += other.variance;
+        self.bytes_var += other.bytes_var;
+        self.count_var += other.count_var;
+        self.bytes_sq += other.bytes_sq;
         self.samples += other.samples;
-        for (mine, theirs) in self.by_age.iter_mut().zip(other.by_age) {
-            *mine += theirs;
+        let mut all: Vec<AgeSum> = self.by_age.iter().chain(&other.by_age).copied().collect();
+        all.sort_by_key(|age| age.bucket);
+        let mut merged: Vec<AgeSum> = Vec::with_capacity(all.len());
+        for age in all {
+            match merged.last_mut() {
+                Some(last) if last.bucket == age.bucket => last.add(&age),
+                _ => merged.push(age),
+            }
         }
+        self.by_age = merged;
     }
 }
 
@@ -76,12 +117,15 @@ fn capture_guarded(trigger: Trigger) -> Snapshot {
     snapshot.uptime_ms = clock::uptime_ms();
     snapshot.taken_at_ms = clock::unix_ms();
     snapshot.trigger = trigger;
+    // Before the work below, whose own memory (symbols, the copies) is no
+    // part of the program's.
+    let rss_bytes = memory::rss_bytes();
 
     let copied = Copied::take();
     let sums = copied.sum_by_site(snapshot.uptime_ms);
     let mut symbols = Symbols::default();
     symbols.resolve(copied.sites.iter().map(|site| site.frames));
-    let merged = merge_by_stack(&copied.sites, &sums, &symbols);
+    let merged = merge_by_stack(&copied, &sums, &symbols);
 
     let modules = modules::loaded();
     snapshot.process = process(&modules);
@@ -92,6 +136,7 @@ fn capture_guarded(trigger: Trigger) -> Snapshot {
     snapshot.modules = modules.into_iter().map(module).collect();
     add_sites(&mut snapshot, merged, &symbols, &copied.tag_names);
     snapshot.totals = totals(&snapshot.sites);
+    snapshot.totals.rss_bytes = rss_bytes;
     snapshot.capture.max_pause_us = copied.holds.max_ns / 1000;
     snapshot.capture.total_pause_us = copied.holds.total_ns / 1000;
     snapshot.capture.duration_ms =
@@ -103,6 +148,8 @@ fn capture_guarded(trigger: Trigger) -> Snapshot {
 struct Copied {
     live: Vec<(usize, Live)>,
     sites: Vec<RawSite>,
+    /// New largest buffer sizes, by site (see `record::watch`).
+    highs: HashMap<u32, Vec<(u64, u64)>>,
     tag_names: HashMap<u32, &'static str>,
     /// How long allocating threads could have waited on the copies.
     holds: Holds,
@@ -122,20 +169,38 @@ impl Copied {
             .into_iter()
             .map(|(name, id)| (id, name))
             .collect();
+        let highs = watch::all()
+            .into_iter()
+            .map(|(site, highs)| (site, highs.events().to_vec()))
+            .collect();
         Copied {
             live,
             sites,
+            highs,
             tag_names,
             holds,
         }
     }
 
-    /// The live samples summed by site, indexed like `sites`.
+    /// The live samples summed by site, indexed like `sites`, with their
+    /// ages at `now_ms`.
     fn sum_by_site(&self, now_ms: u64) -> Vec<LiveSum> {
         let mut sums = vec![LiveSum::default(); self.sites.len()];
-        for (_, sample) in &self.live {
-            if let Some(sum) = sums.get_mut(sample.site as usize) {
-                sum.add(sample, now_ms);
+        // Ordered by site, then age bucket, so that each site's buckets come
+        // in order.
+        let mut order: Vec<(u32, u16, u32)> = self
+            .live
+            .iter()
+            .enumerate()
+            .map(|(i, (_, sample))| {
+                let age = now_ms.saturating_sub(sample.born_ms);
+                (sample.site, age_bucket(age), i as u32)
+            })
+            .collect();
+        order.sort_unstable();
+        for (site, bucket, i) in order {
+            if let Some(sum) = sums.get_mut(site as usize) {
+                sum.add(&self.live[i as usize].1, bucket);
             }
         }
         sums
@@ -143,20 +208,26 @@ impl Copied {
 }
 
 /// A site of the snapshot before it is numbered: its trimmed stack (frame
-/// ids of `Symbols`) and tag, with its live sums and running totals.
-type Merged = ((Vec<u32>, u32), (LiveSum, SiteTotals));
+/// ids of `Symbols`) and tag, with its live sums, running totals and
+/// highs.
+type Merged = ((Vec<u32>, u32), (LiveSum, SiteTotals, Vec<(u64, u64)>));
 
 /// Merges the sites whose stacks became equal once trimmed; most live bytes
 /// first, ties broken by cumulative bytes, then stack, so that the same heap
 /// gives the same file.
-fn merge_by_stack(sites: &[RawSite], sums: &[LiveSum], symbols: &Symbols) -> Vec<Merged> {
-    let mut merged: HashMap<(Vec<u32>, u32), (LiveSum, SiteTotals)> = HashMap::new();
-    for (site, sum) in sites.iter().zip(sums) {
+fn merge_by_stack(copied: &Copied, sums: &[LiveSum], symbols: &Symbols) -> Vec<Merged> {
+    type Parts = (LiveSum, SiteTotals, Vec<(u64, u64)>);
+    let mut merged: HashMap<(Vec<u32>, u32), Parts> = HashMap::new();
+    for (id, (site, sum)) in copied.sites.iter().zip(sums).enumerate() {
         let entry = merged
             .entry((symbols.trimmed_stack(site.frames), site.tag))
             .or_default();
         entry.0.merge(sum);
         entry.1.add(&site.totals);
+        if let Some(highs) = copied.highs.get(&(id as u32)) {
+            entry.2.extend_from_slice(highs);
+            entry.2.sort_unstable();
+        }
     }
     let mut merged: Vec<Merged> = merged.into_iter().collect();
     merged.sort_by(|a, b| {
@@ -176,7 +247,7 @@ fn add_sites(
 ) {
     let mut stack_ids: HashMap<Vec<u32>, u32> = HashMap::new();
     let mut frame_ids: HashMap<u32, u32> = HashMap::new();
-    for ((frames, tag), (sum, totals)) in merged {
+    for ((frames, tag), (sum, totals, highs)) in merged {
         let next = snapshot.stacks.len() as u32;
         let stack = *stack_ids.entry(frames.clone()).or_insert_with(|| {
             let renumbered = frames
@@ -192,7 +263,9 @@ fn add_sites(
             next
         });
         let tag = tag_names.get(&tag).map(|t| t.to_string());
-        snapshot.sites.push(site(stack, tag, &sum, &totals));
+        let mut site = site(stack, tag, &sum, &totals);
+        site.highs = highs;
+        snapshot.sites.push(site);
     }
 }
 
@@ -221,15 +294,28 @@ fn site(stack: u32, tag: Option<String>, sum: &LiveSum, totals: &SiteTotals) -> 
     site.tag = tag;
     site.live_bytes = sum.bytes.round() as u64;
     site.live_allocs = sum.count.round() as u64;
-    site.live_bytes_var = sum.variance;
+    site.live_bytes_var = sum.bytes_var;
+    site.live_allocs_var = sum.count_var;
+    site.live_bytes_sq = sum.bytes_sq;
     site.allocated_bytes = totals.allocated_bytes.round() as u64;
     site.allocated_allocs = totals.allocated_count.round() as u64;
     site.freed_bytes = totals.freed_bytes.round() as u64;
     site.freed_allocs = totals.freed_count.round() as u64;
     site.live_samples = sum.samples;
-    if sum.samples > 0 {
-        site.live_bytes_by_age = sum.by_age.iter().map(|b| b.round() as u64).collect();
-    }
+    site.samples_taken = totals.samples_taken;
+    site.samples_freed = totals.samples_freed;
+    site.live_by_age = sum
+        .by_age
+        .iter()
+        .map(|age| {
+            AgeBucket::new(
+                age.bucket,
+                age.samples,
+                age.bytes.round() as u64,
+                age.bytes_sq,
+            )
+        })
+        .collect();
     site
 }
 
@@ -249,7 +335,6 @@ fn totals(sites: &[Site]) -> Totals {
     if inner_is_jemalloc {
         totals.allocator = jemalloc_stats();
     }
-    totals.rss_bytes = memory::rss_bytes();
     totals.memory_limit_bytes = memory::cgroup_memory_limit();
     totals
 }
@@ -478,21 +563,34 @@ mod tests {
     }
 
     #[test]
-    fn ages_fall_in_buckets() {
-        let mut sum = LiveSum::default();
-        let live = |born_ms| Live {
+    fn ages_fall_in_buckets_and_merge_in_order() {
+        let live = |bytes: usize| Live {
             site: 0,
-            size: 10,
-            consumed: 10,
-            weight: 1.0,
-            born_ms,
+            size: bytes,
+            consumed: bytes,
+            weight: 2.0,
+            born_ms: 0,
         };
-        sum.add(&live(10_000), 10_500); // 0.5 s old
-        sum.add(&live(0), 10_500); // 10.5 s old
-        sum.add(&live(0), 1_000_000_000); // 11.6 days old
-        assert_eq!(sum.by_age[0], 10.0);
-        assert_eq!(sum.by_age[4], 10.0);
-        assert_eq!(sum.by_age[AGE_BUCKETS_MS.len()], 10.0);
-        assert_eq!(sum.bytes, 30.0);
+        let mut a = LiveSum::default();
+        a.add(&live(10), age_bucket(30));
+        a.add(&live(10), age_bucket(40));
+        a.add(&live(5), age_bucket(10_500));
+        assert_eq!(a.by_age.len(), 2);
+        assert_eq!((a.by_age[0].bucket, a.by_age[0].samples), (0, 2));
+        assert_eq!(a.by_age[0].bytes, 40.0);
+        assert_eq!(a.by_age[1].bytes_sq, 100.0);
+        let mut b = LiveSum::default();
+        b.add(&live(1), age_bucket(500));
+        b.add(&live(1), age_bucket(10_600));
+        a.merge(&b);
+        let buckets: Vec<(u16, u64)> = a.by_age.iter().map(|g| (g.bucket, g.samples)).collect();
+        assert_eq!(
+            buckets,
+            [(0, 2), (age_bucket(500), 1), (age_bucket(10_500), 2)]
+        );
+        assert_eq!(a.samples, 5);
+        assert_eq!(a.bytes, 54.0);
+        // weight 2: each sample's count variance is w(w - 1) = 2.
+        assert_eq!(a.count_var, 10.0);
     }
 }

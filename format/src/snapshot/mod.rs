@@ -27,31 +27,54 @@ pub use words::{StackWalk, Trigger};
 /// The value of the `format` field.
 pub const FORMAT: &str = "heapsnap";
 /// The newest format version this crate reads and the one it writes.
-pub const VERSION: u32 = 1;
+/// Version 1 files are read too (see [`Site::live_by_age`]).
+pub const VERSION: u32 = 2;
 
-/// Upper bounds (exclusive, in milliseconds) of the allocation-age buckets of
-/// [`Site::live_bytes_by_age`]; a last bucket holds everything older.
-pub const AGE_BUCKETS_MS: [u64; 19] = [
-    1_000,
-    2_000,
-    5_000,
-    10_000,
-    20_000,
-    30_000,
-    60_000,
-    120_000,
-    300_000,
-    600_000,
-    1_200_000,
-    1_800_000,
-    3_600_000,
-    7_200_000,
-    21_600_000,
-    43_200_000,
-    86_400_000,
-    172_800_000,
-    604_800_000,
-];
+/// Lower bounds of the allocation-age buckets of [`Site::live_by_age`],
+/// in milliseconds, after the first bucket (ages from 0): sixteen buckets
+/// per doubling of the age, from 64 ms to about four years, so that a
+/// bucket is about a twentieth of the age it holds (the leak analysis
+/// counts the samples two snapshots share by their ages). A last bucket
+/// holds everything older.
+pub const AGE_BUCKETS_MS: [u64; AGE_BOUNDS] = age_bounds();
+
+/// How many bounds [`AGE_BUCKETS_MS`] has.
+const AGE_BOUNDS: usize = 16 * 31;
+
+const fn age_bounds() -> [u64; AGE_BOUNDS] {
+    // 2^(k/16) for k mod 16, in billionths.
+    const POWERS: [u64; 16] = [
+        1_000_000_000,
+        1_044_273_782,
+        1_090_507_733,
+        1_138_788_635,
+        1_189_207_115,
+        1_241_857_812,
+        1_296_839_555,
+        1_354_255_547,
+        1_414_213_562,
+        1_476_826_146,
+        1_542_210_825,
+        1_610_490_332,
+        1_681_792_831,
+        1_756_252_160,
+        1_834_008_086,
+        1_915_206_561,
+    ];
+    let mut bounds = [0u64; AGE_BOUNDS];
+    let mut k = 0;
+    while k < AGE_BOUNDS {
+        let scaled = (64u128 << (k / 16)) * POWERS[k % 16] as u128;
+        bounds[k] = ((scaled + 500_000_000) / 1_000_000_000) as u64;
+        k += 1;
+    }
+    bounds
+}
+
+/// The age bucket of an allocation `age_ms` old.
+pub fn age_bucket(age_ms: u64) -> u16 {
+    AGE_BUCKETS_MS.partition_point(|&bound| bound <= age_ms) as u16
+}
 
 /// A heap snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,7 +98,9 @@ pub struct Snapshot {
     pub sampling: Sampling,
     /// Heap-wide figures.
     pub totals: Totals,
-    /// Upper bounds of the age buckets of `Site::live_bytes_by_age`.
+    /// Bounds of the age buckets of `Site::live_by_age`: bucket 0 holds
+    /// ages below the first bound, bucket `k` ages from bound `k - 1` to
+    /// bound `k`, the last one everything older.
     pub age_buckets_ms: Vec<u64>,
     /// Every frame that some stack refers to.
     pub frames: Vec<Frame>,
@@ -216,6 +241,14 @@ pub struct Site {
     /// Estimated variance of `live_bytes` due to sampling (bytes²); 0 in
     /// exact mode.
     pub live_bytes_var: f64,
+    /// Estimated variance of `live_allocs` due to sampling; 0 in exact mode.
+    #[serde(default)]
+    pub live_allocs_var: f64,
+    /// The sum over the live samples of their estimated bytes squared: how
+    /// much the live bytes move when samples are born or die (0 in files
+    /// of version 1).
+    #[serde(default)]
+    pub live_bytes_sq: f64,
     /// Estimated bytes allocated here since the start.
     pub allocated_bytes: u64,
     /// Estimated allocations here since the start.
@@ -226,10 +259,71 @@ pub struct Site {
     pub freed_allocs: u64,
     /// Live samples behind the estimates.
     pub live_samples: u64,
-    /// Estimated live bytes by allocation age, bucketed by
-    /// `Snapshot::age_buckets_ms` (one more bucket than bounds); empty when
-    /// nothing is live.
-    pub live_bytes_by_age: Vec<u64>,
+    /// Samples taken here since the start (each sampled allocation once).
+    #[serde(default)]
+    pub samples_taken: u64,
+    /// Of those, how many were freed since.
+    #[serde(default)]
+    pub samples_freed: u64,
+    /// The live samples by age, in the buckets of `Snapshot::age_buckets_ms`
+    /// that hold any, youngest first. A site that leaks holds samples of
+    /// every age; a cache's were born early, a queue's are young. Read from
+    /// a file of version 1, sample counts and squares are apportioned from
+    /// its live bytes by age.
+    #[serde(default)]
+    pub live_by_age: Vec<AgeBucket>,
+    /// When its buffers reached sizes larger than any before from this
+    /// stack, and how large: (milliseconds of uptime, bytes), oldest first
+    /// (the first few and the latest few of them). Noted for every buffer
+    /// from a size up (`interval / 64`, at least 4 KiB), sampled or not, and
+    /// left out of every estimate: a collection that keeps growing shows
+    /// here even when it is smaller than the sampling interval.
+    #[serde(default)]
+    pub highs: Vec<(u64, u64)>,
+    /// Version 1's live bytes by age, read and converted into `live_by_age`.
+    #[serde(default, rename = "live_bytes_by_age", skip_serializing)]
+    pub(crate) legacy_bytes_by_age: Vec<u64>,
+}
+
+/// The live samples of one age bucket of a site.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct AgeBucket {
+    /// The bucket (see `Snapshot::age_buckets_ms`).
+    pub bucket: u16,
+    /// Live samples that old.
+    pub samples: u64,
+    /// The estimated live bytes they stand for.
+    pub bytes: u64,
+    /// The sum over them of their estimated bytes squared.
+    pub bytes_sq: f64,
+}
+
+impl AgeBucket {
+    /// A bucket's figures.
+    pub fn new(bucket: u16, samples: u64, bytes: u64, bytes_sq: f64) -> AgeBucket {
+        AgeBucket {
+            bucket,
+            samples,
+            bytes,
+            bytes_sq,
+        }
+    }
+}
+
+/// `[bucket, samples, bytes, bytes_sq]` in JSON: compact, as there can be
+/// many.
+impl Serialize for AgeBucket {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.bucket, self.samples, self.bytes, self.bytes_sq).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for AgeBucket {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (bucket, samples, bytes, bytes_sq) = <(u16, u64, u64, f64)>::deserialize(deserializer)?;
+        Ok(AgeBucket::new(bucket, samples, bytes, bytes_sq))
+    }
 }
 
 /// A loaded object (the executable or a shared library).

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::error::Category;
 
-use super::{Error, ErrorKind, FORMAT, Snapshot, VERSION};
+use super::{AgeBucket, Error, ErrorKind, FORMAT, Site, Snapshot, VERSION};
 
 /// No heap, count or rate in a real snapshot comes near 2^60 (one EiB).
 const IMPLAUSIBLE: u64 = 1 << 60;
@@ -27,14 +27,47 @@ impl Snapshot {
         Snapshot::from_slice(&bytes)
     }
 
-    /// Parses and validates a snapshot held in memory.
+    /// Parses and validates a snapshot held in memory; a file of version 1
+    /// is converted to the current version's types.
     pub fn from_slice(bytes: &[u8]) -> Result<Snapshot, Error> {
         match serde_json::from_slice::<Snapshot>(bytes) {
-            Ok(snapshot) => {
+            Ok(mut snapshot) => {
                 snapshot.validate()?;
+                snapshot.upgrade();
                 Ok(snapshot)
             }
             Err(err) => Err(explain(bytes, err)),
+        }
+    }
+
+    /// Version 1 kept live bytes by age only, in coarse buckets, and no
+    /// variance of the live count: the sample counts and squares of each
+    /// bucket are apportioned from its bytes, and the count's variance
+    /// estimated, as if every sample of the site stood for the same bytes.
+    fn upgrade(&mut self) {
+        let sampled = self.sampling.interval_bytes > 1;
+        for site in &mut self.sites {
+            if self.version == 1 && sampled && site.live_samples > 0 {
+                // Each sample stands for `w` allocations, on average: its
+                // count's variance is about `w·(w − 1)`.
+                let w = site.live_allocs as f64 / site.live_samples as f64;
+                site.live_allocs_var = site.live_samples as f64 * w * (w - 1.0).max(0.0);
+            }
+            let legacy = std::mem::take(&mut site.legacy_bytes_by_age);
+            if legacy.is_empty() || !site.live_by_age.is_empty() {
+                continue;
+            }
+            let per_sample = site.live_bytes as f64 / site.live_samples.max(1) as f64;
+            site.live_bytes_sq = site.live_bytes as f64 * per_sample;
+            site.live_by_age = legacy
+                .iter()
+                .enumerate()
+                .filter(|&(_, &bytes)| bytes > 0)
+                .map(|(bucket, &bytes)| {
+                    let samples = (bytes as f64 / per_sample.max(1.0)).round() as u64;
+                    AgeBucket::new(bucket as u16, samples, bytes, bytes as f64 * per_sample)
+                })
+                .collect();
         }
     }
 
@@ -82,12 +115,15 @@ impl Snapshot {
                     self.stacks.len()
                 ));
             }
-            let ages = site.live_bytes_by_age.len();
+            let ages = site.legacy_bytes_by_age.len();
             if ages != 0 && ages != self.age_buckets_ms.len() + 1 {
                 return invalid(format!(
                     "site {i} has {ages} age buckets, but age_buckets_ms defines {}",
                     self.age_buckets_ms.len() + 1
                 ));
+            }
+            if let Err(problem) = self.check_ages(site) {
+                return invalid(format!("site {i} {problem}"));
             }
             for (name, value) in [
                 ("live_bytes", site.live_bytes),
@@ -104,9 +140,48 @@ impl Snapshot {
                     ));
                 }
             }
-            if !(site.live_bytes_var.is_finite() && site.live_bytes_var >= 0.0) {
-                return invalid(format!("site {i} has a negative live_bytes_var"));
+            for (name, value) in [
+                ("live_bytes_var", site.live_bytes_var),
+                ("live_allocs_var", site.live_allocs_var),
+                ("live_bytes_sq", site.live_bytes_sq),
+            ] {
+                if !(value.is_finite() && value >= 0.0) {
+                    return invalid(format!("site {i} has a negative {name}"));
+                }
             }
+        }
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    /// A site's ages: buckets that exist, youngest first, each once, with
+    /// as many samples in all as the site has live.
+    fn check_ages(&self, site: &Site) -> Result<(), String> {
+        let buckets = self.age_buckets_ms.len() + 1;
+        let mut samples = 0u64;
+        let mut previous: Option<u16> = None;
+        for age in &site.live_by_age {
+            if age.bucket as usize >= buckets {
+                return Err(format!(
+                    "has age bucket {}, but age_buckets_ms defines {buckets}",
+                    age.bucket
+                ));
+            }
+            if previous.is_some_and(|p| p >= age.bucket) {
+                return Err("has age buckets out of order".into());
+            }
+            if !(age.bytes_sq.is_finite() && age.bytes_sq >= 0.0) {
+                return Err("has a negative bytes_sq in an age bucket".into());
+            }
+            previous = Some(age.bucket);
+            samples = samples.saturating_add(age.samples);
+        }
+        if !site.live_by_age.is_empty() && samples != site.live_samples {
+            return Err(format!(
+                "has {samples} samples by age but {} live samples",
+                site.live_samples
+            ));
         }
         Ok(())
     }
@@ -157,7 +232,7 @@ fn explain(bytes: &[u8], err: serde_json::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{Frame, Site};
+    use crate::snapshot::{Frame, Site, Trigger};
 
     fn valid() -> Snapshot {
         let mut snap = Snapshot::default();
@@ -190,19 +265,70 @@ mod tests {
     }
 
     #[test]
+    fn ages_are_checked() {
+        let mut snap = valid();
+        snap.sites[0].live_samples = 3;
+        snap.sites[0].live_by_age = vec![
+            AgeBucket::new(0, 1, 40, 1600.0),
+            AgeBucket::new(7, 2, 60, 1800.0),
+        ];
+        let json = serde_json::to_string(&snap).unwrap();
+        assert!(
+            json.contains("\"live_by_age\":[[0,1,40,1600.0],[7,2,60,1800.0]]"),
+            "{json}"
+        );
+        assert_eq!(Snapshot::from_slice(json.as_bytes()).unwrap(), snap);
+        let miscounted = json.replace("\"live_samples\":3", "\"live_samples\":4");
+        assert!(error_of(&miscounted).contains("has 3 samples by age but 4 live samples"));
+        let unordered = json.replace("[[0,1,40,1600.0],[7,", "[[9,1,40,1600.0],[7,");
+        assert!(error_of(&unordered).contains("out of order"));
+        let beyond = json.replace("[7,2,60,1800.0]", "[600,2,60,1800.0]");
+        assert!(error_of(&beyond).contains("age bucket 600"));
+    }
+
+    /// A version 1 file's live bytes by age become sample counts and
+    /// squares, apportioned as if every sample stood for the same bytes.
+    #[test]
+    fn version_1_files_are_read() {
+        let v1 = r#"{"format":"heapsnap","version":1,"process":{"pid":7,"exe":"/srv/app","build_id":null,"started_at_ms":0},
+            "seq":0,"taken_at_ms":0,"uptime_ms":5000,"trigger":"interval",
+            "sampling":{"interval_bytes":1000,"stack_walk":"frame-pointers","max_frames":64,"allocator":"jemalloc"},
+            "totals":{"live_bytes":4000,"live_allocs":40,"allocated_bytes":0,"allocated_allocs":0,"freed_bytes":0,"freed_allocs":0,
+                      "live_samples":4,"samples_dropped":0,"allocator":null,"rss_bytes":null,"memory_limit_bytes":null},
+            "age_buckets_ms":[1000,2000],"frames":[{"ip":"0x10","function":"app::f","file":null,"line":null,"inlined":false}],
+            "stacks":[[0]],"sites":[{"stack":0,"tag":null,"live_bytes":4000,"live_allocs":40,"live_bytes_var":3.0e6,
+            "allocated_bytes":0,"allocated_allocs":0,"freed_bytes":0,"freed_allocs":0,"live_samples":4,
+            "live_bytes_by_age":[1000,0,3000]}],"modules":[]}"#;
+        let snap = Snapshot::from_slice(v1.as_bytes()).unwrap();
+        assert_eq!(snap.version, 1);
+        assert_eq!(snap.trigger, Trigger::Interval);
+        let site = &snap.sites[0];
+        assert_eq!(
+            site.live_by_age,
+            [
+                AgeBucket::new(0, 1, 1000, 1.0e6),
+                AgeBucket::new(2, 3, 3000, 3.0e6)
+            ]
+        );
+        assert_eq!(site.live_bytes_sq, 4.0e6);
+        let bad = v1.replace("[1000,0,3000]", "[1000,3000]");
+        assert!(error_of(&bad).contains("has 2 age buckets, but age_buckets_ms defines 3"));
+    }
+
+    #[test]
     fn explains_what_is_wrong() {
         let json = serde_json::to_string(&valid()).unwrap();
         assert!(error_of("hello").starts_with("not JSON"));
         assert!(error_of(&json[..json.len() / 2]).starts_with("truncated"));
         assert!(error_of("[1, 2]").contains("not a heapsnap snapshot"));
         assert!(error_of(r#"{"format": "pprof"}"#).contains("\"pprof\""));
-        let newer = json.replace("\"version\":1", "\"version\":3");
+        let newer = json.replace(&format!("\"version\":{VERSION}"), "\"version\":3");
         assert_eq!(
             error_of(&newer),
-            "snapshot version 3 is newer than this reader (1); upgrade heapsnap"
+            "snapshot version 3 is newer than this reader (2); upgrade heapsnap"
         );
-        let newer_and_different = r#"{"format": "heapsnap", "version": 2, "nodes": []}"#;
-        assert!(error_of(newer_and_different).contains("version 2 is newer"));
+        let newer_and_different = r#"{"format": "heapsnap", "version": 9, "nodes": []}"#;
+        assert!(error_of(newer_and_different).contains("version 9 is newer"));
         let missing = json.replace("\"sites\"", "\"places\"");
         assert!(
             error_of(&missing).contains("missing field `sites`"),

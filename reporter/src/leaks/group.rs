@@ -16,9 +16,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::series::{Latest, SiteTrend};
 use heapsnap_format::names;
 use heapsnap_format::types::{COLLECTIONS, is_collection};
+
+use super::series::{Latest, Points, Retention, SiteTrend};
+use crate::trend::Verdict;
 
 /// What a site's type and function say about what it may hold, worked out
 /// once per site: grouping compares every site with many others.
@@ -116,6 +118,8 @@ fn allocated_apart(element: &str) -> bool {
 
 /// Sites that leak together, and the collections that may hold them.
 pub(super) struct Group<'a> {
+    /// The collection the group was formed around, if any.
+    pub(super) anchor: Option<&'a SiteTrend>,
     /// Sites that grew: their series add up to the group's.
     pub(super) members: Vec<&'a SiteTrend>,
     /// Collections holding the members' types that did not grow in the
@@ -125,21 +129,29 @@ pub(super) struct Group<'a> {
 }
 
 /// Sites that leak together (see the module docs): first around each
-/// collection that holds a program type, largest growth first, then by
-/// allocating function and construction. Only sites that grew are members;
+/// collection that holds a program type and keeps what it holds, those
+/// with the strongest evidence of keeping first, largest growth first
+/// among them, then by allocating function and construction. Only sites that grew are members;
 /// each joins one group at most.
 pub(super) fn groups<'a>(sites: &[&'a SiteTrend]) -> Vec<Group<'a>> {
     let mut order: Vec<&'a SiteTrend> = sites.to_vec();
     order.sort_by(|a, b| {
-        b.series
+        b.points
             .growth()
-            .total_cmp(&a.series.growth())
+            .total_cmp(&a.points.growth())
             .then_with(|| a.latest.type_full.cmp(&b.latest.type_full))
             .then_with(|| a.latest.location.function.cmp(&b.latest.location.function))
     });
     let index = SiteIndex::new(&order);
     let mut claims = Claims::new(&order);
-    let mut groups: Vec<Group<'a>> = (0..order.len())
+    // Collections whose samples show they keep what they hold are tried as
+    // anchors first, then those whose buffers only reached new sizes (a
+    // list rebuilt for each health check does that too, as what it lists
+    // grows), each in the order of growth.
+    let mut anchors: Vec<usize> = (0..order.len()).collect();
+    anchors.sort_by_key(|&i| std::cmp::Reverse(order[i].retention));
+    let mut groups: Vec<Group<'a>> = anchors
+        .into_iter()
         .filter_map(|anchor| group_around(anchor, &order, &index, &mut claims))
         .collect();
     groups.extend(leftover_groups(&order, &claims.taken));
@@ -159,7 +171,7 @@ struct Claims {
 
 impl Claims {
     fn new(order: &[&SiteTrend]) -> Claims {
-        let grew: Vec<bool> = order.iter().map(|s| s.series.growth() > 0.0).collect();
+        let grew: Vec<bool> = order.iter().map(|s| s.points.growth() > 0.0).collect();
         Claims {
             taken: grew.iter().map(|g| !g).collect(),
             holder: vec![false; order.len()],
@@ -177,27 +189,59 @@ fn group_around<'a>(
     claims: &mut Claims,
 ) -> Option<Group<'a>> {
     let elements = &order[anchor].holding.elements;
-    if (claims.grew[anchor] && claims.taken[anchor]) || claims.holder[anchor] || elements.is_empty()
+    // A collection holds what it keeps: one whose samples outlived a
+    // snapshot interval or whose buffers kept growing, or one that grew in
+    // the samples and was never seen to let go. One built for a health
+    // check and dropped again holds nothing.
+    let may_hold = |i: usize| {
+        order[i].retains() || (claims.grew[i] && order[i].retention != Retention::DiesYoung)
+    };
+    if (claims.grew[anchor] && claims.taken[anchor])
+        || claims.holder[anchor]
+        || elements.is_empty()
+        || !may_hold(anchor)
     {
         return None;
     }
     // By type, through nested collections: a map of sets of `Arc<T>` holds
     // the sets, which hold the `Arc<T>`s.
+    // Where several collections hold the same type, each site goes to the
+    // one whose calls it shares most (a session built for the leaking store
+    // is not the bounded store's).
+    let closest = |i: usize, rivals: &[usize]| {
+        let mine = affinity(order[i], order[anchor]);
+        rivals
+            .iter()
+            .filter(|&&r| r != anchor && may_hold(r))
+            .all(|&r| affinity(order[i], order[r]) <= mine)
+    };
     let mut members = Vec::new();
     let mut element_places: HashSet<(&str, Option<u32>)> = HashSet::new();
     for i in SiteIndex::lookup(&index.by_type, elements.iter().map(String::as_str)) {
-        if i != anchor && !claims.taken[i] {
+        let rivals = index.by_element.get(order[i].latest.ty.as_str());
+        if i != anchor && !claims.taken[i] && closest(i, rivals.map_or(&[], Vec::as_slice)) {
             claims.taken[i] = true;
             members.push(order[i]);
             let l = &order[i].latest.location;
             element_places.insert((l.function.as_str(), l.line));
         }
     }
-    // A collection of values (`Vec<Op>`) holds no other site: it is no
-    // anchor, and may join another group. One of separately allocated
-    // elements (`Arc<Program>`) whose elements were not sampled still holds
-    // what is allocated where it grows.
-    if members.is_empty() && !order[anchor].holding.holds_allocations {
+    // What else joins: allocated while building an element, where the
+    // collection grows, by the element type's methods, or beside the
+    // collection's own growth (the value built in the function that
+    // inserts it). A collection of values with none of that (`Vec<Op>`)
+    // holds no other site: it is no anchor, and may join another group.
+    let joined = joined(order[anchor], &members, &element_places, index)
+        .into_iter()
+        .chain(siblings(order[anchor], order, index))
+        .filter(|&i| !claims.taken[i] && i != anchor)
+        .filter(|&i| {
+            let owner = order[i].holding.method_of.as_deref();
+            let rivals = owner.and_then(|o| index.by_pointee.get(o));
+            closest(i, rivals.map_or(&[], Vec::as_slice))
+        })
+        .collect::<Vec<usize>>();
+    if members.is_empty() && joined.is_empty() && !order[anchor].holding.holds_allocations {
         return None;
     }
     claims.holder[anchor] = true;
@@ -208,25 +252,38 @@ fn group_around<'a>(
     } else {
         unseen_holders.push(order[anchor]);
     }
-    for i in joined(order[anchor], &members, &element_places, index) {
+    for i in joined {
         if !claims.taken[i] {
             claims.taken[i] = true;
             members.push(order[i]);
         }
     }
-    // Other collections of the same elements that did not grow.
-    let held_types = elements
+    // Other collections of what grew in the group that did not grow
+    // themselves, if they keep what they hold; and those that hold a
+    // member collection (the map of the sets that grew): what the sets
+    // keep, it keeps. A group of the anchor alone has none: a list that
+    // grew names no registry of the elements it lists.
+    let anchor_id = order[anchor].id;
+    let alone = members.iter().all(|m| m.id == anchor_id);
+    let held_types = members
         .iter()
-        .map(String::as_str)
-        .chain(members.iter().map(|m| m.latest.ty.as_str()));
+        .filter(|_| !alone)
+        .map(|m| m.latest.ty.as_str());
+    let member_collections = members
+        .iter()
+        .filter(|m| !alone && m.holding.is_collection)
+        .map(|m| m.latest.ty.as_str());
+    let holds_a_member = SiteIndex::lookup(&index.by_element, member_collections);
     for i in SiteIndex::lookup(&index.by_element, held_types) {
-        if !claims.grew[i] && !claims.holder[i] {
+        let keeps = order[i].retains() || holds_a_member.binary_search(&i).is_ok();
+        if !claims.grew[i] && !claims.holder[i] && keeps {
             claims.holder[i] = true;
             unseen_holders.push(order[i]);
         }
     }
     // Nothing grew with it: its sites are left to the others.
     (!members.is_empty()).then_some(Group {
+        anchor: Some(order[anchor]),
         members,
         unseen_holders,
     })
@@ -257,6 +314,76 @@ fn joined(
     joined.sort_unstable();
     joined.dedup();
     joined
+}
+
+/// True when a site holds more at the end than in the middle of the series,
+/// or its buffers reached a new largest size in the later half.
+fn grows_late(site: &SiteTrend) -> bool {
+    let points = &site.points;
+    let n = points.len();
+    let more = n >= 2 && points[n - 1].bytes > points[(n - 1) / 2].bytes;
+    more || site.late_high
+}
+
+/// How many functions to compare when telling which collection a site is
+/// closest to.
+const AFFINITY_DEPTH: usize = 4;
+
+/// How close a site's calls are to a collection's: how many of the
+/// functions that made the site (its location, then the program functions
+/// that called it, nearest first) also made the collection.
+fn affinity(site: &SiteTrend, collection: &SiteTrend) -> usize {
+    let chain = |s: &'_ SiteTrend| {
+        std::iter::once(s.latest.location.function.clone())
+            .chain(s.latest.program_callers.iter().cloned())
+            .take(AFFINITY_DEPTH)
+            .collect::<Vec<String>>()
+    };
+    let theirs = chain(collection);
+    chain(site).iter().filter(|f| theirs.contains(f)).count()
+}
+
+/// Sites built beside the collection's growth: allocated in the function
+/// that called the one growing the collection, or in a function it called
+/// directly (the session `Session::new` makes for the function that then
+/// inserts it), and what those allocated in functions they called on the
+/// way from that caller (the session's strings, made by a helper). Sites that grew and stopped (a
+/// cache filled by the same function) are not. For values made elsewhere
+/// and moved in (parsed off the network), the structure says nothing else.
+fn siblings(anchor: &SiteTrend, order: &[&SiteTrend], index: &SiteIndex<'_>) -> Vec<usize> {
+    let Some(caller) = anchor.latest.program_callers.first() else {
+        return Vec::new();
+    };
+    // Only a collection still growing in the later half has siblings: a
+    // table loaded once by a function that also starts other work (a
+    // dispatcher) was not built beside that work.
+    if !grows_late(anchor) {
+        return Vec::new();
+    }
+    let tag = anchor.latest.tag.as_deref();
+    let still_growing = |&i: &usize| {
+        !matches!(
+            order[i].fit.as_ref().map(|f| f.verdict),
+            Some(Verdict::Levelled | Verdict::Step | Verdict::Shrinking)
+        )
+    };
+    let near: Vec<usize> = SiteIndex::lookup(&index.by_near_caller, [(tag, caller.as_str())])
+        .into_iter()
+        .filter(still_growing)
+        .collect();
+    let places: HashSet<(Option<&str>, &str)> = near
+        .iter()
+        .map(|&i| (tag, order[i].latest.location.function.as_str()))
+        .collect();
+    // Built by those functions on the way from the same caller: `text`
+    // called by a `Session::new` that this caller called, not by one that
+    // another part's code called.
+    let from_caller = |&i: &usize| order[i].latest.program_callers.contains(caller);
+    let built = SiteIndex::lookup(&index.by_first_caller, places)
+        .into_iter()
+        .filter(still_growing)
+        .filter(from_caller);
+    near.iter().copied().chain(built).collect()
 }
 
 /// The sites no collection claimed, grouped: sites of one function, and
@@ -292,6 +419,7 @@ fn leftover_groups<'a>(order: &[&'a SiteTrend], taken: &[bool]) -> Vec<Group<'a>
         let g = *component_of.entry(sets.root(r)).or_insert(next);
         if g == next {
             groups.push(Group {
+                anchor: None,
                 members: Vec::new(),
                 unseen_holders: Vec::new(),
             });
@@ -328,6 +456,10 @@ impl DisjointSets {
     }
 }
 
+/// How many of a site's program callers count as near for siblings: the
+/// function that called its location.
+const NEAR: usize = 1;
+
 /// Sites (by position in the grouping order) under the keys grouping looks
 /// them up by, so that finding what joins a group costs what joins it, not
 /// a pass over every site.
@@ -344,6 +476,12 @@ struct SiteIndex<'a> {
     by_method_of: HashMap<&'a str, Vec<usize>>,
     /// By each program element type its type holds.
     by_element: HashMap<&'a str, Vec<usize>>,
+    /// By the type each program element points to (`Conn` for
+    /// `Arc<Conn>`).
+    by_pointee: HashMap<&'a str, Vec<usize>>,
+    /// By (tag, each of the first program functions that called it, and
+    /// its own function).
+    by_near_caller: HashMap<(Option<&'a str>, &'a str), Vec<usize>>,
 }
 
 impl<'a> SiteIndex<'a> {
@@ -355,6 +493,8 @@ impl<'a> SiteIndex<'a> {
             by_first_caller: HashMap::new(),
             by_method_of: HashMap::new(),
             by_element: HashMap::new(),
+            by_pointee: HashMap::new(),
+            by_near_caller: HashMap::new(),
         };
         for (i, site) in order.iter().enumerate() {
             let l = &site.latest;
@@ -384,7 +524,20 @@ impl<'a> SiteIndex<'a> {
                     .push(i);
             }
             for element in &site.holding.elements {
-                let list = index.by_element.entry(element.as_str()).or_default();
+                for (map, key) in [
+                    (&mut index.by_element, element.as_str()),
+                    (&mut index.by_pointee, pointee(element)),
+                ] {
+                    let list = map.entry(key).or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
+                    }
+                }
+            }
+            let near = std::iter::once(l.location.function.as_str())
+                .chain(l.program_callers.iter().take(NEAR).map(String::as_str));
+            for function in near {
+                let list = index.by_near_caller.entry((tag, function)).or_default();
                 if list.last() != Some(&i) {
                     list.push(i);
                 }
@@ -431,6 +584,19 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
         .iter()
         .flat_map(|m| m.latest.callers.iter().map(|(f, line)| (f.as_str(), *line)))
         .collect();
+    let anchor = group.anchor;
+    // Where the anchor itself was allocated from: an object made there holds
+    // the anchor (`Arc::new(Program::compile())` holds the `Vec<Op>` that
+    // `compile` grew).
+    let anchor_built_in: HashSet<(&str, Option<u32>)> = anchor
+        .map(|a| {
+            a.latest
+                .callers
+                .iter()
+                .map(|(f, line)| (f.as_str(), *line))
+                .collect()
+        })
+        .unwrap_or_default();
     let rank = |m: &SiteTrend| {
         let holds = m
             .holding
@@ -440,8 +606,10 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
         let place = (m.latest.location.function.as_str(), m.latest.location.line);
         (
             holds,
-            m.holding.holds_allocations,
+            anchor_built_in.contains(&place),
+            anchor.is_some_and(|a| a.id == m.id),
             built_at.contains(&place),
+            m.holding.holds_allocations,
             m.holding.is_collection,
         )
     };
@@ -452,7 +620,7 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
         .max_by(|(rank_a, a), (rank_b, b)| {
             rank_a
                 .cmp(rank_b)
-                .then(a.series.last().total_cmp(&b.series.last()))
+                .then(a.points.last_bytes().total_cmp(&b.points.last_bytes()))
         })
         .map(|(_, m)| m)
         .or_else(|| members.first().copied())
@@ -607,6 +775,173 @@ mod tests {
             "a Vec of values anchors nothing; construction joins them"
         );
         assert_eq!(holder(&groups[0]).map(|h| h.id), Some(0));
+    }
+
+    /// Two stores of sessions by value, one leaking and one bounded (which
+    /// filled early), each inserting from its own function: each store
+    /// holds the sessions built by its own caller, and the leaking one is
+    /// named after its map although no site allocates a `Session`.
+    #[test]
+    fn a_map_of_structs_by_value_holds_what_its_caller_built() {
+        let n = 12;
+        let mut filled = linear(n, MIB);
+        filled.iter_mut().skip(4).for_each(|b| *b = 4.0 * MIB);
+        let sites = [
+            site(
+                0,
+                "std::collections::hash::map::HashMap<u64, app::Session>",
+                "<app::Store>::insert",
+                10,
+                &[("app::serve", 40)],
+                &linear(n, 0.2 * MIB),
+            ),
+            site(
+                1,
+                "alloc::vec::Vec<u8>",
+                "<app::Session>::new",
+                22,
+                &[("app::serve", 39)],
+                &linear(n, 2.0 * MIB),
+            ),
+            site(
+                2,
+                "std::collections::hash::map::HashMap<u64, app::Session>",
+                "<app::Bounded>::put",
+                30,
+                &[("app::recent", 70)],
+                &{
+                    let mut b = linear(n, 0.1 * MIB);
+                    b.iter_mut().skip(4).for_each(|b| *b = 0.4 * MIB);
+                    b
+                },
+            ),
+            site(
+                3,
+                "alloc::vec::Vec<u8>",
+                "<app::Session>::new",
+                22,
+                &[("app::recent", 69)],
+                &filled,
+            ),
+        ];
+        let all: Vec<&SiteTrend> = sites.iter().collect();
+        let groups = groups(&all);
+        let leaking = groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m.id == 1))
+            .expect("a group holds the leaking sessions");
+        let mut ids: Vec<usize> = leaking.members.iter().map(|m| m.id).collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            [0, 1],
+            "the bounded store's sessions are not the leak's"
+        );
+        assert_eq!(holder(leaking).map(|h| h.id), Some(0));
+    }
+
+    /// A list of the registry's element type built for a health check and
+    /// dropped at once never outlives a snapshot: it names nothing, and the
+    /// registry holds the elements.
+    #[test]
+    fn a_collection_that_keeps_nothing_is_no_holder() {
+        let n = 12;
+        let mut transient = site(
+            0,
+            "alloc::vec::Vec<alloc::sync::Arc<app::Conn>>",
+            "<app::Registry>::heartbeat",
+            90,
+            &[("app::health", 12)],
+            &linear(n, 0.5 * MIB),
+        );
+        transient.retention = Retention::DiesYoung;
+        let sites = [
+            transient,
+            site(
+                1,
+                "alloc::sync::Arc<app::Conn>",
+                "app::accept",
+                20,
+                &[],
+                &linear(n, 0.3 * MIB),
+            ),
+            site(
+                2,
+                "std::collections::hash::map::HashMap<alloc::string::String, alloc::sync::Arc<app::Conn>>",
+                "<app::Registry>::bind",
+                30,
+                &[("app::accept", 21)],
+                &linear(n, 0.1 * MIB),
+            ),
+        ];
+        let all: Vec<&SiteTrend> = sites.iter().collect();
+        let groups = groups(&all);
+        let registry = groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m.id == 1))
+            .unwrap();
+        assert_eq!(holder(registry).map(|h| h.id), Some(2));
+        assert!(registry.members.iter().all(|m| m.id != 0));
+    }
+
+    /// The registry's sets grow (their tables freed as they grow, so no
+    /// sample of them is old) inside a small map never seen to keep
+    /// anything, beside a health check's list of the same elements whose
+    /// buffers reach new sizes as the registry grows (rebuilt each time):
+    /// the elements go to the sets, whose calls they share, and the map
+    /// that holds the sets names the group.
+    #[test]
+    fn the_map_of_sets_that_keep_is_the_holder_not_a_list_rebuilt_as_they_grow() {
+        let n = 12;
+        let mut list = site(
+            0,
+            "alloc::vec::Vec<alloc::sync::Arc<app::Conn>>",
+            "<app::Registry>::heartbeat",
+            90,
+            &[("app::health", 12)],
+            &flat(n, 0.0),
+        );
+        list.retention = Retention::Highs;
+        let mut map = site(
+            3,
+            "std::collections::hash::map::HashMap<alloc::string::String, std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>>",
+            "<app::Registry>::bind",
+            30,
+            &[("app::accept", 21)],
+            &flat(n, 0.0),
+        );
+        map.retention = Retention::None;
+        // Its samples are young: each table is freed when it grows.
+        let mut set = site(
+            2,
+            "std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>",
+            "<app::Registry>::bind",
+            31,
+            &[("app::accept", 21)],
+            &linear(n, 0.1 * MIB),
+        );
+        set.retention = Retention::None;
+        let sites = [
+            list,
+            site(
+                1,
+                "alloc::sync::Arc<app::Conn>",
+                "app::accept",
+                20,
+                &[],
+                &linear(n, 0.3 * MIB),
+            ),
+            set,
+            map,
+        ];
+        let all: Vec<&SiteTrend> = sites.iter().collect();
+        let groups = groups(&all);
+        let registry = groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m.id == 1))
+            .unwrap();
+        assert_eq!(holder(registry).map(|h| h.id), Some(3));
+        assert!(registry.members.iter().all(|m| m.id != 0));
     }
 
     #[test]

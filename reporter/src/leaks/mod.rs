@@ -29,14 +29,15 @@ use crate::load::Loaded;
 use crate::trend::{self, Verdict};
 use crate::view::Location;
 
-mod covariance;
 mod group;
 mod series;
 mod suspect;
 
-use group::{Group, groups};
-use series::{Assembled, Series, SiteTrend};
-use suspect::{Context, is_growing, suspect, trend_row};
+use group::groups;
+use series::{Assembled, Points, RunChoice, SiteTrend, add_points};
+use suspect::{is_growing, suspect, trend_row};
+
+pub use crate::trend::Flow;
 
 /// Options of [`leaks`].
 #[derive(Clone, Debug)]
@@ -47,6 +48,9 @@ pub struct Options {
     pub min_confidence: f64,
     /// Rows of the tables of what is not leaking (0: all).
     pub limit: usize,
+    /// Analyse this process's run; `None`: the newest run with two
+    /// snapshots or more.
+    pub pid: Option<u32>,
 }
 
 impl Default for Options {
@@ -54,6 +58,7 @@ impl Default for Options {
         Options {
             min_confidence: 0.99,
             limit: 10,
+            pid: None,
         }
     }
 }
@@ -71,6 +76,11 @@ pub enum Error {
     },
     /// The newest process's snapshots were all taken at the same moment.
     SameMoment,
+    /// No snapshot of the process asked for (`--pid`).
+    NoSuchPid {
+        /// The pid asked for.
+        pid: u32,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -82,6 +92,7 @@ impl std::fmt::Display for Error {
                 "need at least two snapshots of one process; {source} has one"
             ),
             Error::SameMoment => f.write_str("the snapshots were all taken at the same moment"),
+            Error::NoSuchPid { pid } => write!(f, "no snapshot of pid {pid}"),
         }
     }
 }
@@ -103,6 +114,8 @@ pub struct Held {
     pub live_bytes: u64,
     /// Live allocations in the newest snapshot.
     pub live_allocs: u64,
+    /// The sampling error of that count (a standard deviation).
+    pub live_allocs_stddev: f64,
     /// Growth over the series.
     pub growth_bytes: i64,
 }
@@ -110,7 +123,7 @@ pub struct Held {
 /// How old a suspect's live bytes are, in the newest snapshot.
 #[derive(Clone, Debug, Serialize)]
 pub struct Age {
-    /// The age compared with, in milliseconds.
+    /// The age compared with (a quarter of the window), in milliseconds.
     pub older_than_ms: u64,
     /// The fraction of live bytes older than that.
     pub fraction: f64,
@@ -141,6 +154,12 @@ pub struct Suspect {
     /// Live allocations of the holder itself in the newest snapshot: how
     /// many such collections there are (one per call is a clue).
     pub instances: u64,
+    /// The sampling error of `instances` (a standard deviation).
+    pub instances_stddev: f64,
+    /// When the holder's buffers reached sizes larger than any before, within
+    /// the window: (milliseconds since the window's start, bytes), oldest
+    /// first. Seen for every buffer from a size up, sampled or not.
+    pub buffer_highs: Vec<(u64, u64)>,
     /// Live bytes in the newest snapshot (the collection and what it
     /// holds).
     pub live_bytes: u64,
@@ -162,6 +181,13 @@ pub struct Suspect {
     pub window_ms: u64,
     /// Age of its live bytes in the newest snapshot, when known.
     pub age: Option<Age>,
+    /// Samples born in the later half of the window and still live at its
+    /// end (that lived at least a typical time between snapshots).
+    pub late_born: Flow,
+    /// Samples live at the start of the later half that died by its end.
+    pub late_died: Flow,
+    /// Samples live at the start of the later half.
+    pub population: f64,
     /// Everything allocated at the same place that grows with it.
     pub holds: Vec<Held>,
     /// At the report's `min_confidence` or above: a suspect, not a possible
@@ -225,30 +251,50 @@ pub struct Report {
     pub types: Vec<Trend>,
     /// The confidence a suspect needs.
     pub min_confidence: f64,
+    /// The other runs of the program the snapshots were of (a process
+    /// restarted), each with two snapshots or more, newest first: each
+    /// analysed on its own.
+    pub earlier_runs: Vec<Report>,
 }
 
-/// Analyses a series of snapshots.
+impl Report {
+    /// True when this run or an earlier one has suspects.
+    pub fn has_suspects(&self) -> bool {
+        !self.suspects.is_empty() || self.earlier_runs.iter().any(Report::has_suspects)
+    }
+}
+
+/// Analyses a series of snapshots: of the newest run of a process (or the
+/// one `options.pid` picks), with every earlier run that has enough
+/// snapshots in `earlier_runs`.
 pub fn leaks(loaded: &[Loaded], options: &Options) -> Result<Report, Error> {
-    let series = series::assemble(loaded)?;
+    let choice = options.pid.map_or(RunChoice::Newest, RunChoice::Pid);
+    let mut reports = Vec::new();
+    for run in series::pick_runs(loaded, choice)? {
+        reports.push(analyse(series::assemble(run)?, options));
+    }
+    let mut reports = reports.into_iter();
+    let mut newest = reports.next().ok_or(Error::NoSnapshots)?;
+    newest.earlier_runs = reports.collect();
+    Ok(newest)
+}
+
+/// Analyses one run's series.
+fn analyse(series: Assembled<'_>, options: &Options) -> Report {
     let (first, newest) = (series.first(), series.newest());
-    let context = Context {
-        times: &series.times,
-        heap_last: newest.totals.live_bytes.max(1) as f64,
-        window_ms: newest.uptime_ms.saturating_sub(first.uptime_ms),
-        age_bounds: &newest.age_buckets_ms,
-    };
-    let (suspects, possible) = find_suspects(&series, &context, options.min_confidence);
-    let mut not_leaking = not_leaking(&series.sites, &suspects, &possible, context.heap_last);
+    let heap_last = newest.totals.live_bytes.max(1) as f64;
+    let (suspects, possible, in_suspects) = find_suspects(&series, options.min_confidence);
+    let mut not_leaking = not_leaking(&series.sites, &in_suspects, heap_last);
     let mut types = by_type(&series);
     if options.limit > 0 {
         not_leaking.truncate(options.limit);
         types.truncate(options.limit);
     }
-    Ok(Report {
+    Report {
         pid: newest.process.pid,
         exe: newest.process.exe.clone(),
         snapshots: series.snapshots.len(),
-        window_ms: context.window_ms,
+        window_ms: newest.uptime_ms.saturating_sub(first.uptime_ms),
         taken_at_ms: newest.taken_at_ms,
         interval_bytes: newest.sampling.interval_bytes,
         live_bytes_first: first.totals.live_bytes,
@@ -259,26 +305,27 @@ pub fn leaks(loaded: &[Loaded], options: &Options) -> Result<Report, Error> {
         not_leaking,
         types,
         min_confidence: options.min_confidence,
-    })
+        earlier_runs: Vec::new(),
+    }
 }
 
 /// The groups that grow, as suspects (at `min_confidence` or above) and
-/// possible ones, each ranked by growth rate times confidence.
+/// possible ones, each ranked by growth rate times confidence; and the
+/// sites they hold.
 fn find_suspects(
     series: &Assembled<'_>,
-    context: &Context<'_>,
     min_confidence: f64,
-) -> (Vec<Suspect>, Vec<Suspect>) {
+) -> (Vec<Suspect>, Vec<Suspect>, HashSet<usize>) {
     let all: Vec<&SiteTrend> = series.sites.iter().collect();
-    let growing: Vec<Group<'_>> = groups(&all)
-        .into_iter()
-        .filter(|group| group.members.iter().any(|m| is_growing(m)))
-        .collect();
-    let shared = covariance::shared_sampling_error(&growing, series);
-    let mut found: Vec<Suspect> = growing
+    let mut held = HashSet::new();
+    let mut found: Vec<Suspect> = groups(&all)
         .iter()
-        .zip(&shared)
-        .filter_map(|(group, shared)| suspect(group, shared, context))
+        .filter(|group| group.members.iter().any(|m| is_growing(m)))
+        .filter_map(|group| {
+            let suspect = suspect(group, series)?;
+            held.extend(group.members.iter().map(|m| m.id));
+            Some(suspect)
+        })
         .collect();
     found.sort_by(|a, b| {
         let score = |s: &Suspect| s.growth_bytes_per_sec * s.confidence;
@@ -295,26 +342,16 @@ fn find_suspects(
             suspect.keeps_growing = keeps_growing;
         }
     }
-    (suspects, possible)
+    (suspects, possible, held)
 }
 
-/// Sites that changed without being part of a suspect, most growth first.
-fn not_leaking(
-    sites: &[SiteTrend],
-    suspects: &[Suspect],
-    possible: &[Suspect],
-    heap_last: f64,
-) -> Vec<Trend> {
-    let place = |s: &SiteTrend| (s.latest.tag.clone(), s.latest.location.function.clone());
-    let in_suspects: HashSet<(Option<String>, String)> = suspects
-        .iter()
-        .chain(possible)
-        .flat_map(|s| s.holds.iter().map(|h| (h.tag.clone(), h.function.clone())))
-        .collect();
+/// Sites that changed without being part of a suspect (`in_suspects`: the
+/// sites suspects hold), most growth first.
+fn not_leaking(sites: &[SiteTrend], in_suspects: &HashSet<usize>, heap_last: f64) -> Vec<Trend> {
     let mut rows: Vec<Trend> = sites
         .iter()
-        .filter(|s| !in_suspects.contains(&place(s)))
-        .filter_map(|s| Some(trend_row(s.fit.as_ref()?, &s.latest, &s.series)))
+        .filter(|s| !in_suspects.contains(&s.id))
+        .filter_map(|s| Some(trend_row(s.fit.as_ref()?, &s.latest, &s.points)))
         .filter(|t| {
             t.verdict != Verdict::Steady || t.growth_bytes.unsigned_abs() as f64 > 0.01 * heap_last
         })
@@ -327,20 +364,20 @@ fn not_leaking(
 /// growth first.
 fn by_type(series: &Assembled<'_>) -> Vec<Trend> {
     let n = series.times.len();
-    let mut by_type: HashMap<String, (Series, &SiteTrend)> = HashMap::new();
+    let mut by_type: HashMap<String, (Vec<crate::trend::Point>, &SiteTrend)> = HashMap::new();
     for site in &series.sites {
         let (summed, largest) = by_type
             .entry(site.latest.type_full.clone())
-            .or_insert_with(|| (Series::zeros(n), site));
-        summed.add(&site.series);
-        if site.series.last() > largest.series.last() {
+            .or_insert_with(|| (vec![crate::trend::Point::default(); n], site));
+        add_points(summed, &site.points);
+        if site.points.last_bytes() > largest.points.last_bytes() {
             *largest = site;
         }
     }
     let mut types: Vec<Trend> = by_type
         .values()
         .filter_map(|(summed, largest)| {
-            let fit = trend::fit(&series.times, &summed.bytes, &summed.var)?;
+            let fit = trend::fit(series.series(summed))?;
             Some(trend_row(&fit, &largest.latest, summed))
         })
         .collect();
@@ -361,12 +398,18 @@ fn sort_by_growth(rows: &mut [Trend]) {
 mod tests {
     use super::series::Latest;
     use super::*;
+    use crate::trend::{Age, Point};
     use heapsnap_format::names;
 
     pub(super) const MIB: f64 = 1024.0 * 1024.0;
 
+    /// Snapshots a second apart, with the format's age buckets.
+    pub(super) const SECONDS: [f64; 12] =
+        [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0];
+
     /// A site of type `type_full` allocated at `function:line`, called from
-    /// `callers` (innermost first), whose live bytes follow `bytes`.
+    /// `callers` (innermost first), whose live bytes follow `bytes`, one
+    /// sample per MiB, born when the bytes rose.
     pub(super) fn site(
         id: usize,
         type_full: &str,
@@ -375,14 +418,7 @@ mod tests {
         callers: &[(&str, u32)],
         bytes: &[f64],
     ) -> SiteTrend {
-        let n = bytes.len();
-        let t: Vec<f64> = (0..n).map(|i| i as f64).collect();
-        let series = Series {
-            bytes: bytes.to_vec(),
-            var: vec![0.0; n],
-            allocs: bytes.iter().map(|b| b / 1024.0).collect(),
-            ages: Vec::new(),
-        };
+        let points = points(bytes);
         let latest = Latest {
             ty: names::shorten(type_full),
             type_full: type_full.to_owned(),
@@ -397,14 +433,71 @@ mod tests {
                 .iter()
                 .map(|(f, l)| ((*f).to_owned(), Some(*l)))
                 .collect(),
+            program_callers: callers.iter().map(|(f, _)| (*f).to_owned()).collect(),
         };
+        let bounds: Vec<&[u64]> = vec![&heapsnap_format::snapshot::AGE_BUCKETS_MS[..]; bytes.len()];
+        let fit = crate::trend::fit(crate::trend::Series {
+            times: &SECONDS[..bytes.len()],
+            bounds: &bounds,
+            points: &points,
+            exact: false,
+        });
         SiteTrend {
             id,
-            fit: trend::fit(&t, &series.bytes, &series.var),
-            series,
+            fit,
+            points,
             holding: group::HoldingCache::default().holding(&latest),
             latest,
+            retention: series::Retention::Samples,
+            highs: Vec::new(),
+            late_high: false,
+            samples_freed: (0, 0),
         }
+    }
+
+    /// Points a second apart whose bytes follow `bytes`: samples of 64 KiB,
+    /// born in the second their bytes appeared, the oldest dying first when
+    /// bytes fall.
+    fn points(bytes: &[f64]) -> Vec<Point> {
+        let sample = 65_536.0;
+        let mut births: Vec<usize> = Vec::new();
+        bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                let want = (b / sample).round() as usize;
+                while births.len() < want {
+                    births.push(i);
+                }
+                births.truncate(want);
+                let mut ages: Vec<Age> = Vec::new();
+                for &born in births.iter().rev() {
+                    let bucket = heapsnap_format::snapshot::age_bucket(((i - born) * 1000) as u64);
+                    match ages.last_mut() {
+                        Some(age) if age.bucket == bucket => {
+                            age.samples += 1.0;
+                            age.bytes += sample;
+                            age.bytes_sq += sample * sample;
+                        }
+                        _ => ages.push(Age {
+                            bucket,
+                            samples: 1.0,
+                            bytes: sample,
+                            bytes_sq: sample * sample,
+                        }),
+                    }
+                }
+                let samples = births.len() as f64;
+                Point {
+                    bytes: samples * sample,
+                    samples,
+                    bytes_sq: samples * sample * sample,
+                    allocs: samples,
+                    ages,
+                    ..Point::default()
+                }
+            })
+            .collect()
     }
 
     pub(super) fn linear(n: usize, per_point: f64) -> Vec<f64> {

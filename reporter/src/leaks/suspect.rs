@@ -5,38 +5,25 @@
 use std::collections::HashMap;
 
 use super::group::{Group, holder};
-use super::series::{Latest, Series, SiteTrend};
+use super::series::{Assembled, Latest, Points, SiteTrend, add_points};
 use super::{Age, Held, Suspect, Trend};
-use crate::trend::{self, Fit, Verdict};
+use crate::trend::{self, Fit, Point, Verdict};
 
-/// What every suspect of a report shares.
-pub(super) struct Context<'a> {
-    pub(super) times: &'a [f64],
-    /// The newest snapshot's live heap (at least 1).
-    pub(super) heap_last: f64,
-    pub(super) window_ms: u64,
-    /// The newest snapshot's age bucket bounds.
-    pub(super) age_bounds: &'a [u64],
-}
-
-/// The suspect a group makes, if its summed series grows (`shared`: the
-/// covariance of its sampling errors between snapshots).
-pub(super) fn suspect(
-    group: &Group<'_>,
-    shared: &[Vec<f64>],
-    context: &Context<'_>,
-) -> Option<Suspect> {
-    let mut series = Series::zeros(context.times.len());
+/// The suspect a group makes, if its summed series grows.
+pub(super) fn suspect(group: &Group<'_>, assembled: &Assembled<'_>) -> Option<Suspect> {
+    let mut points = vec![Point::default(); assembled.times.len()];
     for member in &group.members {
-        series.add(&member.series);
+        add_points(&mut points, &member.points);
     }
-    let fit = trend::fit_shared(context.times, &series.bytes, shared)?;
+    let fit = trend::fit(assembled.series(&points))?;
     if fit.verdict != Verdict::Growing {
         return None;
     }
     let holder = holder(group)?;
     let latest = &holder.latest;
-    let live_bytes = series.last().max(0.0).round() as u64;
+    let newest = assembled.newest();
+    let window_ms = newest.uptime_ms.saturating_sub(assembled.first().uptime_ms);
+    let live_bytes = points.last_bytes().max(0.0).round() as u64;
     Some(Suspect {
         rank: 0,
         verdict: fit.verdict,
@@ -46,17 +33,28 @@ pub(super) fn suspect(
         file: latest.location.file.clone(),
         line: latest.location.line,
         tag: latest.tag.clone(),
-        instances: holder.series.last_allocs().max(0.0).round() as u64,
+        instances: holder.points.last_allocs().max(0.0).round() as u64,
+        instances_stddev: holder.points.last().map_or(0.0, |p| p.allocs_var.sqrt()),
+        buffer_highs: holder
+            .highs
+            .iter()
+            .map(|&(t, bytes)| (((t - assembled.times[0]) * 1000.0).round() as u64, bytes))
+            .collect(),
         live_bytes,
-        share: live_bytes as f64 / context.heap_last,
-        growth_bytes: series.growth().round() as i64,
+        share: live_bytes as f64 / newest.totals.live_bytes.max(1) as f64,
+        growth_bytes: points.growth().round() as i64,
         growth_bytes_per_sec: fit.slope,
         growth_bytes_per_sec_stddev: fit.slope_stddev,
         confidence: fit.confidence,
         r_squared: fit.r_squared,
         points: fit.points,
-        window_ms: context.window_ms,
-        age: age(&series.ages, context.age_bounds, context.window_ms),
+        window_ms,
+        age: points
+            .last()
+            .and_then(|last| age(last, &newest.age_buckets_ms, window_ms)),
+        late_born: fit.late_born,
+        late_died: fit.late_died,
+        population: fit.population,
         holds: holds(&group.members),
         keeps_growing: false,
         stack: latest.stack.clone(),
@@ -83,13 +81,17 @@ fn holds(members: &[&SiteTrend]) -> Vec<Held> {
                 tag: l.tag.clone(),
                 live_bytes: 0,
                 live_allocs: 0,
+                live_allocs_stddev: 0.0,
                 growth_bytes: 0,
             });
         }
         let held = &mut holds[at];
-        held.live_bytes += member.series.last().max(0.0).round() as u64;
-        held.live_allocs += member.series.last_allocs().max(0.0).round() as u64;
-        held.growth_bytes += member.series.growth().round() as i64;
+        let last = member.points.last();
+        held.live_bytes += member.points.last_bytes().max(0.0).round() as u64;
+        held.live_allocs += member.points.last_allocs().max(0.0).round() as u64;
+        held.live_allocs_stddev =
+            (held.live_allocs_stddev.powi(2) + last.map_or(0.0, |p| p.allocs_var)).sqrt();
+        held.growth_bytes += member.points.growth().round() as i64;
     }
     holds.sort_by(|a, b| {
         b.live_bytes
@@ -99,31 +101,30 @@ fn holds(members: &[&SiteTrend]) -> Vec<Held> {
     holds
 }
 
-/// The share of live bytes older than a quarter of the window (rounded
-/// down to an age bucket bound): about three quarters for a leak that grew
-/// evenly over the window.
-fn age(ages: &[f64], bounds: &[u64], window_ms: u64) -> Option<Age> {
-    let total: f64 = ages.iter().sum();
-    if total <= 0.0 || ages.len() != bounds.len() + 1 {
+/// The share of live bytes older than a quarter of the window: about three
+/// quarters for a leak that grew evenly over the window.
+fn age(last: &Point, bounds: &[u64], window_ms: u64) -> Option<Age> {
+    if last.bytes <= 0.0 || last.ages.is_empty() {
         return None;
     }
-    let cut = bounds.iter().rposition(|&b| b <= window_ms / 4)?;
-    let older: f64 = ages[cut + 1..].iter().sum();
+    let quarter = window_ms / 4;
+    let older = trend::older(last, bounds, quarter as f64).bytes;
+    let newest = last.bytes - trend::older(last, bounds, 1000.0).bytes;
     Some(Age {
-        older_than_ms: bounds[cut],
-        fraction: older / total,
-        newest_fraction: ages[0] / total,
+        older_than_ms: quarter,
+        fraction: (older / last.bytes).clamp(0.0, 1.0),
+        newest_fraction: (newest / last.bytes).clamp(0.0, 1.0),
     })
 }
 
 /// The row of a site or type that changed.
-pub(super) fn trend_row(fit: &Fit, latest: &Latest, series: &Series) -> Trend {
+pub(super) fn trend_row(fit: &Fit, latest: &Latest, points: &[Point]) -> Trend {
     Trend {
         verdict: fit.verdict,
         ty: latest.ty.clone(),
         location: latest.location.clone(),
-        live_bytes: series.last().max(0.0).round() as u64,
-        growth_bytes: series.growth().round() as i64,
+        live_bytes: points.last_bytes().max(0.0).round() as u64,
+        growth_bytes: points.growth().round() as i64,
         growth_bytes_per_sec: fit.slope,
         confidence: fit.confidence,
     }

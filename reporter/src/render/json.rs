@@ -27,6 +27,8 @@ impl Serialize for Suspect {
             line,
             tag,
             instances,
+            instances_stddev,
+            buffer_highs,
             live_bytes,
             share,
             growth_bytes,
@@ -37,11 +39,14 @@ impl Serialize for Suspect {
             points,
             window_ms,
             age,
+            late_born,
+            late_died,
+            population,
             holds,
             keeps_growing: _,
             stack,
         } = self;
-        let mut out = serializer.serialize_struct("Suspect", 22)?;
+        let mut out = serializer.serialize_struct("Suspect", 27)?;
         out.serialize_field("rank", rank)?;
         out.serialize_field("verdict", verdict)?;
         out.serialize_field("type", ty)?;
@@ -51,6 +56,8 @@ impl Serialize for Suspect {
         out.serialize_field("line", line)?;
         out.serialize_field("tag", tag)?;
         out.serialize_field("instances", instances)?;
+        out.serialize_field("instances_stddev", instances_stddev)?;
+        out.serialize_field("buffer_highs", buffer_highs)?;
         out.serialize_field("live_bytes", live_bytes)?;
         out.serialize_field("share", share)?;
         out.serialize_field("growth_bytes", growth_bytes)?;
@@ -61,6 +68,9 @@ impl Serialize for Suspect {
         out.serialize_field("points", points)?;
         out.serialize_field("window_ms", window_ms)?;
         out.serialize_field("age", age)?;
+        out.serialize_field("late_born", late_born)?;
+        out.serialize_field("late_died", late_died)?;
+        out.serialize_field("population", population)?;
         out.serialize_field("holds", holds)?;
         out.serialize_field("summary", &sentence::suspect(self))?;
         out.serialize_field("stack", stack)?;

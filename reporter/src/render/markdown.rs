@@ -42,7 +42,7 @@ fn changes(out: &mut dyn Write, changes: &[Change], with_location: bool) -> io::
             format::signed_percent(c.delta_bytes, c.before_bytes),
             format::bytes(c.before_bytes),
             format::bytes(c.after_bytes),
-            format::signed_count(c.delta_allocs),
+            format::signed_count_about(c.delta_allocs, c.delta_allocs_stddev),
             code(&c.ty)
         )?;
         if with_location {
@@ -136,12 +136,22 @@ pub fn diff(report: &diff::Report, out: &mut dyn Write) -> io::Result<()> {
 
 /// Writes a `leaks` report.
 pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
-    let status = if report.suspects.is_empty() {
-        "no suspects"
-    } else {
+    let status = if report.has_suspects() {
         "suspects found"
+    } else {
+        "no suspects"
     };
     writeln!(out, "### Leak check: {status}")?;
+    leaks_of_run(report, out)?;
+    for earlier in &report.earlier_runs {
+        writeln!(out)?;
+        writeln!(out, "#### Earlier run")?;
+        leaks_of_run(earlier, out)?;
+    }
+    Ok(())
+}
+
+fn leaks_of_run(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "{}", cell(&leaks_heading(report)))?;
     for note in &report.notes {
@@ -164,7 +174,7 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
                 code(&h.ty),
                 code(&names::short_function(&h.function)),
                 format::bytes(h.live_bytes),
-                format::count(h.live_allocs),
+                format::count_about(h.live_allocs, h.live_allocs_stddev),
                 format::signed_bytes(h.growth_bytes)
             )?;
         }

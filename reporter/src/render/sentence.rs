@@ -3,7 +3,6 @@
 
 use crate::format;
 use crate::leaks::Suspect;
-use crate::trend::MIN_POINTS_FOR_TREND;
 use heapsnap_format::names;
 use heapsnap_format::types::is_collection;
 
@@ -24,9 +23,11 @@ pub fn suspect(s: &Suspect) -> String {
         format::percent(s.share)
     );
     let mut text = if is_collection(&s.type_full) {
+        // A count whose error is half of it or more says nothing.
         let instances = match s.instances {
             0 | 1 => String::new(),
-            n => format!(", {} of them,", format::count(n)),
+            n if s.instances_stddev * 2.0 >= n as f64 => String::new(),
+            n => format!(", {} of them,", format::count_about(n, s.instances_stddev)),
         };
         format!(
             "{} grown in {function}{place}{instances} holds {size}",
@@ -41,15 +42,27 @@ pub fn suspect(s: &Suspect) -> String {
         format::bytes(error.round() as u64)
     );
     let window = format::duration_ms(s.window_ms);
-    if s.points < MIN_POINTS_FOR_TREND {
-        text += &format!(
-            "; grew {} from the first snapshot to the last, {window} apart ({rate}), a two-point growth: whether it keeps growing cannot be told",
-            format::signed_bytes(s.growth_bytes)
-        );
-    } else if keeps_growing {
+    if keeps_growing {
         text += &format!(", growing {rate} for the whole {window}");
     } else {
         text += &format!("; grew {rate} over {window}, but may have stopped");
+    }
+    text += &format!(
+        "; in its later half {} new samples stayed and {} of {} died",
+        format::count(s.late_born.samples.round() as u64),
+        format::count(s.late_died.samples.round() as u64),
+        format::count(s.population.round() as u64)
+    );
+    // Buffers that reached new sizes into the later half: the collection
+    // itself keeps growing.
+    if let [_, .., (at_ms, largest)] = s.buffer_highs[..]
+        && at_ms * 2 >= s.window_ms
+    {
+        text += &format!(
+            "; its buffers kept reaching new sizes, up to {} {} before the last snapshot",
+            format::bytes(largest),
+            format::duration_ms(s.window_ms.saturating_sub(at_ms))
+        );
     }
     if let Some(age) = &s.age {
         text += &format!(
@@ -58,11 +71,9 @@ pub fn suspect(s: &Suspect) -> String {
             format::duration_ms(age.older_than_ms)
         );
     }
-    let claim = if s.points < MIN_POINTS_FOR_TREND {
-        "it grew"
-    } else {
-        "it keeps growing"
-    };
-    text += &format!(" ({} sure {claim})", format::confidence(s.confidence));
+    text += &format!(
+        " ({} sure it keeps growing)",
+        format::confidence(s.confidence)
+    );
     text
 }

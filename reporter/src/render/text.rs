@@ -97,7 +97,7 @@ pub fn top(report: &top::Report, out: &mut dyn Write) -> io::Result<()> {
             row.rank.to_string(),
             format::bytes(row.live_bytes),
             format::percent(row.share),
-            format::count(row.live_allocs),
+            format::count_about(row.live_allocs, row.live_allocs_stddev),
             format::bytes(row.allocated_bytes),
         ];
         match report.by {
@@ -154,7 +154,7 @@ fn change_table(changes: &[Change], with_location: bool) -> Table {
             format::signed_percent(c.delta_bytes, c.before_bytes),
             format::bytes(c.before_bytes),
             format::bytes(c.after_bytes),
-            format::signed_count(c.delta_allocs),
+            format::signed_count_about(c.delta_allocs, c.delta_allocs_stddev),
             c.ty.clone(),
         ];
         if with_location {
@@ -339,8 +339,18 @@ fn trend_table(trends: &[leaks::Trend], window_ms: u64, with_location: bool) -> 
     table
 }
 
-/// Writes a `leaks` report.
+/// Writes a `leaks` report: the newest run's, then each earlier run's.
 pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
+    leaks_of_run(report, out)?;
+    for earlier in &report.earlier_runs {
+        writeln!(out)?;
+        writeln!(out, "Earlier run:")?;
+        leaks_of_run(earlier, out)?;
+    }
+    Ok(())
+}
+
+fn leaks_of_run(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", leaks_heading(report))?;
     for note in &report.notes {
         writeln!(out, "note: {note}")?;
@@ -367,7 +377,7 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
             for h in &s.holds {
                 table.row(vec![
                     format::bytes(h.live_bytes),
-                    format::count(h.live_allocs),
+                    format::count_about(h.live_allocs, h.live_allocs_stddev),
                     h.ty.clone(),
                     names::short_function(&h.function),
                 ]);

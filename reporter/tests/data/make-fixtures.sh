@@ -12,6 +12,9 @@
 #                                  a dump every 500 ms (gzipped)
 #   snapshots/gateway-fixed/       examples/leaky_server.rs --fixed, the same
 #
+# snapshots/engine-v1/ is the engine series as format version 1 wrote it,
+# kept (not regenerated) to show that old snapshots are still read.
+#
 # Paths under the workspace become relative and the home directory `~`, so
 # that no machine's paths are committed.
 set -euo pipefail
