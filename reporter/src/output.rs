@@ -1,10 +1,16 @@
 //! Where the command's output goes: standard output, or a file written
 //! atomically (or standard output again, for `-`).
+//!
+//! What the user named stays what it was: a symbolic link is followed and
+//! stays a link, a FIFO, a device or a socket is written into (as a shell's
+//! `>` would), and only a regular file (or a new name) is replaced
+//! atomically, keeping its permissions.
 
+use std::fs;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use heapsnap_format::file::{Access, Publish, write_atomically};
 
 /// True when `err` comes from writing to a reader that went away.
@@ -23,12 +29,59 @@ pub fn stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()
         .context("writing to standard output")
 }
 
-/// Writes `path` (or standard output for `-`), through a temporary file so
-/// that a failure leaves whatever was there before.
+/// Writes `path` (or standard output for `-`). A regular file or a new
+/// name is written through a temporary file, so that a failure leaves
+/// whatever was there before; anything else is written into.
 pub fn file(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
     if path == Path::new("-") {
         return stdout(write);
     }
-    write_atomically(path, Publish::Replace, Access::Default, write)
-        .with_context(|| format!("writing {}", path.display()))
+    let context = || format!("writing {}", path.display());
+    // Through links: `/dev/stdout` leads to whatever standard output is.
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => bail!("{}: is a directory", path.display()),
+        Ok(meta) if !meta.is_file() => write_into(path, write).with_context(context),
+        Ok(meta) => {
+            let target = fs::canonicalize(path).with_context(context)?;
+            write_atomically(&target, Publish::Replace, Access::Default, write)
+                .with_context(context)?;
+            // The new file takes the old one's permissions.
+            fs::set_permissions(&target, meta.permissions()).with_context(context)
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            let target = follow_links(path).with_context(context)?;
+            write_atomically(&target, Publish::Replace, Access::Default, write)
+                .with_context(context)
+        }
+        Err(err) => Err(err).with_context(context),
+    }
+}
+
+/// Where `path` leads after its symbolic links, the last of which points
+/// to a name that does not exist yet.
+fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    // As many links as the kernel follows (Linux: 40).
+    for _ in 0..40 {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+/// Writes into an existing file that is not a regular one (a FIFO, a
+/// device, a terminal): opened for writing, never created or replaced.
+fn write_into(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    let file = fs::OpenOptions::new().write(true).open(path)?;
+    let mut out = BufWriter::new(file);
+    write(&mut out)?;
+    out.flush()
 }

@@ -395,3 +395,82 @@ fn leaks_analyses_each_run_newest_first_and_pid_picks_one() {
         .code(2)
         .stderr(predicate::str::contains("no snapshot of pid 1"));
 }
+
+/// `-o` writes into what it names and leaves it what it was: a FIFO stays a
+/// FIFO (its reader gets the SVG), a symbolic link stays a link (its target
+/// gets the SVG), a regular file is replaced keeping its permissions, and a
+/// directory is refused.
+#[cfg(unix)]
+#[test]
+fn output_keeps_fifos_links_and_permissions() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let scratch = Scratch::new();
+    let q = data("snapshots/quickstart.json");
+    let q = q.to_str().unwrap();
+
+    let fifo = scratch.path().join("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    heapsnap()
+        .args(["flamegraph", q, "-o"])
+        .arg(&fifo)
+        .assert()
+        .success();
+    // Checked first: had the FIFO been replaced, its reader would wait for
+    // a writer forever.
+    let meta = std::fs::symlink_metadata(&fifo).unwrap();
+    assert!(meta.file_type().is_fifo(), "still a FIFO");
+    let svg = reader.join().unwrap();
+    assert!(svg.starts_with(b"<?xml"), "the reader got the SVG");
+
+    let target = scratch.path().join("real.svg");
+    std::fs::write(&target, b"old").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = scratch.path().join("link.svg");
+    std::os::unix::fs::symlink("real.svg", &link).unwrap();
+    heapsnap()
+        .args(["flamegraph", q, "-o"])
+        .arg(&link)
+        .assert()
+        .success();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::read(&target).unwrap().starts_with(b"<?xml"));
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "the replaced file keeps its permissions");
+
+    let dangling = scratch.path().join("dangling.svg");
+    std::os::unix::fs::symlink("new.svg", &dangling).unwrap();
+    heapsnap()
+        .args(["flamegraph", q, "-o"])
+        .arg(&dangling)
+        .assert()
+        .success();
+    assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+    assert!(std::fs::read(scratch.path().join("new.svg")).unwrap().starts_with(b"<?xml"));
+
+    heapsnap()
+        .args(["flamegraph", q, "-o"])
+        .arg(scratch.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a directory"));
+}
+
+/// `-o /dev/stdout` writes to standard output, whatever it is.
+#[cfg(unix)]
+#[test]
+fn output_to_dev_stdout_reaches_standard_output() {
+    let q = data("snapshots/quickstart.json");
+    heapsnap()
+        .args(["flamegraph", q.to_str().unwrap(), "-o", "/dev/stdout"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("<?xml"));
+}
