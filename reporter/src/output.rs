@@ -37,19 +37,21 @@ pub fn file(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -
         return stdout(write);
     }
     let context = || format!("writing {}", path.display());
-    // Through links: `/dev/stdout` leads to whatever standard output is.
-    match fs::metadata(path) {
+    let (target, descriptor) = follow_links(path).with_context(context)?;
+    match fs::metadata(&target) {
         Ok(meta) if meta.is_dir() => bail!("{}: is a directory", path.display()),
-        Ok(meta) if !meta.is_file() => write_into(path, write).with_context(context),
+        // `/dev/stdout` is whatever standard output is, even a regular
+        // file: written into, like every file that is not a regular one.
+        Ok(meta) if descriptor || !meta.is_file() => {
+            write_into(&target, write).with_context(context)
+        }
         Ok(meta) => {
-            let target = fs::canonicalize(path).with_context(context)?;
             write_atomically(&target, Publish::Replace, Access::Default, write)
                 .with_context(context)?;
             // The new file takes the old one's permissions.
             fs::set_permissions(&target, meta.permissions()).with_context(context)
         }
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            let target = follow_links(path).with_context(context)?;
             write_atomically(&target, Publish::Replace, Access::Default, write)
                 .with_context(context)
         }
@@ -57,9 +59,17 @@ pub fn file(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -
     }
 }
 
-/// Where `path` leads after its symbolic links, the last of which points
-/// to a name that does not exist yet.
-fn follow_links(path: &Path) -> io::Result<PathBuf> {
+/// Where `path` leads after its symbolic links (the last may point to a
+/// name that does not exist yet), and whether any step was under `/dev` or
+/// `/proc`: an open descriptor (`/dev/stdout`, `/proc/self/fd/1`), never a
+/// file to replace.
+fn follow_links(path: &Path) -> io::Result<(PathBuf, bool)> {
+    let special = |p: &Path| p.starts_with("/dev") || p.starts_with("/proc");
+    // A descriptor's link names what it is open on (`pipe:[7]`, a deleted
+    // file), not a path to follow: it is opened by its own name.
+    if special(path) {
+        return Ok((path.to_path_buf(), true));
+    }
     let mut current = path.to_path_buf();
     // As many links as the kernel follows (Linux: 40).
     for _ in 0..40 {
@@ -70,8 +80,11 @@ fn follow_links(path: &Path) -> io::Result<PathBuf> {
                     Some(dir) if link.is_relative() => dir.join(link),
                     _ => link,
                 };
+                if special(&current) {
+                    return Ok((path.to_path_buf(), true));
+                }
             }
-            _ => return Ok(current),
+            _ => return Ok((current, false)),
         }
     }
     Err(io::Error::other("too many levels of symbolic links"))

@@ -463,14 +463,33 @@ fn output_keeps_fifos_links_and_permissions() {
         .stderr(predicate::str::contains("is a directory"));
 }
 
-/// `-o /dev/stdout` writes to standard output, whatever it is.
-#[cfg(unix)]
+/// `-o /dev/stdout` writes to standard output, whatever it is: a pipe, or
+/// a regular file the caller opened (which must not be replaced: the
+/// caller's descriptor would keep the old one). Through a private link to
+/// `/proc/self/fd/1`, so that a regression replaces the link, not the
+/// machine's `/dev/stdout`.
+#[cfg(target_os = "linux")]
 #[test]
-fn output_to_dev_stdout_reaches_standard_output() {
+fn output_to_standard_output_by_its_name_reaches_it() {
+    let scratch = Scratch::new();
+    let stdout = scratch.path().join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &stdout).unwrap();
     let q = data("snapshots/quickstart.json");
+    let q = q.to_str().unwrap();
     heapsnap()
-        .args(["flamegraph", q.to_str().unwrap(), "-o", "/dev/stdout"])
+        .args(["flamegraph", q, "-o"])
+        .arg(&stdout)
         .assert()
         .success()
         .stdout(predicate::str::starts_with("<?xml"));
+    let file = scratch.path().join("out.svg");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_heapsnap"))
+        .args(["flamegraph", q, "-o"])
+        .arg(&stdout)
+        .stdout(std::fs::File::create(&file).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(std::fs::read(&file).unwrap().starts_with(b"<?xml"));
+    assert!(std::fs::symlink_metadata(&stdout).unwrap().file_type().is_symlink());
 }
