@@ -440,7 +440,12 @@ fn output_keeps_fifos_links_and_permissions() {
         .arg(&link)
         .assert()
         .success();
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert!(std::fs::read(&target).unwrap().starts_with(b"<?xml"));
     let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640, "the replaced file keeps its permissions");
@@ -452,8 +457,17 @@ fn output_keeps_fifos_links_and_permissions() {
         .arg(&dangling)
         .assert()
         .success();
-    assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
-    assert!(std::fs::read(scratch.path().join("new.svg")).unwrap().starts_with(b"<?xml"));
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read(scratch.path().join("new.svg"))
+            .unwrap()
+            .starts_with(b"<?xml")
+    );
 
     heapsnap()
         .args(["flamegraph", q, "-o"])
@@ -491,5 +505,81 @@ fn output_to_standard_output_by_its_name_reaches_it() {
         .unwrap();
     assert!(status.success());
     assert!(std::fs::read(&file).unwrap().starts_with(b"<?xml"));
-    assert!(std::fs::symlink_metadata(&stdout).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&stdout)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+/// Input is bounded: a device, a file or a decompressed stream larger than
+/// the limit (`HEAPSNAP_MAX_SNAPSHOT_SIZE`) is refused as soon as that is
+/// known, anything that starts like neither JSON nor gzip at once, and a
+/// FIFO with no writer reads as empty instead of blocking forever. Each
+/// exits 2 naming the file.
+#[cfg(unix)]
+#[test]
+fn input_is_bounded_and_never_waits_for_a_missing_writer() {
+    let scratch = Scratch::new();
+    let refused = |args: &[&str], limit: Option<&str>, stdin: Option<&str>, message: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_heapsnap"));
+        command.args(args).env_remove("HEAPSNAP_MAX_SNAPSHOT_SIZE");
+        if let Some(limit) = limit {
+            command.env("HEAPSNAP_MAX_SNAPSHOT_SIZE", limit);
+        }
+        // Opened, not read here: /dev/zero has no end.
+        if let Some(stdin) = stdin {
+            command.stdin(std::fs::File::open(stdin).unwrap());
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    };
+    refused(
+        &["top", "/dev/zero"],
+        None,
+        None,
+        "/dev/zero: not a snapshot",
+    );
+    refused(&["top", "-"], None, Some("/dev/zero"), "-: not a snapshot");
+
+    // Sparse: 2 GiB on paper, nothing on disk.
+    let sparse = scratch.path().join("sparse.json");
+    std::fs::File::create(&sparse)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let sparse = sparse.to_str().unwrap();
+    refused(&["top", sparse], None, None, "more than 1.00 GiB");
+
+    // A stream larger than the limit, read from standard input.
+    let mut big = b"{\"pad\": \"".to_vec();
+    big.resize(3 << 20, b'x');
+    let big_file = scratch.file("big.json", &big);
+    refused(
+        &["top", "-"],
+        Some("1MiB"),
+        Some(&big_file),
+        "more than 1.0 MiB",
+    );
+
+    // A gzip bomb in miniature: 3 MiB of JSON-looking bytes in a few KiB.
+    let bomb = scratch.file("bomb.json.gz", &gzip(&big));
+    refused(&["top", &bomb], Some("1MiB"), None, "more than 1.0 MiB");
+    refused(
+        &["top", &bomb],
+        Some("lots"),
+        None,
+        "HEAPSNAP_MAX_SNAPSHOT_SIZE:",
+    );
+
+    let fifo = scratch.path().join("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    refused(&["top", fifo.to_str().unwrap()], None, None, "empty");
 }
