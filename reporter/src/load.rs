@@ -281,10 +281,54 @@ impl Read for Patient {
 }
 
 fn parse(source: &str, bytes: &[u8]) -> Result<Loaded, Error> {
-    let snapshot =
+    let mut snapshot =
         Snapshot::from_slice(bytes).map_err(|err| Error::new(source, ErrorKind::Snapshot(err)))?;
+    defuse(&mut snapshot);
     Ok(Loaded {
         source: source.to_owned(),
         snapshot,
     })
+}
+
+/// Makes every name of a snapshot safe to print: control characters (an
+/// escape sequence would retitle or clear the reader's terminal, and XML
+/// forbids most of them) and the characters that reorder text are written
+/// as `\u{1b}`. A snapshot's names are shown, never obeyed.
+fn defuse(snapshot: &mut Snapshot) {
+    let fix = |text: &mut String| {
+        if text.chars().any(is_unsafe) {
+            *text = text
+                .chars()
+                .map(|c| {
+                    if is_unsafe(c) {
+                        format!("\\u{{{:x}}}", c as u32)
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect();
+        }
+    };
+    fix(&mut snapshot.process.exe);
+    for frame in &mut snapshot.frames {
+        frame.function.iter_mut().for_each(fix);
+        frame.file.iter_mut().for_each(fix);
+    }
+    for site in &mut snapshot.sites {
+        site.tag.iter_mut().for_each(fix);
+    }
+    for module in &mut snapshot.modules {
+        fix(&mut module.path);
+        module.build_id.iter_mut().for_each(fix);
+    }
+    snapshot.sampling.allocator.iter_mut().for_each(fix);
+    if let heapsnap_format::snapshot::Trigger::Other(word) = &mut snapshot.trigger {
+        fix(word);
+    }
+}
+
+/// Control characters, and the marks that reorder text (bidirectional
+/// overrides and isolates).
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

@@ -583,3 +583,41 @@ fn input_is_bounded_and_never_waits_for_a_missing_writer() {
     assert!(status.success());
     refused(&["top", fifo.to_str().unwrap()], None, None, "empty");
 }
+
+/// Names are shown, never obeyed: control characters in a tag, a function
+/// or a file name (an escape sequence, a bell) come out as `\u{1b}` in text,
+/// SVG and JSON, so the SVG stays well-formed XML and the terminal keeps its
+/// title.
+#[test]
+fn control_characters_in_names_are_written_visibly() {
+    let scratch = Scratch::new();
+    let snapshot = edited(|snap| {
+        snap["frames"][0]["function"] = json!("app::\u{1b}]0;pwned\u{7}handler");
+        snap["frames"][0]["file"] = json!("src/\u{1b}[2J.rs");
+        for site in snap["sites"].as_array_mut().unwrap() {
+            site["tag"] = json!("conn\u{1}id\u{202e}");
+        }
+    });
+    let path = scratch.file("hostile.json", &snapshot);
+    for args in [
+        vec!["top", &path],
+        vec!["top", &path, "--by", "tag"],
+        vec!["top", &path, "--format", "json"],
+        vec!["flamegraph", &path, "-o", "-"],
+        vec!["diff", &path, &path],
+    ] {
+        let output = heapsnap().args(&args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        let text = String::from_utf8(output.stdout).unwrap();
+        let hostile = text
+            .chars()
+            .find(|&c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{202e}');
+        assert_eq!(hostile, None, "{args:?} printed a control character");
+    }
+    let output = heapsnap()
+        .args(["top", &path, "--by", "tag"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("conn\\u{1}id\\u{202e}"), "{text}");
+}
