@@ -85,7 +85,7 @@ fn load() {
     clock::start();
     if let Some(value) = env(c"HEAPSNAP_SAMPLE_INTERVAL") {
         let text = text(&value);
-        match units::parse_bytes(text) {
+        match units::parse_interval(text) {
             Ok(bytes) => settings::set_interval(bytes),
             Err(err) => warn("HEAPSNAP_SAMPLE_INTERVAL", text, err.reason().as_bytes()),
         }

@@ -79,13 +79,14 @@ pub fn dump_to_dir(dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
 }
 
 /// Sets the mean number of bytes between samples for every thread: `1`
-/// records every allocation (exact, for tests), `0` stops sampling.
+/// records every allocation (exact, for tests), `0` stops sampling. Larger
+/// than [`units::MAX_SAMPLE_INTERVAL`] (1 TiB) counts as that.
 ///
 /// Takes effect at once on the calling thread, and on other threads when
 /// they next reach the sampling slow path. Set it before starting threads
 /// when every allocation must be seen.
 pub fn set_sample_interval(bytes: u64) {
-    config::set_interval(bytes);
+    config::set_interval(bytes.min(units::MAX_SAMPLE_INTERVAL));
     thread::with(thread::ThreadState::reset_countdown);
 }
 

@@ -105,6 +105,27 @@ pub fn parse_bytes(text: &str) -> Result<u64, UnitError> {
     Ok(bytes.round() as u64)
 }
 
+/// The largest sampling interval: one sample per TiB allocated already
+/// says nothing about most heaps, and every reader accepts it.
+pub const MAX_SAMPLE_INTERVAL: u64 = 1 << 40;
+
+/// Reads a sampling interval: a byte size from 1 byte to
+/// [`MAX_SAMPLE_INTERVAL`], or `0` (sampling off). A size that rounds to
+/// no bytes (`0.4`) is an error, not a way to turn sampling off.
+pub fn parse_interval(text: &str) -> Result<u64, UnitError> {
+    let bytes = parse_bytes(text)?;
+    let (number, _) = split_number(text)?;
+    if bytes == 0 && number != 0.0 {
+        return Err(UnitError(
+            "less than one byte (1 records every allocation, 0 turns sampling off)",
+        ));
+    }
+    if bytes > MAX_SAMPLE_INTERVAL {
+        return Err(UnitError("more than 1 TiB"));
+    }
+    Ok(bytes)
+}
+
 /// Reads a duration: a number with `ms`, `s`, `m`/`min`, `h` or `d`; a plain
 /// number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
@@ -139,6 +160,17 @@ pub fn parse_percent(text: &str) -> Result<f64, UnitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intervals_are_sizes_from_a_byte_to_a_tebibyte_or_zero() {
+        assert_eq!(parse_interval("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_interval("1"), Ok(1));
+        assert_eq!(parse_interval("0"), Ok(0));
+        assert_eq!(parse_interval("1TiB"), Ok(MAX_SAMPLE_INTERVAL));
+        assert!(parse_interval("0.4").is_err(), "rounds to 0: not 'off'");
+        assert!(parse_interval("1048576TiB").is_err());
+        assert!(parse_interval("1.1TiB").is_err());
+    }
 
     #[test]
     fn sizes() {

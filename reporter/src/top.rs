@@ -91,7 +91,7 @@ pub struct Report {
 /// The biggest holders of live memory in a snapshot.
 pub fn top(loaded: &Loaded, options: &Options) -> Report {
     let views = view::sites(&loaded.snapshot);
-    let total = loaded.snapshot.totals.live_bytes.max(1) as f64;
+    let total = loaded.snapshot.heap_bytes() as f64;
     let mut groups: Vec<Vec<&SiteView<'_>>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for site in &views {

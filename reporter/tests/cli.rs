@@ -621,3 +621,44 @@ fn control_characters_in_names_are_written_visibly() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains("conn\\u{1}id\\u{202e}"), "{text}");
 }
+
+/// Sums and shares stay in range: sites whose figures add up past any real
+/// heap are refused (each alone is plausible; their sum wrapped, printing
+/// `8192.00 PiB` and `20277347299804.7%`), and a heap the file says is empty
+/// gives no share above 100%.
+#[test]
+fn sums_never_wrap_and_shares_never_exceed_the_heap() {
+    let scratch = Scratch::new();
+    let huge = edited(|snap| {
+        let site = snap["sites"][0].clone();
+        let sites: Vec<Value> = (0..40)
+            .map(|_| {
+                let mut site = site.clone();
+                site["live_bytes"] = json!((1u64 << 60) - 1);
+                site
+            })
+            .collect();
+        snap["sites"] = Value::Array(sites);
+    });
+    let huge = scratch.file("huge.json", &huge);
+    heapsnap()
+        .args(["top", &huge])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("add up to"));
+
+    let empty_heap = edited(|snap| snap["totals"]["live_bytes"] = json!(0));
+    let empty_heap = scratch.file("zero.json", &empty_heap);
+    let output = heapsnap()
+        .args(["top", &empty_heap, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = report["rows"].as_array().expect("rows");
+    assert!(!rows.is_empty());
+    for row in rows {
+        let share = row["share"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share), "share {share}");
+    }
+}

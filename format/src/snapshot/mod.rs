@@ -377,6 +377,18 @@ impl Snapshot {
             .flatten()
             .filter_map(|&index| self.frames.get(index as usize))
     }
+
+    /// The live heap to take shares of: the process's count, or the sum of
+    /// the sites' estimates when that is larger (estimates can exceed the
+    /// count by chance, and a file may say 0), so no share exceeds 100%.
+    /// At least 1.
+    pub fn heap_bytes(&self) -> u64 {
+        let sites = self
+            .sites
+            .iter()
+            .fold(0u64, |sum, site| sum.saturating_add(site.live_bytes));
+        self.totals.live_bytes.max(sites).max(1)
+    }
 }
 
 /// Addresses as `"0x7f3a12345678"` strings: readable, and safe in JSON

@@ -107,6 +107,25 @@ impl Snapshot {
                 return invalid(format!("{name} is {value}, more than any real heap"));
             }
         }
+        // Each site's figures are plausible below; their sums must be too,
+        // so that every reader may add them up without overflow.
+        let sum = |field: fn(&Site) -> u64| -> u128 {
+            self.sites.iter().map(|s| u128::from(field(s))).sum()
+        };
+        for (name, total) in [
+            ("live_bytes", sum(|s| s.live_bytes)),
+            ("live_allocs", sum(|s| s.live_allocs)),
+            ("allocated_bytes", sum(|s| s.allocated_bytes)),
+            ("allocated_allocs", sum(|s| s.allocated_allocs)),
+            ("freed_bytes", sum(|s| s.freed_bytes)),
+            ("freed_allocs", sum(|s| s.freed_allocs)),
+        ] {
+            if total >= u128::from(IMPLAUSIBLE) {
+                return invalid(format!(
+                    "the sites' {name} add up to {total}, more than any real heap"
+                ));
+            }
+        }
         for (i, site) in self.sites.iter().enumerate() {
             if site.stack as usize >= self.stacks.len() {
                 return invalid(format!(

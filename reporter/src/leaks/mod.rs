@@ -282,7 +282,7 @@ pub fn leaks(loaded: &[Loaded], options: &Options) -> Result<Report, Error> {
 /// Analyses one run's series.
 fn analyse(series: Assembled<'_>, options: &Options) -> Report {
     let (first, newest) = (series.first(), series.newest());
-    let heap_last = newest.totals.live_bytes.max(1) as f64;
+    let heap_last = newest.heap_bytes() as f64;
     let (suspects, possible, in_suspects) = find_suspects(&series, options.min_confidence);
     let mut not_leaking = not_leaking(&series.sites, &in_suspects, heap_last);
     let mut types = by_type(&series);

@@ -41,7 +41,7 @@ pub(super) fn suspect(group: &Group<'_>, assembled: &Assembled<'_>) -> Option<Su
             .map(|&(t, bytes)| (((t - assembled.times[0]) * 1000.0).round() as u64, bytes))
             .collect(),
         live_bytes,
-        share: live_bytes as f64 / newest.totals.live_bytes.max(1) as f64,
+        share: live_bytes as f64 / newest.heap_bytes() as f64,
         growth_bytes: points.growth().round() as i64,
         growth_bytes_per_sec: fit.slope,
         growth_bytes_per_sec_stddev: fit.slope_stddev,
