@@ -352,6 +352,59 @@ fn rotation_keeps_the_first_and_the_newest_and_other_processes_files() {
     assert!(seqs[1] >= seqs[0] + 5, "{seqs:?}");
 }
 
+/// A full disk does not stop dumps for good: the oldest of this process's
+/// dumps (never the first) make room for the newest. Needs a small file
+/// system: a 256 KiB tmpfs, which takes root (or CAP_SYS_ADMIN); without
+/// it the test says so and checks nothing.
+#[test]
+fn a_full_disk_gives_up_old_dumps_for_new_ones() {
+    let dir = support::scratch("auto-full");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&dir);
+    // Far more dumps than fit: each is tens of KiB, the disk 256 KiB, and
+    // rotation alone (keep 1000) would never free any.
+    let output = finish(spawn_growing(
+        &dir,
+        500,
+        4096,
+        &[
+            ("HEAPSNAP_DUMP_INTERVAL", "20ms"),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
+            ("HEAPSNAP_KEEP", "1000"),
+            ("HEAPSNAP_SAMPLE_INTERVAL", "4KiB"),
+            ("CHILD_UNTIL_NUMBER", "60"),
+        ],
+    ));
+    let dumps = dumps(&dir);
+    assert_eq!(dumps[0].1.trigger, "start", "the first dump stays");
+    assert!(highest_number(&dir) >= 60);
+    let used: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(
+        dumps.len() < 60,
+        "the disk filled: {} dumps, {used} bytes; stderr: {}",
+        dumps.len(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 #[ignore = "run by the tests above in a child process"]
 fn child_approaches_the_limit() {
@@ -556,6 +609,15 @@ fn sigkill_mid_dump_leaves_only_complete_snapshots() {
         "{rounds} kills, {interrupted} mid-write, {} complete snapshots",
         complete.len()
     );
+    // The next process that dumps there removes what the killed ones left.
+    let next = (highest_number(&dir) + 1).to_string();
+    finish(spawn_growing(
+        &dir,
+        100,
+        4096,
+        &[("CHILD_UNTIL_NUMBER", next.as_str())],
+    ));
+    assert_eq!(temporary_files(&dir), Vec::<String>::new());
 }
 
 fn temporary_files(dir: &Path) -> Vec<String> {

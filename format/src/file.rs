@@ -85,6 +85,16 @@ fn options(access: Access) -> OpenOptions {
     options
 }
 
+/// The process that writes a temporary file named by [`write_atomically`]
+/// (`.NAME.PID.N.heapsnap.tmp`), so that one a killed process left behind
+/// can be told from one being written.
+pub fn temp_file_writer(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
+    let mut fields = stem.rsplit('.');
+    let _n: u64 = fields.next()?.parse().ok()?;
+    fields.next()?.parse().ok()
+}
+
 /// A hidden name beside `path`, unique within this process.
 fn temp_path(dir: &Path, path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -93,4 +103,21 @@ fn temp_path(dir: &Path, path: &Path) -> PathBuf {
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     dir.join(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_say_their_writer() {
+        let temp = temp_path(
+            Path::new("/d"),
+            Path::new("/d/heapsnap-000001-7-start.json"),
+        );
+        let name = temp.file_name().unwrap().to_str().unwrap();
+        assert_eq!(temp_file_writer(name), Some(std::process::id()));
+        assert_eq!(temp_file_writer("heapsnap-000001-7-start.json"), None);
+        assert_eq!(temp_file_writer(".x.notapid.3.heapsnap.tmp"), None);
+    }
 }

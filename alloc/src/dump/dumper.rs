@@ -53,6 +53,7 @@ impl Dumper {
     }
 
     pub(super) fn run(mut self) {
+        files::remove_abandoned_temps(&self.settings.dir);
         self.dump(Trigger::Start);
         while RUNNING.load(Ordering::Acquire) {
             std::thread::park_timeout(POLL);
@@ -102,8 +103,14 @@ impl Dumper {
         let snapshot = snapshot::capture(trigger);
         self.last_dump = Instant::now();
         self.high = self.high.max(snapshot.totals.live_bytes).max(1);
-        if let Err(err) = files::write_rotating(&self.settings.dir, self.settings.keep, &snapshot) {
-            self.report(&err);
+        match files::write_rotating(&self.settings.dir, self.settings.keep, &snapshot) {
+            Ok(_) if !self.reported.is_empty() => {
+                sys::write_stderr(b"heapsnap: automatic dumps are written again\n");
+                // The next outage is news again.
+                self.reported.clear();
+            }
+            Ok(_) => {}
+            Err(err) => self.report(&err),
         }
     }
 
@@ -117,8 +124,8 @@ impl Dumper {
         }
     }
 
-    /// Prints an error once per distinct message (a full disk should not
-    /// flood stderr every 100 ms).
+    /// Prints an error once per distinct message until dumps are written
+    /// again (a full disk should not flood stderr every 100 ms).
     fn report(&mut self, err: &Error) {
         let message = err.to_string();
         if !self.reported.contains(&message) {

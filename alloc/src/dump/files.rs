@@ -15,28 +15,94 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::snapshot::{Error, Snapshot};
+use heapsnap_format::file;
 
-/// Files this process wrote, oldest first; shared by the background thread
-/// and the out-of-memory dump.
-static WRITTEN: Mutex<VecDeque<PathBuf>> = Mutex::new(VecDeque::new());
+use crate::snapshot::{Error, ErrorKind, Snapshot};
+use crate::sys;
+
+/// Files this process wrote, oldest first, and the last number it used;
+/// shared by the background thread and the out-of-memory dump.
+static WRITTEN: Mutex<Written> = Mutex::new(Written {
+    files: VecDeque::new(),
+    last_number: 0,
+});
+
+struct Written {
+    files: VecDeque<PathBuf>,
+    /// Numbers only go up within a process, even when the files of higher
+    /// numbers were deleted: a number used again could name a file still
+    /// in `files`, which rotation would then delete.
+    last_number: u64,
+}
 
 /// Writes a dump as the next numbered file and rotates this process's
-/// files: the first (the baseline) and the newest `keep` stay.
+/// files: the first (the baseline) and the newest `keep` stay. When the
+/// disk is full, the oldest of the others go first to make room (the
+/// newest dump is worth more than the oldest), until only the first is
+/// left.
 pub(crate) fn write_rotating(
     dir: &Path,
     keep: usize,
     snapshot: &Snapshot,
 ) -> Result<PathBuf, Error> {
-    let path = write_next(dir, snapshot)?;
     let mut written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
-    written.push_back(path.clone());
-    while written.len() > keep + 1 {
-        if let Some(old) = written.remove(1) {
-            let _ = std::fs::remove_file(old);
+    rotate_in(&mut written, dir, keep, snapshot)
+}
+
+/// [`write_rotating`] with `written` as this process's record.
+fn rotate_in(
+    written: &mut Written,
+    dir: &Path,
+    keep: usize,
+    snapshot: &Snapshot,
+) -> Result<PathBuf, Error> {
+    let path = loop {
+        match write_numbered(dir, snapshot, &mut written.last_number) {
+            Err(err) if is_full(&err) && written.files.len() > 1 => {
+                if let Some(old) = written.files.remove(1) {
+                    let _ = fs::remove_file(old);
+                }
+            }
+            other => break other?,
+        }
+    };
+    written.files.push_back(path.clone());
+    while written.files.len() > keep + 1 {
+        if let Some(old) = written.files.remove(1) {
+            let _ = fs::remove_file(old);
         }
     }
     Ok(path)
+}
+
+/// No room left on the device, or in the user's quota.
+fn is_full(err: &Error) -> bool {
+    match err.kind() {
+        ErrorKind::Io(io) => {
+            io.kind() == io::ErrorKind::StorageFull || io.raw_os_error() == Some(libc::EDQUOT)
+        }
+        _ => false,
+    }
+}
+
+/// Removes temporary files of dumps whose writer is gone (a process killed
+/// mid-write, this one's earlier incarnation with the same pid in a
+/// restarted container): they are never finished, and a crash loop would
+/// fill the disk with them. Called before this process writes any.
+pub(crate) fn remove_abandoned_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let me = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(writer) = name.to_str().and_then(file::temp_file_writer) else {
+            continue;
+        };
+        if writer == me || !sys::process_exists(writer) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 const PREFIX: &str = "heapsnap-";
@@ -55,8 +121,20 @@ pub(crate) fn file_number(name: &str) -> Option<u64> {
 /// Writes `snapshot` as the next numbered file in `dir` (created if
 /// missing, mode 0700) and returns its path.
 pub(crate) fn write_next(dir: &Path, snapshot: &Snapshot) -> Result<PathBuf, Error> {
+    let mut written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+    write_numbered(dir, snapshot, &mut written.last_number)
+}
+
+/// Writes `snapshot` under a number above both the highest in `dir` and
+/// `last_number`, which it updates.
+fn write_numbered(
+    dir: &Path,
+    snapshot: &Snapshot,
+    last_number: &mut u64,
+) -> Result<PathBuf, Error> {
     create_private_dir(dir).map_err(|err| Error::from(err).at(dir))?;
-    let mut number = highest_number(dir).map_err(|err| Error::from(err).at(dir))? + 1;
+    let highest = highest_number(dir).map_err(|err| Error::from(err).at(dir))?;
+    let mut number = highest.max(*last_number) + 1;
     loop {
         let name = format!(
             "{PREFIX}{number:06}-{}-{}{SUFFIX}",
@@ -65,7 +143,10 @@ pub(crate) fn write_next(dir: &Path, snapshot: &Snapshot) -> Result<PathBuf, Err
         );
         let path = dir.join(name);
         match snapshot.write_new(&path) {
-            Ok(()) => return Ok(path),
+            Ok(()) => {
+                *last_number = number;
+                return Ok(path);
+            }
             // Another writer took this number: take the next.
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => number += 1,
             Err(err) => return Err(Error::from(err).at(&path)),
@@ -128,12 +209,13 @@ mod tests {
         let dir = scratch.path().join("dumps");
         let mut snap = Snapshot::default();
         snap.process.pid = 42;
-        let first = write_next(&dir, &snap).unwrap();
+        let mut last = 0;
+        let first = write_numbered(&dir, &snap, &mut last).unwrap();
         assert_eq!(first.file_name().unwrap(), "heapsnap-000001-42-manual.json");
         fs::write(dir.join("heapsnap-000017-1-interval.json"), "{}").unwrap();
         fs::write(dir.join(".heapsnap-000099-1.json.1.2.heapsnap.tmp"), "").unwrap();
         snap.trigger = crate::snapshot::Trigger::NearLimit;
-        let next = write_next(&dir, &snap).unwrap();
+        let next = write_numbered(&dir, &snap, &mut last).unwrap();
         assert_eq!(
             next.file_name().unwrap(),
             "heapsnap-000018-42-near-limit.json"
@@ -144,5 +226,59 @@ mod tests {
             file_number(".heapsnap-000099-1.json.1.2.heapsnap.tmp"),
             None
         );
+    }
+
+    /// Deleting the newest files does not bring their numbers back: a
+    /// number used again named a file rotation still listed, and rotation
+    /// deleted the dump just written.
+    #[test]
+    fn numbers_are_never_used_twice_and_rotation_keeps_the_newest() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
+        let snap = Snapshot::default();
+        let mut written = Written {
+            files: VecDeque::new(),
+            last_number: 0,
+        };
+        for _ in 0..3 {
+            rotate_in(&mut written, dir, 1, &snap).unwrap();
+        }
+        for entry in fs::read_dir(dir).unwrap() {
+            fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+        let newest = rotate_in(&mut written, dir, 1, &snap).unwrap();
+        assert_eq!(
+            file_number(newest.file_name().unwrap().to_str().unwrap()),
+            Some(4)
+        );
+        assert!(newest.exists(), "the newest dump survives its rotation");
+    }
+
+    /// Temporary files of writers that are gone go; those of a live
+    /// process stay.
+    #[test]
+    fn abandoned_temporary_files_are_removed() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
+        let gone = format!(
+            ".heapsnap-000003-9-growth.json.{}.0.heapsnap.tmp",
+            u32::MAX - 1
+        );
+        let mine = format!(
+            ".heapsnap-000004-9-growth.json.{}.0.heapsnap.tmp",
+            std::process::id()
+        );
+        // pid 1 is always alive (in a container, the container's init).
+        let live = ".heapsnap-000005-1-growth.json.1.0.heapsnap.tmp";
+        for name in [gone.as_str(), mine.as_str(), live] {
+            fs::write(dir.join(name), "half a dump").unwrap();
+        }
+        remove_abandoned_temps(dir);
+        let mut left: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [live]);
     }
 }

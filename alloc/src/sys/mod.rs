@@ -126,3 +126,17 @@ pub(crate) fn on_sigusr1(handler: extern "C" fn(libc::c_int)) {
         libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
     }
 }
+
+/// True when a process with this pid exists (it may be another's than
+/// the one that had the pid: pids are reused, so this errs on the side of
+/// "exists").
+pub(crate) fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the
+    // process exists and may be signalled. No memory is involved.
+    let result = unsafe { libc::kill(pid, 0) };
+    // EPERM: it exists, but belongs to someone else.
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
