@@ -16,7 +16,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
-use crate::record::{self, filter, settings, stack, thread, watch};
+use crate::record::{self, filter, reserve, settings, stack, thread, watch};
 use crate::{dump, start};
 
 /// A global allocator that samples allocations of the inner allocator `A`.
@@ -78,6 +78,12 @@ unsafe fn alloc_slow<A: GlobalAlloc>(
         }
     };
     if ptr.is_null() {
+        // The profiler's own allocation (a snapshot's tables): from the
+        // reserve, so that the program is not aborted for the profiler's
+        // sake. Busy threads always come here (see `record::guard`).
+        if thread::with(thread::ThreadState::is_busy) {
+            return reserve::alloc(layout, zeroed);
+        }
         if sampled {
             dump::out_of_memory();
         }
@@ -100,9 +106,67 @@ unsafe fn alloc_slow<A: GlobalAlloc>(
 #[cold]
 #[inline(never)]
 unsafe fn dealloc_maybe_sampled<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) {
+    if reserve::contains(ptr) {
+        reserve::free(ptr);
+        return;
+    }
     record::forget_freed(ptr as usize);
     // SAFETY: our caller forwards its own caller's `dealloc` contract.
     unsafe { inner.dealloc(ptr, layout) }
+}
+
+/// Reallocates a block of the reserve: a new block from the inner
+/// allocator (or, for the profiler's own, the reserve again), the contents
+/// copied, the old block given back. Null, the old block kept, if there is
+/// no memory.
+#[cold]
+#[inline(never)]
+unsafe fn realloc_from_reserve<A: GlobalAlloc>(
+    inner: &A,
+    ptr: *mut u8,
+    layout: Layout,
+    new_size: usize,
+) -> *mut u8 {
+    // SAFETY: `realloc`'s contract makes `new_size` with `layout`'s
+    // alignment a valid layout.
+    let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+    // SAFETY: `new_layout` has a non-zero size (`realloc`'s contract).
+    let mut new = unsafe { inner.alloc(new_layout) };
+    if new.is_null() && thread::with(thread::ThreadState::is_busy) {
+        new = reserve::alloc(new_layout, false);
+    }
+    if !new.is_null() {
+        // SAFETY: `ptr` holds `layout.size()` bytes and `new` `new_size`;
+        // they are distinct blocks.
+        unsafe { std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+        reserve::free(ptr);
+    }
+    new
+}
+
+/// The inner allocator could not grow a block the profiler uses for
+/// itself: moves it into the reserve (the old block is freed), or returns
+/// null, the old block kept.
+#[cold]
+#[inline(never)]
+unsafe fn realloc_into_reserve<A: GlobalAlloc>(
+    inner: &A,
+    ptr: *mut u8,
+    layout: Layout,
+    new_size: usize,
+) -> *mut u8 {
+    // SAFETY: as in `realloc_from_reserve`.
+    let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+    let new = reserve::alloc(new_layout, false);
+    if !new.is_null() {
+        // SAFETY: `ptr` holds `layout.size()` bytes and `new` `new_size`;
+        // `ptr` is the inner allocator's block of `layout`, freed once.
+        unsafe {
+            std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+            inner.dealloc(ptr, layout);
+        }
+    }
+    new
 }
 
 // SAFETY: every method forwards to the inner allocator with the caller's
@@ -144,6 +208,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let tracked = if filter::may_contain(ptr as usize) {
+            if reserve::contains(ptr) {
+                // SAFETY: our caller upholds `GlobalAlloc::realloc`'s contract.
+                return unsafe { realloc_from_reserve(&self.inner, ptr, layout, new_size) };
+            }
             record::take_for_realloc(ptr as usize)
         } else {
             None
@@ -157,7 +225,14 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                     dump::out_of_memory();
                 }
             }
-            None if new.is_null() => dump::out_of_memory(),
+            None if new.is_null() => {
+                if thread::with(thread::ThreadState::is_busy) {
+                    // SAFETY: our caller upholds `GlobalAlloc::realloc`'s
+                    // contract, and the inner allocator kept `ptr`.
+                    return unsafe { realloc_into_reserve(&self.inner, ptr, layout, new_size) };
+                }
+                dump::out_of_memory();
+            }
             // An unsampled block gets a fresh sampling decision for its growth.
             None if new_size > layout.size() => {
                 let growth = new_size - layout.size();

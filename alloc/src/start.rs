@@ -24,6 +24,8 @@ fn start_once() {
     static ONCE: AtomicBool = AtomicBool::new(false);
     config::ensure_loaded();
     fork::register_once();
+    // Before memory can run out: the profiler's allocations fall back on it.
+    crate::record::reserve::map();
     if !ONCE.swap(true, Ordering::AcqRel) {
         // Mark started first: the dumper thread's own first allocation
         // comes back here.

@@ -4,6 +4,8 @@
 //! (`stack`), interns the site (`sites`) and keeps the live sample
 //! (`table`), under the re-entrancy guard (`guard`). Buffers past a size
 //! that reach a new largest for their stack are noted apart (`watch`).
+//! When the inner allocator refuses the profiler's own allocations, they
+//! come from a reserve (`reserve`).
 //!
 //! Layer rule: this layer calls only `sys` (and `heapsnap-format`). What it
 //! needs from above (start-up on the first sample) is passed in by the
@@ -13,6 +15,8 @@ pub(crate) mod counters;
 pub(crate) mod filter;
 pub(crate) mod guard;
 pub(crate) mod hash;
+#[allow(unsafe_code)]
+pub(crate) mod reserve;
 mod sampled;
 pub(crate) mod sampler;
 pub(crate) mod settings;

@@ -31,6 +31,10 @@ pub(crate) struct ThreadState {
     countdown: Cell<i64>,
     /// True while the thread runs profiler code (see `guard`).
     busy: Cell<bool>,
+    /// While busy, the countdown to return to: the live one is held at
+    /// zero (see `guard`), and a sample's next countdown is drawn into
+    /// this one.
+    saved_countdown: Cell<i64>,
     /// splitmix64 state.
     rng: Cell<u64>,
     /// The configuration generation the countdown was drawn under; 0 for a
@@ -59,6 +63,7 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
             ThreadState {
                 countdown: Cell::new(0),
                 busy: Cell::new(false),
+                saved_countdown: Cell::new(0),
                 rng: Cell::new(0),
                 generation: Cell::new(0),
                 tag: Cell::new(NO_TAG),
@@ -110,7 +115,12 @@ impl ThreadState {
     /// Marks the thread as running profiler code until the guard drops, or
     /// returns `None` if it already is.
     pub(crate) fn enter(&self) -> Option<Guard<'_>> {
-        Guard::enter(&self.busy)
+        Guard::enter(&self.busy, &self.countdown, &self.saved_countdown)
+    }
+
+    /// True while the thread runs profiler code.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.busy.get()
     }
 
     /// Called when [`ThreadState::count_down`] said a sample is due for an
@@ -134,20 +144,30 @@ impl ThreadState {
             if interval != 0 {
                 let left = self.draw(interval).wrapping_sub(bytes as i64);
                 if left > 0 {
-                    self.countdown.set(left);
+                    self.set_next_countdown(left);
                     return None;
                 }
             }
         }
         if interval == 0 {
-            self.countdown.set(OFF_RECHECK_BYTES);
+            self.set_next_countdown(OFF_RECHECK_BYTES);
             return None;
         }
-        self.countdown.set(self.draw(interval));
+        self.set_next_countdown(self.draw(interval));
         Some(Due {
             interval,
             tag: self.tag.get(),
         })
+    }
+
+    /// Sets the countdown the thread allocates by once out of profiler code
+    /// (the live one while it is not in it).
+    fn set_next_countdown(&self, bytes: i64) {
+        if self.busy.get() {
+            self.saved_countdown.set(bytes);
+        } else {
+            self.countdown.set(bytes);
+        }
     }
 
     fn draw(&self, interval: u64) -> i64 {

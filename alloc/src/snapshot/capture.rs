@@ -20,7 +20,7 @@ use super::{
 };
 use crate::record::sites::{self, Site as RawSite, SiteTotals};
 use crate::record::table::{self, Live};
-use crate::record::{counters, sampler, settings, stack, tags, thread, watch};
+use crate::record::{counters, reserve, sampler, settings, stack, tags, thread, watch};
 use crate::sys::clock;
 use crate::sys::lock::Holds;
 
@@ -124,7 +124,14 @@ fn capture_guarded(trigger: Trigger) -> Snapshot {
     let copied = Copied::take();
     let sums = copied.sum_by_site(snapshot.uptime_ms);
     let mut symbols = Symbols::default();
-    symbols.resolve(copied.sites.iter().map(|site| site.frames));
+    // Short of memory, symbols are looked up no further (see `symbolize`):
+    // after an allocation failed (reading debug information takes memory
+    // that stays taken), or once the reserve serves the profiler.
+    let reserve_used = reserve::served();
+    let oom = snapshot.trigger == Trigger::Oom;
+    symbols.resolve(copied.sites.iter().map(|site| site.frames), || {
+        !oom && reserve::served() == reserve_used
+    });
     let merged = merge_by_stack(&copied, &sums, &symbols);
 
     let modules = modules::loaded();
@@ -383,7 +390,11 @@ struct Symbols {
 }
 
 impl Symbols {
-    fn resolve<'a>(&mut self, stacks: impl Iterator<Item = &'a [usize]>) {
+    fn resolve<'a>(
+        &mut self,
+        stacks: impl Iterator<Item = &'a [usize]>,
+        may_look_up: impl FnMut() -> bool,
+    ) {
         let mut addresses: Vec<usize> = stacks
             .flatten()
             .copied()
@@ -392,7 +403,7 @@ impl Symbols {
         addresses.sort_unstable();
         addresses.dedup();
         let mut seen: HashMap<Frame, u32> = HashMap::new();
-        symbolize::resolve_all(addresses, |addr, symbols| {
+        symbolize::resolve_while(addresses, may_look_up, |addr, symbols| {
             let frames = frames_at(addr, symbols);
             let ids = frames
                 .into_iter()

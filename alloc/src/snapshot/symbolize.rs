@@ -28,14 +28,33 @@ pub(crate) static CACHE: SpinLock<Cache> = SpinLock::new(HashMap::with_hasher(Ad
 
 /// Calls `each` with the symbols of every address, resolving those not seen
 /// before.
+#[cfg(test)]
 pub(crate) fn resolve_all(
     addrs: impl IntoIterator<Item = usize>,
+    each: impl FnMut(usize, &[Symbol]),
+) {
+    resolve_while(addrs, || true, each);
+}
+
+/// [`resolve_all`], but addresses not resolved before are looked up only
+/// while `may_look_up` says so; after that they get no symbols (reading
+/// debug information takes memory: a snapshot taken short of memory keeps
+/// its raw addresses, which the module map still places).
+pub(crate) fn resolve_while(
+    addrs: impl IntoIterator<Item = usize>,
+    mut may_look_up: impl FnMut() -> bool,
     mut each: impl FnMut(usize, &[Symbol]),
 ) {
     let mut cache = CACHE.lock();
     for addr in addrs {
-        let symbols = cache.entry(addr).or_insert_with(|| lookup(addr));
-        each(addr, symbols);
+        match cache.get(&addr) {
+            Some(symbols) => each(addr, symbols),
+            None if may_look_up() => {
+                let symbols = cache.entry(addr).or_insert_with(|| lookup(addr));
+                each(addr, symbols);
+            }
+            None => each(addr, &[]),
+        }
     }
 }
 

@@ -140,3 +140,31 @@ pub(crate) fn process_exists(pid: u32) -> bool {
     // EPERM: it exists, but belongs to someone else.
     result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
+
+/// Maps `bytes` of private, zeroed address space that commits no memory
+/// until touched (`MAP_NORESERVE`). Returns its address.
+pub(crate) fn map_reserve(bytes: usize) -> Option<usize> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's
+    // choosing touches no existing memory.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    (ptr != libc::MAP_FAILED).then_some(ptr as usize)
+}
+
+/// Unmaps a mapping made by [`map_reserve`].
+///
+/// # Safety
+///
+/// Nothing may use the mapping, or any pointer into it, afterwards.
+pub(crate) unsafe fn unmap(addr: usize, bytes: usize) {
+    // SAFETY: the caller guarantees the mapping is no longer used.
+    unsafe { libc::munmap(addr as *mut libc::c_void, bytes) };
+}
