@@ -14,11 +14,12 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, UNIX_EPOCH};
 
 use heapsnap_format::file;
 
 use crate::snapshot::{Error, ErrorKind, Snapshot};
-use crate::sys;
+use crate::sys::{self, clock};
 
 /// Files this process wrote, oldest first, and the last number it used;
 /// shared by the background thread and the out-of-memory dump.
@@ -85,21 +86,35 @@ fn is_full(err: &Error) -> bool {
     }
 }
 
-/// Removes temporary files of dumps whose writer is gone (a process killed
-/// mid-write, this one's earlier incarnation with the same pid in a
-/// restarted container): they are never finished, and a crash loop would
-/// fill the disk with them. Called before this process writes any.
+/// Removes temporary files of dumps whose writer is gone: a process killed
+/// mid-write, or this pid's earlier incarnation (a restarted container's
+/// process is always pid 1), told by a file older than this process. They
+/// are never finished, and a crash loop would fill the disk with them.
 pub(crate) fn remove_abandoned_temps(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     let me = std::process::id();
+    // A second of margin: the clocks of files and of the profiler's start
+    // are read differently (and coarsely).
+    let started =
+        UNIX_EPOCH + Duration::from_millis(clock::started_unix_ms()) - Duration::from_secs(1);
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(writer) = name.to_str().and_then(file::temp_file_writer) else {
             continue;
         };
-        if writer == me || !sys::process_exists(writer) {
+        let abandoned = if writer == me {
+            // One being written now by another thread of this process is
+            // younger than the process.
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < started)
+        } else {
+            !sys::process_exists(writer)
+        };
+        if abandoned {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -254,8 +269,8 @@ mod tests {
         assert!(newest.exists(), "the newest dump survives its rotation");
     }
 
-    /// Temporary files of writers that are gone go; those of a live
-    /// process stay.
+    /// Temporary files of writers that are gone go (this pid's, when older
+    /// than this process); those of a live process stay.
     #[test]
     fn abandoned_temporary_files_are_removed() {
         let scratch = tempfile::tempdir().unwrap();
@@ -270,15 +285,30 @@ mod tests {
         );
         // pid 1 is always alive (in a container, the container's init).
         let live = ".heapsnap-000005-1-growth.json.1.0.heapsnap.tmp";
-        for name in [gone.as_str(), mine.as_str(), live] {
+        clock::start();
+        let fresh = format!(
+            ".heapsnap-000006-9-growth.json.{}.1.heapsnap.tmp",
+            std::process::id()
+        );
+        for name in [gone.as_str(), mine.as_str(), live, fresh.as_str()] {
             fs::write(dir.join(name), "half a dump").unwrap();
         }
+        // `mine` is from before this process started: this pid's earlier
+        // incarnation. `fresh` is being written now.
+        let before =
+            UNIX_EPOCH + Duration::from_millis(clock::started_unix_ms()) - Duration::from_secs(60);
+        fs::File::options()
+            .write(true)
+            .open(dir.join(&mine))
+            .unwrap()
+            .set_modified(before)
+            .unwrap();
         remove_abandoned_temps(dir);
         let mut left: Vec<String> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        assert_eq!(left, [live]);
+        assert_eq!(left, [live, fresh.as_str()]);
     }
 }

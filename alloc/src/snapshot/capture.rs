@@ -100,6 +100,11 @@ impl LiveSum {
     }
 }
 
+/// Address space that looking up new symbols may take (reading a large
+/// binary's debug information), which a snapshot needs left under an
+/// address-space limit to look them up.
+const SYMBOLIZE_HEADROOM: u64 = 256 << 20;
+
 /// Takes a snapshot, labelled with `trigger`. The caller has started the
 /// profiler (configuration loaded).
 pub(crate) fn capture(trigger: Trigger) -> Snapshot {
@@ -125,12 +130,18 @@ fn capture_guarded(trigger: Trigger) -> Snapshot {
     let sums = copied.sum_by_site(snapshot.uptime_ms);
     let mut symbols = Symbols::default();
     // Short of memory, symbols are looked up no further (see `symbolize`):
-    // after an allocation failed (reading debug information takes memory
-    // that stays taken), or once the reserve serves the profiler.
+    // after an allocation failed, close to an address-space limit (reading
+    // debug information takes memory that stays taken, and under such a
+    // limit a failed allocation of its own would end the program), or once
+    // the reserve serves the profiler.
+    // The program may fill memory meanwhile: asked before each lookup.
     let reserve_used = reserve::served();
     let oom = snapshot.trigger == Trigger::Oom;
+    let limited = crate::sys::address_space_limit().is_some();
     symbols.resolve(copied.sites.iter().map(|site| site.frames), || {
         !oom && reserve::served() == reserve_used
+            && (!limited
+                || memory::address_space_headroom().is_none_or(|left| left >= SYMBOLIZE_HEADROOM))
     });
     let merged = merge_by_stack(&copied, &sums, &symbols);
 

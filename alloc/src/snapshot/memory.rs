@@ -10,6 +10,17 @@ pub(crate) fn rss_bytes() -> Option<u64> {
     Some(pages * crate::sys::page_size())
 }
 
+/// How much address space this process may still map under its limit
+/// (`ulimit -v`, RLIMIT_AS), or `None` without a limit. Under such a limit
+/// an allocation fails (returns null) instead of the kernel killing the
+/// process, so a snapshot asks before a step that takes much memory.
+pub(crate) fn address_space_headroom() -> Option<u64> {
+    let limit = crate::sys::address_space_limit()?;
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().next()?.parse().ok()?;
+    Some(limit.saturating_sub(pages * crate::sys::page_size()))
+}
+
 /// Limits at or above this are "no limit" (cgroup v1 reports
 /// 9223372036854771712 for unlimited).
 const UNLIMITED: u64 = 1 << 60;

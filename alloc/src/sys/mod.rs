@@ -168,3 +168,17 @@ pub(crate) unsafe fn unmap(addr: usize, bytes: usize) {
     // SAFETY: the caller guarantees the mapping is no longer used.
     unsafe { libc::munmap(addr as *mut libc::c_void, bytes) };
 }
+
+/// The address-space limit (RLIMIT_AS, `ulimit -v`) in bytes, or `None`
+/// when there is none.
+pub(crate) fn address_space_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } != 0 {
+        return None;
+    }
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
