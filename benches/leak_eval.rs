@@ -4,7 +4,11 @@
 //!
 //! ```text
 //! cargo bench --bench leak_eval -- [--runs 400] [--jobs 2] [--seed 1] [--out target/leak-eval]
+//! cargo bench --bench leak_eval -- --tables OUT/outcomes.jsonl
 //! ```
+//!
+//! `--tables` prints the tables of the runs an earlier evaluation finished
+//! (all of them, or those done before it was stopped).
 //!
 //! Each run draws a plan (`Plan::random`): sampling interval (512 KiB,
 //! 64 KiB or exact), length, snapshot schedule (even, random, or automatic
@@ -30,6 +34,8 @@ struct Args {
     out: PathBuf,
     /// Run only this one (its directory is kept, and its report printed).
     only: Option<usize>,
+    /// Print the tables of these outcomes instead of running.
+    tables: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -39,6 +45,7 @@ fn args() -> Args {
         seed: 1,
         out: PathBuf::from("target/leak-eval"),
         only: None,
+        tables: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -49,6 +56,7 @@ fn args() -> Args {
             "--seed" => args.seed = value().parse().expect("--seed N"),
             "--out" => args.out = PathBuf::from(value()),
             "--only" => args.only = Some(value().parse().expect("--only N")),
+            "--tables" => args.tables = Some(PathBuf::from(value())),
             // `cargo bench` passes `--bench`.
             _ => {}
         }
@@ -58,6 +66,15 @@ fn args() -> Args {
 
 fn main() {
     let args = args();
+    if let Some(path) = &args.tables {
+        let text = std::fs::read_to_string(path).expect("the outcomes file");
+        let outcomes: Vec<Outcome> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("an outcome per line"))
+            .collect();
+        println!("{}", tables(&outcomes, args.seed));
+        return;
+    }
     let binary = run::build();
     if let Some(i) = args.only {
         let plan = Plan::random(args.seed.wrapping_mul(1_000_003) + i as u64);
