@@ -237,7 +237,9 @@ pub fn differential(
         }
     );
     let mut inferno = inferno_options(title, subtitle, options.metric);
-    if lines.is_empty() {
+    // Widths are the new snapshot's: with nothing live in it there is
+    // nothing to draw.
+    if lines.is_empty() || a == 0 {
         return empty(&mut inferno, writer);
     }
     flamegraph::from_lines(&mut inferno, lines.iter().map(String::as_str), writer)

@@ -194,7 +194,7 @@ fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 fn read(path: &str) -> Result<Vec<u8>, Error> {
     let limit = limit(path)?;
     let io_error = |err| Error::new(path, ErrorKind::Io(err));
-    let mut input: Box<dyn Read> = if path == "-" {
+    let input: Box<dyn Read> = if path == "-" {
         Box::new(io::stdin().lock())
     } else {
         let meta = fs::metadata(path).map_err(io_error)?;
@@ -203,6 +203,21 @@ fn read(path: &str) -> Result<Vec<u8>, Error> {
         }
         open(Path::new(path)).map_err(io_error)?
     };
+    read_bounded(path, input, limit)
+}
+
+/// Loads one snapshot from any reader (JSON or gzip-compressed JSON),
+/// bounded like a file: what the `heapsnap` command does with a file,
+/// for programs and fuzzers that hold the bytes. `source` names it in
+/// errors.
+pub fn from_reader(source: &str, reader: impl Read) -> Result<Loaded, Error> {
+    let bytes = read_bounded(source, reader, limit(source)?)?;
+    parse(source, &bytes)
+}
+
+/// Reads at most `limit` bytes of snapshot (decompressed) from `input`.
+fn read_bounded(path: &str, mut input: impl Read, limit: u64) -> Result<Vec<u8>, Error> {
+    let io_error = |err| Error::new(path, ErrorKind::Io(err));
     // The first bytes tell text or gzip from anything else before the rest
     // is read (a disk image, /dev/zero): JSON starts with a printable
     // character after its white space.
