@@ -1,0 +1,43 @@
+//! Every report on arbitrary input, as the `heapsnap` command reads it
+//! (JSON or gzip, bounded): load, then top, flamegraphs, diff and leaks
+//! with every renderer. Errors are fine; panics are findings.
+#![no_main]
+
+use heapsnap_report::{Loaded, diff, flame, leaks, load, render, top};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(case) = load::from_reader("case", data) else {
+        return;
+    };
+    let mut out = Vec::new();
+    for by in [
+        top::GroupBy::Site,
+        top::GroupBy::Type,
+        top::GroupBy::Tag,
+        top::GroupBy::Function,
+    ] {
+        let mut options = top::Options::default();
+        options.by = by;
+        let report = top::top(&case, &options);
+        let _ = render::text::top(&report, &mut out);
+        let _ = render::json::write(&report, &mut out);
+    }
+    let options = flame::Options::default();
+    let _ = flame::flamegraph(&case, &options, &mut out);
+    let _ = flame::differential(&case, &case, &options, &mut out);
+    let report = diff::diff(&case, &case, &diff::Options::default());
+    let _ = render::text::diff(&report, &mut out);
+    let _ = render::markdown::diff(&report, &mut out);
+    let twice = [
+        Loaded {
+            source: "a".into(),
+            snapshot: case.snapshot.clone(),
+        },
+        case,
+    ];
+    if let Ok(report) = leaks::leaks(&twice, &leaks::Options::default()) {
+        let _ = render::text::leaks(&report, &mut out);
+        let _ = render::markdown::leaks(&report, &mut out);
+    }
+});
