@@ -280,8 +280,10 @@ fn open(path: &Path) -> io::Result<Box<dyn Read>> {
 /// Reads a file opened without blocking (a FIFO, a device) as if it
 /// blocked: when nothing is there yet, waits a little and asks again. A
 /// FIFO with no writer reads as its end.
+#[cfg(unix)]
 struct Patient(fs::File);
 
+#[cfg(unix)]
 impl Read for Patient {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
