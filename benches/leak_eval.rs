@@ -206,6 +206,34 @@ const WINDOW_BINS: [(&str, f64, f64); 3] = [
     (">= 10 s", 10.0, f64::MAX),
 ];
 
+/// Two tables of the share of `runs` that are `good`: by snapshot count,
+/// and by window length.
+fn by_snapshots_and_window(runs: &[&Outcome], what: &str, good: fn(&Outcome) -> bool) -> String {
+    let row = |label: &str, selected: Vec<&&Outcome>| {
+        let count = selected.iter().filter(|o| good(o)).count();
+        format!("| {label} | {} |\n", rate(count, selected.len()))
+    };
+    let mut out = format!("| snapshots | {what} |\n|---|---:|\n");
+    for (label, range) in SNAPSHOT_BINS {
+        out += &row(
+            label,
+            runs.iter()
+                .filter(|o| range.contains(&o.snapshots))
+                .collect(),
+        );
+    }
+    out += &format!("\n| window | {what} |\n|---|---:|\n");
+    for (label, low, high) in WINDOW_BINS {
+        out += &row(
+            label,
+            runs.iter()
+                .filter(|o| o.window_s >= low && o.window_s < high)
+                .collect(),
+        );
+    }
+    out
+}
+
 fn tables(outcomes: &[Outcome], seed: u64) -> String {
     let mut out = String::new();
     let leaks: Vec<&Outcome> = outcomes.iter().filter(|o| o.plan.leak.is_some()).collect();
@@ -253,34 +281,9 @@ fn tables(outcomes: &[Outcome], seed: u64) -> String {
         );
     }
     out += "\nHealthy runs with no false suspect, by snapshots and by window:\n\n";
-    out += "| snapshots | no false suspect |\n|---|---:|\n";
-    for (label, range) in SNAPSHOT_BINS {
-        let runs: Vec<&&Outcome> = healthy
-            .iter()
-            .filter(|o| range.contains(&o.snapshots))
-            .collect();
-        out += &format!(
-            "| {label} | {} |\n",
-            rate(
-                runs.iter().filter(|o| o.false_suspects.is_empty()).count(),
-                runs.len()
-            )
-        );
-    }
-    out += "\n| window | no false suspect |\n|---|---:|\n";
-    for (label, low, high) in WINDOW_BINS {
-        let runs: Vec<&&Outcome> = healthy
-            .iter()
-            .filter(|o| o.window_s >= low && o.window_s < high)
-            .collect();
-        out += &format!(
-            "| {label} | {} |\n",
-            rate(
-                runs.iter().filter(|o| o.false_suspects.is_empty()).count(),
-                runs.len()
-            )
-        );
-    }
+    out += &by_snapshots_and_window(&healthy, "no false suspect", |o| {
+        o.false_suspects.is_empty()
+    });
     let filling: Vec<&Outcome> = outcomes
         .iter()
         .filter(|o| !o.still_filling.is_empty())
@@ -309,32 +312,12 @@ fn tables(outcomes: &[Outcome], seed: u64) -> String {
         );
     }
     out += "\nLeaks of at least 20 intervals named first, by snapshots and by window:\n\n";
-    out += "| snapshots | named first |\n|---|---:|\n";
-    let big: Vec<&&Outcome> = leaks
+    let big: Vec<&Outcome> = leaks
         .iter()
+        .copied()
         .filter(|o| o.growth_intervals >= 20.0)
         .collect();
-    for (label, range) in SNAPSHOT_BINS {
-        let runs: Vec<&&&Outcome> = big
-            .iter()
-            .filter(|o| range.contains(&o.snapshots))
-            .collect();
-        out += &format!(
-            "| {label} | {} |\n",
-            rate(runs.iter().filter(|o| o.first_named).count(), runs.len())
-        );
-    }
-    out += "\n| window | named first |\n|---|---:|\n";
-    for (label, low, high) in WINDOW_BINS {
-        let runs: Vec<&&&Outcome> = big
-            .iter()
-            .filter(|o| o.window_s >= low && o.window_s < high)
-            .collect();
-        out += &format!(
-            "| {label} | {} |\n",
-            rate(runs.iter().filter(|o| o.first_named).count(), runs.len())
-        );
-    }
+    out += &by_snapshots_and_window(&big, "named first", |o| o.first_named);
     out += "\nBy leak kind (at least 20 intervals, at least 10 snapshots):\n\n";
     out += "| leak | named first | found |\n|---|---:|---:|\n";
     let mut by_kind: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();

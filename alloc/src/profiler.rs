@@ -115,55 +115,44 @@ unsafe fn dealloc_maybe_sampled<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout:
     unsafe { inner.dealloc(ptr, layout) }
 }
 
-/// Reallocates a block of the reserve: a new block from the inner
-/// allocator (or, for the profiler's own, the reserve again), the contents
-/// copied, the old block given back. Null, the old block kept, if there is
-/// no memory.
+/// Reallocates by moving: the block is a reserve's (a new block from the
+/// inner allocator, or for the profiler's own, the reserve again), or the
+/// inner allocator could not grow one the profiler uses for itself (a
+/// block from the reserve). The contents are copied and the old block
+/// given back where it came from; null, the old block kept, if there is no
+/// memory.
 #[cold]
 #[inline(never)]
-unsafe fn realloc_from_reserve<A: GlobalAlloc>(
+unsafe fn realloc_by_moving<A: GlobalAlloc>(
     inner: &A,
     ptr: *mut u8,
     layout: Layout,
     new_size: usize,
 ) -> *mut u8 {
+    let from_reserve = reserve::contains(ptr);
     // SAFETY: `realloc`'s contract makes `new_size` with `layout`'s
     // alignment a valid layout.
     let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-    // SAFETY: `new_layout` has a non-zero size (`realloc`'s contract).
-    let mut new = unsafe { inner.alloc(new_layout) };
+    let mut new = if from_reserve {
+        // SAFETY: `new_layout` has a non-zero size (`realloc`'s contract).
+        unsafe { inner.alloc(new_layout) }
+    } else {
+        std::ptr::null_mut()
+    };
     if new.is_null() && thread::with(thread::ThreadState::is_busy) {
         new = reserve::alloc(new_layout, false);
     }
     if !new.is_null() {
         // SAFETY: `ptr` holds `layout.size()` bytes and `new` `new_size`;
-        // they are distinct blocks.
-        unsafe { std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
-        reserve::free(ptr);
-    }
-    new
-}
-
-/// The inner allocator could not grow a block the profiler uses for
-/// itself: moves it into the reserve (the old block is freed), or returns
-/// null, the old block kept.
-#[cold]
-#[inline(never)]
-unsafe fn realloc_into_reserve<A: GlobalAlloc>(
-    inner: &A,
-    ptr: *mut u8,
-    layout: Layout,
-    new_size: usize,
-) -> *mut u8 {
-    // SAFETY: as in `realloc_from_reserve`.
-    let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-    let new = reserve::alloc(new_layout, false);
-    if !new.is_null() {
-        // SAFETY: `ptr` holds `layout.size()` bytes and `new` `new_size`;
-        // `ptr` is the inner allocator's block of `layout`, freed once.
+        // they are distinct blocks. The old block is freed once, by its
+        // owner: the reserve, or the inner allocator with its layout.
         unsafe {
             std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-            inner.dealloc(ptr, layout);
+            if from_reserve {
+                reserve::free(ptr);
+            } else {
+                inner.dealloc(ptr, layout);
+            }
         }
     }
     new
@@ -210,7 +199,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         let tracked = if filter::may_contain(ptr as usize) {
             if reserve::contains(ptr) {
                 // SAFETY: our caller upholds `GlobalAlloc::realloc`'s contract.
-                return unsafe { realloc_from_reserve(&self.inner, ptr, layout, new_size) };
+                return unsafe { realloc_by_moving(&self.inner, ptr, layout, new_size) };
             }
             record::take_for_realloc(ptr as usize)
         } else {
@@ -229,7 +218,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                 if thread::with(thread::ThreadState::is_busy) {
                     // SAFETY: our caller upholds `GlobalAlloc::realloc`'s
                     // contract, and the inner allocator kept `ptr`.
-                    return unsafe { realloc_into_reserve(&self.inner, ptr, layout, new_size) };
+                    return unsafe { realloc_by_moving(&self.inner, ptr, layout, new_size) };
                 }
                 dump::out_of_memory();
             }
