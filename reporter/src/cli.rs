@@ -77,7 +77,8 @@ fn percentage(text: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
-    /// The snapshot (a file, gzipped or not, or - for standard input).
+    /// The snapshot: a file (gzipped or not), a directory (its newest
+    /// snapshot), or - for standard input.
     pub snapshot: String,
     /// What rows are.
     #[arg(long, value_enum, default_value_t = GroupBy::Site)]
@@ -92,7 +93,8 @@ pub struct TopArgs {
 
 #[derive(Debug, Args)]
 pub struct FlamegraphArgs {
-    /// The snapshot (a file, gzipped or not, or - for standard input).
+    /// The snapshot: a file (gzipped or not), a directory (its newest
+    /// snapshot), or - for standard input.
     pub snapshot: String,
     /// Where to write the SVG (- for standard output).
     #[arg(short, long)]

@@ -24,20 +24,21 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
 }
 
 fn top(args: TopArgs) -> Result<Outcome> {
-    let loaded = load::one(&args.snapshot)?;
+    let loaded = load::newest(&args.snapshot)?;
     let mut options = top::Options::default();
     options.by = args.by.into();
     options.limit = args.limit;
     let report = top::top(&loaded, &options);
     output::stdout(|out| match Format::from(args.format) {
         Format::Json => render::json::write(&report, out),
-        Format::Text | Format::Markdown => render::text::top(&report, out),
+        Format::Text => render::text::top(&report, out),
+        Format::Markdown => render::markdown::top(&report, out),
     })?;
     Ok(Outcome::Fine)
 }
 
 fn flamegraph(args: FlamegraphArgs) -> Result<Outcome> {
-    let loaded = load::one(&args.snapshot)?;
+    let loaded = load::newest(&args.snapshot)?;
     let mut options = flame::Options::default();
     options.metric = args.metric.into();
     options.by_type = args.by == FlameBy::Type;

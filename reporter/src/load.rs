@@ -149,6 +149,20 @@ pub fn one(path: &str) -> Result<Loaded, Error> {
     parse(path, &bytes)
 }
 
+/// Loads one snapshot from a file, `-`, or a directory: its newest
+/// snapshot file (the last by name, which is the order they were written
+/// in).
+pub fn newest(path: &str) -> Result<Loaded, Error> {
+    if path != "-" && Path::new(path).is_dir() {
+        let files = snapshot_files(Path::new(path))?;
+        let Some(last) = files.last() else {
+            return Err(Error::new(path, ErrorKind::NoSnapshotFiles));
+        };
+        return one(&last.to_string_lossy());
+    }
+    one(path)
+}
+
 /// Loads every snapshot named: files, `-`, and the snapshot files of
 /// directories (sorted by name, which is the order they were written in).
 pub fn many(paths: &[String]) -> Result<Vec<Loaded>, Error> {

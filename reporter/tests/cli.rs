@@ -184,8 +184,11 @@ fn missing_files_directories_and_bad_arguments_exit_2() {
         .stderr(predicate::str::contains(
             "no-such-snapshot.json: No such file",
         ));
+    // `diff` compares two files (`top` takes a directory's newest).
+    let q = data("snapshots/quickstart.json");
     heapsnap()
-        .args(["top", data("snapshots").to_str().unwrap()])
+        .args(["diff", data("snapshots").to_str().unwrap()])
+        .arg(&q)
         .assert()
         .code(2)
         .stderr(predicate::str::contains("is a directory"));
@@ -661,4 +664,43 @@ fn sums_never_wrap_and_shares_never_exceed_the_heap() {
         let share = row["share"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&share), "share {share}");
     }
+}
+
+/// `top` and `flamegraph` take a directory: its newest snapshot. `top
+/// --format markdown` is a Markdown table.
+#[test]
+fn top_of_a_directory_is_its_newest_snapshot_and_markdown_is_a_table() {
+    let dir = data("snapshots/engine");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let newest = files.last().unwrap();
+    let of_dir = heapsnap().arg("top").arg(&dir).output().unwrap();
+    let of_file = heapsnap().arg("top").arg(newest).output().unwrap();
+    assert!(of_dir.status.success());
+    assert_eq!(of_dir.stdout, of_file.stdout);
+    heapsnap()
+        .arg("flamegraph")
+        .arg(&dir)
+        .args(["-o", "-"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("<?xml"));
+    let empty = Scratch::new();
+    heapsnap()
+        .arg("top")
+        .arg(empty.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no snapshot files"));
+    heapsnap()
+        .arg("top")
+        .arg(newest)
+        .args(["--format", "markdown"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("| # | live | share |"))
+        .stdout(predicate::str::contains("|---:|---:|"));
 }

@@ -3,13 +3,16 @@
 
 use std::io::{self, Write};
 
+use super::Align;
 use super::sentence;
 use super::text::{
-    culprits_heading, gate_verdict, identity, leaks_heading, possible_heading, suspect_stack,
+    culprits_heading, gate_verdict, heap_line, identity, leaks_heading, possible_heading,
+    suspect_stack, top_table,
 };
 use crate::diff::{self, Change};
 use crate::format;
 use crate::leaks;
+use crate::top;
 use heapsnap_format::names;
 
 /// Escapes what Markdown tables would take as syntax.
@@ -49,6 +52,57 @@ fn changes(out: &mut dyn Write, changes: &[Change], with_location: bool) -> io::
             write!(out, " {} |", code(&c.location.label()))?;
         }
         writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Writes a `top` report: the snapshot in a line, the live heap, and the
+/// table.
+pub fn top(report: &top::Report, out: &mut dyn Write) -> io::Result<()> {
+    let s = &report.summary;
+    writeln!(
+        out,
+        "### Heap of {}: {} snapshot\n\n{}\n",
+        cell(&identity(s)),
+        s.trigger,
+        cell(&heap_line(s))
+    )?;
+    if report.rows.is_empty() {
+        return writeln!(out, "Nothing live.");
+    }
+    let (columns, rows) = top_table(report);
+    let header: Vec<String> = columns
+        .iter()
+        .map(|(name, _)| name.to_lowercase())
+        .collect();
+    let rule: Vec<&str> = columns
+        .iter()
+        .map(|(_, align)| {
+            if *align == Align::Right {
+                "---:"
+            } else {
+                "---"
+            }
+        })
+        .collect();
+    writeln!(out, "| {} |", header.join(" | "))?;
+    writeln!(out, "|{}|", rule.join("|"))?;
+    let text_columns: Vec<bool> = columns.iter().map(|(_, a)| *a == Align::Left).collect();
+    for cells in rows {
+        let cells: Vec<String> = cells
+            .iter()
+            .zip(&text_columns)
+            .map(|(c, text)| if *text { code(c) } else { cell(c) })
+            .collect();
+        writeln!(out, "| {} |", cells.join(" | "))?;
+    }
+    let hidden = report.total_rows - report.rows.len();
+    if hidden > 0 {
+        writeln!(
+            out,
+            "\n{} more (`--limit 0` shows all).",
+            format::count(hidden as u64)
+        )?;
     }
     Ok(())
 }

@@ -58,21 +58,8 @@ pub(crate) fn heap_line(summary: &Summary) -> String {
     line
 }
 
-/// Writes a `top` report.
-pub fn top(report: &top::Report, out: &mut dyn Write) -> io::Result<()> {
-    let s = &report.summary;
-    writeln!(
-        out,
-        "{}: {} snapshot of {}",
-        s.source,
-        s.trigger,
-        identity(s)
-    )?;
-    writeln!(out, "{}", heap_line(s))?;
-    writeln!(out)?;
-    if report.rows.is_empty() {
-        return writeln!(out, "nothing live");
-    }
+/// The columns and cells of a `top` report's table, for text and Markdown.
+pub(super) fn top_table(report: &top::Report) -> (Vec<(&'static str, Align)>, Vec<Vec<String>>) {
     let (label, rest): (&str, [&str; 2]) = match report.by {
         GroupBy::Site => ("TYPE", ["", "LOCATION"]),
         GroupBy::Type => ("TYPE", ["SITES", "LARGEST SITE"]),
@@ -91,36 +78,62 @@ pub fn top(report: &top::Report, out: &mut dyn Write) -> io::Result<()> {
         columns.push((rest[0], Align::Right));
     }
     columns.push((rest[1], Align::Left));
+    let rows = report
+        .rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![
+                row.rank.to_string(),
+                format::bytes(row.live_bytes),
+                format::percent(row.share),
+                format::count_about(row.live_allocs, row.live_allocs_stddev),
+                format::bytes(row.allocated_bytes),
+            ];
+            match report.by {
+                GroupBy::Site => {
+                    cells.push(row.ty.clone());
+                    cells.push(row.location.label());
+                }
+                GroupBy::Type => {
+                    cells.push(row.ty.clone());
+                    cells.push(row.sites.to_string());
+                    cells.push(row.location.label());
+                }
+                GroupBy::Tag => {
+                    cells.push(row.tag.clone().unwrap_or_else(|| "(untagged)".into()));
+                    cells.push(row.sites.to_string());
+                    cells.push(row.ty.clone());
+                }
+                GroupBy::Function => {
+                    cells.push(row.location.function.clone());
+                    cells.push(row.sites.to_string());
+                    cells.push(row.ty.clone());
+                }
+            }
+            cells
+        })
+        .collect();
+    (columns, rows)
+}
+
+/// Writes a `top` report.
+pub fn top(report: &top::Report, out: &mut dyn Write) -> io::Result<()> {
+    let s = &report.summary;
+    writeln!(
+        out,
+        "{}: {} snapshot of {}",
+        s.source,
+        s.trigger,
+        identity(s)
+    )?;
+    writeln!(out, "{}", heap_line(s))?;
+    writeln!(out)?;
+    if report.rows.is_empty() {
+        return writeln!(out, "nothing live");
+    }
+    let (columns, rows) = top_table(report);
     let mut table = Table::new(&columns);
-    for row in &report.rows {
-        let mut cells = vec![
-            row.rank.to_string(),
-            format::bytes(row.live_bytes),
-            format::percent(row.share),
-            format::count_about(row.live_allocs, row.live_allocs_stddev),
-            format::bytes(row.allocated_bytes),
-        ];
-        match report.by {
-            GroupBy::Site => {
-                cells.push(row.ty.clone());
-                cells.push(row.location.label());
-            }
-            GroupBy::Type => {
-                cells.push(row.ty.clone());
-                cells.push(row.sites.to_string());
-                cells.push(row.location.label());
-            }
-            GroupBy::Tag => {
-                cells.push(row.tag.clone().unwrap_or_else(|| "(untagged)".into()));
-                cells.push(row.sites.to_string());
-                cells.push(row.ty.clone());
-            }
-            GroupBy::Function => {
-                cells.push(row.location.function.clone());
-                cells.push(row.sites.to_string());
-                cells.push(row.ty.clone());
-            }
-        }
+    for cells in rows {
         table.row(cells);
     }
     table.write(out, "")?;
