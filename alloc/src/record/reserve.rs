@@ -19,9 +19,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::filter;
 
-/// Address space set aside. Enough for a snapshot of a few hundred
-/// thousand sites without symbolization (a snapshot taken on the reserve
-/// leaves frames unsymbolized).
+/// Address space set aside: what the profiler can still allocate once the
+/// inner allocator has nothing left (a snapshot taken then looks up no new
+/// symbols). A snapshot that needs more than this then fails as it would
+/// without a reserve; docs/RELIABILITY.md states the bound.
 pub(crate) const BYTES: usize = 32 << 20;
 
 /// Start of the mapping; 0 until mapped (or if mapping failed).
