@@ -46,6 +46,7 @@ pub mod snapshot;
 mod start;
 #[allow(unsafe_code)]
 mod sys;
+pub mod testing;
 
 use std::path::{Path, PathBuf};
 
@@ -71,6 +72,23 @@ pub fn snapshot() -> Snapshot {
     snapshot::capture(snapshot::Trigger::Manual)
 }
 
+/// The live heap as a pprof profile (`profile.proto`, gzipped): a snapshot
+/// in the format `go tool pprof`, Parca, Pyroscope and Grafana Alloy read,
+/// for a handler in the program's own HTTP server (heapsnap never listens
+/// on a socket itself). Sample types `inuse_space` (the default),
+/// `inuse_objects`, `alloc_space`, `alloc_objects`; each site labelled
+/// with its type and tag. Needs the `pprof` feature.
+///
+/// ```no_run
+/// # fn respond(_: Vec<u8>) {}
+/// // In the handler of `/debug/pprof/heap`:
+/// respond(heapsnap::pprof());
+/// ```
+#[cfg(feature = "pprof")]
+pub fn pprof() -> Vec<u8> {
+    heapsnap_format::pprof::gzipped(&snapshot())
+}
+
 /// Takes a snapshot and writes it as the next numbered file
 /// (`heapsnap-000001-PID-manual.json`, ...) in `dir`, which is created if
 /// missing. Returns the file's path.
@@ -91,7 +109,9 @@ pub fn set_sample_interval(bytes: u64) {
 }
 
 /// Heap-wide figures the profiler keeps as it goes, read without taking
-/// a snapshot: no lock, no allocation, no symbolisation.
+/// a snapshot: no lock, no allocation, no symbolisation. Estimated from the
+/// samples (exact with an interval of 1); for exact figures of one piece of
+/// code, see [`testing::Scope`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -102,6 +122,13 @@ pub struct Stats {
     pub interval_bytes: u64,
     /// The estimated live heap, in bytes.
     pub live_bytes: u64,
+    /// The estimated number of live allocations.
+    pub live_allocations: u64,
+    /// Estimated bytes allocated since the profiler started (growth by
+    /// reallocation included).
+    pub allocated_bytes: u64,
+    /// Estimated allocations made since the profiler started.
+    pub allocations: u64,
     /// Samples the profiler could not record.
     pub samples_dropped: u64,
 }
@@ -113,6 +140,9 @@ pub fn stats() -> Stats {
         uptime_ms: sys::clock::uptime_ms(),
         interval_bytes: settings::interval(),
         live_bytes: record::counters::live_bytes_estimate(),
+        live_allocations: record::counters::live_count_estimate(),
+        allocated_bytes: record::counters::allocated_estimate().0,
+        allocations: record::counters::allocated_estimate().1,
         samples_dropped: record::counters::dropped(),
     }
 }

@@ -2,21 +2,7 @@
 
 /// `0 B`, `512 B`, `1.5 KiB`, `45.4 MiB`, `1.25 GiB`.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit >= 2 {
-        format!("{value:.2} {}", UNITS[unit])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    heapsnap_format::units::format_bytes(n)
 }
 
 /// A byte change with its sign: `+1.5 MiB`, `-512 B`, `0 B`.

@@ -1,6 +1,6 @@
-//! Process-wide counters the sampled path keeps for snapshots and triggers:
-//! samples dropped, the estimated live heap, and which allocator the
-//! profiler wraps.
+//! Process-wide counters the sampled path keeps for snapshots, triggers
+//! and `heapsnap::stats`: samples dropped, the estimated live heap and what
+//! was allocated since start, and which allocator the profiler wraps.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -9,21 +9,103 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 /// could not be had).
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-/// The estimated live heap, in bytes, kept up to date by the sampled path
-/// for the growth trigger (which polls it without taking any lock).
-static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+/// The running estimates, striped: each thread adds to the stripe its
+/// state's address picks, so that threads recording at once (exact mode,
+/// test scopes) do not fight over one cache line; readers sum the stripes.
+#[repr(align(128))]
+struct Stripe {
+    /// The estimated live heap, in bytes (the growth trigger polls it).
+    live_bytes: AtomicI64,
+    /// The estimated number of live allocations, in thousandths (a sample
+    /// stands for a fractional number of allocations).
+    live_count_milli: AtomicI64,
+    /// Estimated bytes and allocations (thousandths) allocated since start.
+    allocated_bytes: AtomicI64,
+    allocated_count_milli: AtomicI64,
+}
+
+const STRIPE_COUNT: usize = 16;
+
+static STRIPES: [Stripe; STRIPE_COUNT] = [const {
+    Stripe {
+        live_bytes: AtomicI64::new(0),
+        live_count_milli: AtomicI64::new(0),
+        allocated_bytes: AtomicI64::new(0),
+        allocated_count_milli: AtomicI64::new(0),
+    }
+}; STRIPE_COUNT];
+
+/// This thread's stripe, picked by the address of its state (any
+/// per-thread address would do).
+fn stripe() -> &'static Stripe {
+    let here = super::thread::with(|state| std::ptr::from_ref(state) as usize);
+    &STRIPES[(super::hash::address(here) >> 60) as usize % STRIPE_COUNT]
+}
+
+fn sum(field: impl Fn(&Stripe) -> &AtomicI64) -> i64 {
+    STRIPES
+        .iter()
+        .map(|s| field(s).load(Ordering::Relaxed))
+        .sum()
+}
 
 /// The inner allocator's type name, known once the profiler has run.
 static INNER: OnceLock<&'static str> = OnceLock::new();
 
-/// The estimated live heap, in bytes.
-pub(crate) fn live_bytes_estimate() -> u64 {
-    LIVE_BYTES.load(Ordering::Relaxed).max(0) as u64
+/// A change to the running estimates: bytes, and allocations in
+/// thousandths.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Estimate {
+    pub bytes: i64,
+    pub count_milli: i64,
 }
 
-/// Moves the estimated live heap by `bytes`.
-pub(crate) fn add_live(bytes: i64) {
-    LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+impl Estimate {
+    /// The same change, the other way.
+    pub(crate) fn negated(self) -> Estimate {
+        Estimate {
+            bytes: -self.bytes,
+            count_milli: -self.count_milli,
+        }
+    }
+}
+
+/// The estimated live heap, in bytes.
+pub(crate) fn live_bytes_estimate() -> u64 {
+    sum(|s| &s.live_bytes).max(0) as u64
+}
+
+/// The estimated number of live allocations.
+pub(crate) fn live_count_estimate() -> u64 {
+    (sum(|s| &s.live_count_milli).max(0) as u64 + 500) / 1000
+}
+
+/// The estimated bytes and allocations allocated since start.
+pub(crate) fn allocated_estimate() -> (u64, u64) {
+    (
+        sum(|s| &s.allocated_bytes).max(0) as u64,
+        (sum(|s| &s.allocated_count_milli).max(0) as u64 + 500) / 1000,
+    )
+}
+
+/// Moves the estimated live heap by `change`.
+pub(crate) fn add_live(change: Estimate) {
+    let stripe = stripe();
+    stripe.live_bytes.fetch_add(change.bytes, Ordering::Relaxed);
+    stripe
+        .live_count_milli
+        .fetch_add(change.count_milli, Ordering::Relaxed);
+}
+
+/// Adds to what was allocated since start.
+pub(crate) fn add_allocated(change: Estimate) {
+    let stripe = stripe();
+    stripe
+        .allocated_bytes
+        .fetch_add(change.bytes, Ordering::Relaxed);
+    stripe
+        .allocated_count_milli
+        .fetch_add(change.count_milli, Ordering::Relaxed);
 }
 
 /// Counts a sample that could not be recorded.

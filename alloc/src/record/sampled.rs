@@ -4,7 +4,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::counters::{self, add_live, drop_sample};
+use super::counters::{self, Estimate, add_allocated, add_live, drop_sample};
 use super::settings::{self, MAX_FRAMES_LIMIT};
 use super::sites::{self, SiteTotals};
 use super::table::{self, Live};
@@ -12,12 +12,23 @@ use super::thread::{self, Due, ThreadState};
 use super::{filter, sampler, stack, watch};
 use crate::sys::clock;
 
-/// A live sample's part of the estimated live heap, in whole bytes. Every
-/// change adds or takes away exactly such parts, so the running sum never
-/// drifts; and truncating needs no libm call on the sampled path (`round`
-/// would).
-fn estimate_of(live: &Live) -> i64 {
-    live.estimated_bytes() as i64
+/// A live sample's part of the estimated live heap, in whole bytes and
+/// thousandths of an allocation. Every change adds or takes away exactly
+/// such parts, so the running sums never drift; and truncating needs no
+/// libm call on the sampled path (`round` would).
+fn estimate_of(live: &Live) -> Estimate {
+    Estimate {
+        bytes: live.estimated_bytes() as i64,
+        count_milli: (live.weight * 1000.0) as i64,
+    }
+}
+
+/// The change from `before` to `after`.
+fn change(before: Estimate, after: Estimate) -> Estimate {
+    Estimate {
+        bytes: after.bytes - before.bytes,
+        count_milli: after.count_milli - before.count_milli,
+    }
 }
 
 /// A sample is due for the block at `ptr` (not null) of `size` bytes, which
@@ -61,14 +72,15 @@ fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usi
         stack.frames,
         stack.hash,
         due.tag,
-        size as f64 * weight,
-        weight,
+        (size as f64 * weight, weight),
+        due.interval == 1,
     ) else {
         return drop_sample();
     };
     watch::note_sampled(site, stack.frames, due.tag, size);
     let live = Live {
         site,
+        scope: due.scope,
         size,
         consumed: size,
         weight,
@@ -79,6 +91,7 @@ fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usi
         return drop_sample();
     }
     add_live(estimate_of(&live));
+    add_allocated(estimate_of(&live));
     filter::add(addr);
 }
 
@@ -96,12 +109,23 @@ pub(crate) fn forget_freed(addr: usize) {
 }
 
 fn account_free(live: Live) {
-    sites::record_freed(live.site, live.estimated_bytes(), live.weight);
+    sites::record_freed(
+        live.site,
+        live.estimated_bytes(),
+        live.weight,
+        records_exactly(),
+    );
+}
+
+/// True while this thread records every allocation (exact mode, or a test
+/// scope): site totals may then wait in its cache (see `sites`).
+fn records_exactly() -> bool {
+    settings::interval() == 1 || thread::with(ThreadState::in_scope)
 }
 
 /// A tracked block is gone: out of the site's live bytes and the estimate.
 fn forget(live: Live) {
-    add_live(-estimate_of(&live));
+    add_live(estimate_of(&live).negated());
     account_free(live);
 }
 
@@ -182,7 +206,14 @@ fn retrack(live: Live, new: usize, new_size: usize) {
             freed_count: live.weight - weight,
             ..SiteTotals::default()
         },
+        records_exactly(),
     );
-    add_live(estimate_of(&moved) - estimate_of(&live));
+    let changed = change(estimate_of(&live), estimate_of(&moved));
+    add_live(changed);
+    // Growth counts as allocated bytes, not as another allocation.
+    add_allocated(Estimate {
+        count_milli: 0,
+        ..changed
+    });
     keep(new, moved);
 }

@@ -7,6 +7,16 @@
 //! and adds to its totals in one critical section; a free finds its site by
 //! id, without hashing. Stacks are leaked on purpose: they are never freed
 //! or changed, so a snapshot can read them after releasing the lock.
+//!
+//! Exact recording (an interval of 1, a test scope) records every
+//! allocation, and threads doing so at once would meet on the lock at each
+//! one. Each thread therefore keeps the sites it used last in a small cache
+//! of its own, found without the lock, and while recording exactly adds to
+//! their totals there, moving them to the table every `BATCH` events, when
+//! the site leaves the cache, when the thread takes a snapshot, and when
+//! the thread ends. Sampled recording adds to the table at once.
+
+use std::cell::Cell;
 
 use hashbrown::HashTable;
 
@@ -100,19 +110,31 @@ impl Room for SiteTable {
 
 /// Returns the id of the site (`frames`, whose hash is `stack_hash`, and
 /// `tag`), creating it on first sight, and adds a sampled allocation (or
-/// the growth of one) to its totals. `None` when memory cannot be had.
+/// the growth of one) to its totals; `exact` when every allocation is
+/// being recorded (the totals may then wait in the thread's cache). `None`
+/// when memory cannot be had.
 pub(crate) fn record_allocated(
     frames: &[usize],
     stack_hash: StackHash,
     tag: u32,
-    bytes: f64,
-    count: f64,
+    (bytes, count): (f64, f64),
+    exact: bool,
 ) -> Option<SiteId> {
-    with_site(frames, stack_hash, tag, |site| {
-        site.totals.allocated_bytes += bytes;
-        site.totals.allocated_count += count;
-        site.totals.samples_taken += 1;
-    })
+    let change = SiteTotals {
+        allocated_bytes: bytes,
+        allocated_count: count,
+        samples_taken: 1,
+        ..SiteTotals::default()
+    };
+    let hash = stack_hash.finish(tag as u64);
+    let cached = THREAD_SITES.try_with(|cache| cache.find(hash, tag, frames));
+    if let Ok(Some(id)) = cached {
+        add_to(id, change, exact);
+        return Some(id);
+    }
+    let id = with_site(frames, stack_hash, tag, |site| site.totals.add(&change))?;
+    let _ = THREAD_SITES.try_with(|cache| cache.remember(hash, tag, id));
+    Some(id)
 }
 
 /// Returns the id of the site, creating it on first sight; its totals are
@@ -163,15 +185,15 @@ fn with_site(
     found(&mut table, id)
 }
 
-/// Changes a site's totals after the growth or shrinking of a live sample.
-pub(crate) fn adjust(site: SiteId, change: SiteTotals) {
-    if let Some(record) = SITES.lock().sites.get_mut(site as usize) {
-        record.totals.add(&change);
-    }
+/// Changes a site's totals after the growth or shrinking of a live sample
+/// (`exact` as for [`record_allocated`]).
+pub(crate) fn adjust(site: SiteId, change: SiteTotals, exact: bool) {
+    add_to(site, change, exact);
 }
 
-/// Adds the free of a sample to a site's totals.
-pub(crate) fn record_freed(site: SiteId, bytes: f64, count: f64) {
+/// Adds the free of a sample to a site's totals (`exact` as for
+/// [`record_allocated`]).
+pub(crate) fn record_freed(site: SiteId, bytes: f64, count: f64, exact: bool) {
     adjust(
         site,
         SiteTotals {
@@ -180,7 +202,142 @@ pub(crate) fn record_freed(site: SiteId, bytes: f64, count: f64) {
             samples_freed: 1,
             ..SiteTotals::default()
         },
+        exact,
     );
+}
+
+/// Adds `change` to a site's totals: in the thread's cache while recording
+/// exactly and the site is there, else in the table.
+fn add_to(site: SiteId, change: SiteTotals, exact: bool) {
+    let kept = exact
+        && THREAD_SITES
+            .try_with(|cache| cache.add(site, change))
+            .unwrap_or(false);
+    if !kept {
+        add_to_table(site, &change);
+    }
+}
+
+fn add_to_table(site: SiteId, change: &SiteTotals) {
+    if let Some(record) = SITES.lock().sites.get_mut(site as usize) {
+        record.totals.add(change);
+    }
+}
+
+/// Moves the totals this thread's cache holds to the table (before a
+/// snapshot the thread takes).
+pub(crate) fn flush_this_thread() {
+    let _ = THREAD_SITES.try_with(ThreadSites::flush_all);
+}
+
+/// Events (allocations, frees, changes) a cached site's totals gather
+/// before they move to the table.
+const BATCH: u32 = 64;
+
+/// Sites a thread cached.
+const WAYS: usize = 16;
+
+/// A site in a thread's cache: how to recognise it, and totals not yet in
+/// the table.
+#[derive(Clone, Copy, Debug)]
+struct Cached {
+    hash: u64,
+    tag: u32,
+    id: SiteId,
+    frames: &'static [usize],
+    pending: SiteTotals,
+    events: u32,
+}
+
+/// A thread's cache of sites, direct-mapped by hash. Its destructor moves
+/// what it holds to the table when the thread ends.
+struct ThreadSites {
+    ways: [Cell<Option<Cached>>; WAYS],
+}
+
+thread_local! {
+    static THREAD_SITES: ThreadSites = const {
+        ThreadSites { ways: [const { Cell::new(None) }; WAYS] }
+    };
+}
+
+impl ThreadSites {
+    fn way(&self, hash: u64) -> &Cell<Option<Cached>> {
+        &self.ways[(hash >> 32) as usize % WAYS]
+    }
+
+    /// The id of a cached site, found without the table's lock: its stack
+    /// is compared with the site's own (leaked, never changed).
+    fn find(&self, hash: u64, tag: u32, frames: &[usize]) -> Option<SiteId> {
+        let cached = self.way(hash).get()?;
+        (cached.hash == hash && cached.tag == tag && cached.frames == frames).then_some(cached.id)
+    }
+
+    /// Caches site `id`, moving out the site it replaces.
+    fn remember(&self, hash: u64, tag: u32, id: SiteId) {
+        // The site's stack as the table keeps it.
+        let Some(frames) = SITES.lock().sites.get(id as usize).map(|s| s.frames) else {
+            return;
+        };
+        let evicted = self.way(hash).replace(Some(Cached {
+            hash,
+            tag,
+            id,
+            frames,
+            pending: SiteTotals::default(),
+            events: 0,
+        }));
+        if let Some(evicted) = evicted {
+            flush(&evicted);
+        }
+    }
+
+    /// Adds `change` to site `id` if cached; moves its totals to the table
+    /// every `BATCH` events. False when the site is not cached.
+    fn add(&self, id: SiteId, change: SiteTotals) -> bool {
+        let Some(way) = self
+            .ways
+            .iter()
+            .find(|w| w.get().is_some_and(|c| c.id == id))
+        else {
+            return false;
+        };
+        let Some(mut cached) = way.get() else {
+            return false;
+        };
+        cached.pending.add(&change);
+        cached.events += 1;
+        if cached.events >= BATCH {
+            flush(&cached);
+            cached.pending = SiteTotals::default();
+            cached.events = 0;
+        }
+        way.set(Some(cached));
+        true
+    }
+
+    fn flush_all(&self) {
+        for way in &self.ways {
+            if let Some(mut cached) = way.get() {
+                flush(&cached);
+                cached.pending = SiteTotals::default();
+                cached.events = 0;
+                way.set(Some(cached));
+            }
+        }
+    }
+}
+
+impl Drop for ThreadSites {
+    fn drop(&mut self) {
+        self.flush_all();
+    }
+}
+
+fn flush(cached: &Cached) {
+    if cached.events > 0 {
+        add_to_table(cached.id, &cached.pending);
+    }
 }
 
 /// Copies every site into `out`, indexed by id (the lock's hold timed in
@@ -203,7 +360,7 @@ mod tests {
     use super::*;
 
     fn record(frames: &[usize], tag: u32, bytes: f64) -> Option<SiteId> {
-        record_allocated(frames, StackHash::of(frames), tag, bytes, 1.0)
+        record_allocated(frames, StackHash::of(frames), tag, (bytes, 1.0), false)
     }
 
     #[test]
@@ -214,7 +371,7 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a, c);
         assert_eq!(record(&[0x1111, 0x2222, 0x3333], 0, 50.0), Some(a));
-        record_freed(a, 100.0, 1.0);
+        record_freed(a, 100.0, 1.0, false);
         let mut all = Vec::new();
         copy_all(&mut all, &mut Holds::default()).unwrap();
         let site = all[a as usize];
@@ -222,6 +379,41 @@ mod tests {
         assert_eq!(site.totals.allocated_bytes, 150.0);
         assert_eq!(site.totals.freed_count, 1.0);
         assert_eq!(all[c as usize].tag, 5);
+    }
+
+    fn taken(id: SiteId) -> u64 {
+        let mut all = Vec::new();
+        copy_all(&mut all, &mut Holds::default()).unwrap();
+        all[id as usize].totals.samples_taken
+    }
+
+    #[test]
+    fn exact_totals_wait_in_the_thread_and_reach_the_table() {
+        let frames = [0x5151_0000, 0x5252_0000, 0x5353_0000];
+        let exact = move || record_allocated(&frames, StackHash::of(&frames), 0, (8.0, 1.0), true);
+        let id = std::thread::spawn(move || {
+            let id = exact().unwrap();
+            for _ in 0..9 {
+                assert_eq!(exact(), Some(id));
+            }
+            // The first went to the table; nine wait in the thread's cache.
+            assert_eq!(taken(id), 1);
+            flush_this_thread();
+            assert_eq!(taken(id), 10);
+            for _ in 0..BATCH {
+                exact();
+            }
+            // A full batch moved on its own.
+            assert_eq!(taken(id), 10 + BATCH as u64);
+            for _ in 0..5 {
+                exact();
+            }
+            id
+        })
+        .join()
+        .unwrap();
+        // The thread's end moved the last five.
+        assert_eq!(taken(id), 15 + BATCH as u64);
     }
 
     #[test]

@@ -16,6 +16,8 @@ use crate::sys::lock::{self, Holds, RawLock, Room, SpinLock};
 pub(crate) struct Live {
     /// The site (stack and tag) it was allocated at.
     pub site: SiteId,
+    /// The recording scope it was allocated in (`thread::NO_SCOPE` if none).
+    pub scope: u32,
     /// Its current size in bytes (it follows reallocs).
     pub size: usize,
     /// Bytes it has ever grown to through sampled paths: its chance of being
@@ -45,6 +47,7 @@ const EMPTY: Slot = Slot {
     addr: 0,
     live: Live {
         site: 0,
+        scope: 0,
         size: 0,
         consumed: 0,
         weight: 0.0,
@@ -166,10 +169,22 @@ impl Room for Shard {
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
 
-static TABLE: [SpinLock<Shard>; SHARDS] = [const { SpinLock::new(Shard::new()) }; SHARDS];
+/// A shard's lock on cache lines of its own: threads using neighbouring
+/// shards do not slow each other down.
+#[repr(align(128))]
+struct Padded(SpinLock<Shard>);
 
+static TABLE: [Padded; SHARDS] = [const { Padded(SpinLock::new(Shard::new())) }; SHARDS];
+
+/// Blocks within one region of this many bytes share a shard.
+const REGION_BITS: u32 = 16;
+
+/// The shard of a block: chosen by the region it lies in, so that a thread,
+/// whose blocks come from its allocator's own regions (arenas, thread
+/// caches), mostly meets its own shards, and threads recording at once
+/// rarely share one.
 fn shard(addr: usize) -> &'static SpinLock<Shard> {
-    &TABLE[(hash::address(addr) >> (64 - SHARD_BITS)) as usize]
+    &TABLE[(hash::address(addr >> REGION_BITS) >> (64 - SHARD_BITS)) as usize].0
 }
 
 /// Records a live sample. Fails only when memory to grow the table cannot be
@@ -185,20 +200,22 @@ pub(crate) fn remove(addr: usize) -> Option<Live> {
     shard(addr).lock().remove(addr)
 }
 
-/// Copies every live sample into `out`, one shard at a time: allocating
-/// threads wait at most for one shard's copy (timed in `holds`).
-pub(crate) fn copy_all(
+/// Copies the live samples `keep` accepts into `out`, one shard at a
+/// time: allocating threads wait at most for one shard's copy (timed in
+/// `holds`).
+pub(crate) fn copy_matching(
     out: &mut Vec<(usize, Live)>,
     holds: &mut Holds,
+    keep: impl Fn(&Live) -> bool,
 ) -> Result<(), std::collections::TryReserveError> {
-    for lock in &TABLE {
+    for Padded(lock) in &TABLE {
         lock::copy_out(
             lock,
             out,
             holds,
             |shard| shard.len,
             |shard, out| {
-                let live = shard.slots.iter().filter(|s| s.addr != 0);
+                let live = shard.slots.iter().filter(|s| s.addr != 0 && keep(&s.live));
                 out.extend(live.map(|s| (s.addr, s.live)));
             },
         )?;
@@ -208,7 +225,7 @@ pub(crate) fn copy_all(
 
 /// Every shard's lock, for the `fork` handlers.
 pub(crate) fn locks() -> impl Iterator<Item = &'static dyn RawLock> {
-    TABLE.iter().map(|shard| shard as &dyn RawLock)
+    TABLE.iter().map(|shard| &shard.0 as &dyn RawLock)
 }
 
 #[cfg(test)]
@@ -218,6 +235,7 @@ mod tests {
 
     fn live(size: usize) -> Live {
         Live {
+            scope: 0,
             site: 1,
             size,
             consumed: size,
@@ -234,7 +252,7 @@ mod tests {
             insert(base + i * 16, live(i)).unwrap();
         }
         let mut all = Vec::new();
-        copy_all(&mut all, &mut Holds::default()).unwrap();
+        copy_matching(&mut all, &mut Holds::default(), |_| true).unwrap();
         let ours = all
             .iter()
             .filter(|(a, _)| (base..base + 5000 * 16).contains(a))

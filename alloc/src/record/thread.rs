@@ -1,7 +1,7 @@
 //! Each thread's profiler state, in one thread-local: the byte countdown
 //! (the only thing the allocation fast path touches), the re-entrancy flag,
 //! the random generator that draws the next countdown, the thread's current
-//! tag, and the top of its stack.
+//! tag and recording scope, and the top of its stack.
 //!
 //! One `const` thread-local without a destructor: no lazy initialisation on
 //! the fast path, no registration with the thread-exit machinery, usable from
@@ -23,6 +23,18 @@ const OFF_RECHECK_BYTES: i64 = 1 << 30;
 /// Tag id of allocations made outside any `heapsnap::tag` scope.
 pub(crate) const NO_TAG: u32 = 0;
 
+/// Scope id of allocations made outside any recording scope (see
+/// `heapsnap::testing`).
+pub(crate) const NO_SCOPE: u32 = 0;
+
+/// What a thread counted for the recording scope it is in: allocations
+/// made and their bytes, exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ScopeCounts {
+    pub allocations: u64,
+    pub bytes: u64,
+}
+
 /// One thread's profiler state.
 pub(crate) struct ThreadState {
     /// Bytes this thread may still allocate before the next sample. Starts
@@ -41,6 +53,12 @@ pub(crate) struct ThreadState {
     /// thread that has not been set up.
     generation: Cell<u32>,
     tag: Cell<u32>,
+    /// The recording scope the thread is in, or `NO_SCOPE`. While in one,
+    /// the countdown is held at zero: every allocation is recorded, with
+    /// weight one.
+    scope: Cell<u32>,
+    /// What the thread counted for that scope so far.
+    scope_counts: Cell<ScopeCounts>,
     /// Highest address of this thread's stack; 0 until first needed.
     #[cfg_attr(
         not(heapsnap_frame_pointers),
@@ -67,6 +85,8 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
                 rng: Cell::new(0),
                 generation: Cell::new(0),
                 tag: Cell::new(NO_TAG),
+                scope: Cell::new(NO_SCOPE),
+                scope_counts: Cell::new(ScopeCounts { allocations: 0, bytes: 0 }),
                 stack_top: Cell::new(0),
             }
         };
@@ -83,6 +103,8 @@ pub(crate) struct Due {
     pub interval: u64,
     /// The thread's tag.
     pub tag: u32,
+    /// The thread's recording scope (`NO_SCOPE` outside one).
+    pub scope: u32,
 }
 
 impl ThreadState {
@@ -130,6 +152,20 @@ impl ThreadState {
     /// after all (a new thread or a changed interval draws a fresh countdown
     /// first; sampling may be off).
     pub(crate) fn take_sample(&self, bytes: usize) -> Option<Due> {
+        let scope = self.scope.get();
+        if scope != NO_SCOPE {
+            // Every allocation, whatever the interval; the next one too.
+            self.set_next_countdown(0);
+            let mut counts = self.scope_counts.get();
+            counts.allocations += 1;
+            counts.bytes += bytes as u64;
+            self.scope_counts.set(counts);
+            return Some(Due {
+                interval: 1,
+                tag: self.tag.get(),
+                scope,
+            });
+        }
         let interval = settings::interval();
         let generation = settings::generation();
         if self.generation.get() != generation {
@@ -157,7 +193,53 @@ impl ThreadState {
         Some(Due {
             interval,
             tag: self.tag.get(),
+            scope: NO_SCOPE,
         })
+    }
+
+    /// Puts the thread in recording scope `scope` (not `NO_SCOPE`) with
+    /// nothing counted yet; returns the scope it was in and what it had
+    /// counted there, for [`ThreadState::leave_scope`].
+    pub(crate) fn enter_scope(&self, scope: u32) -> (u32, ScopeCounts) {
+        debug_assert_ne!(scope, NO_SCOPE);
+        let previous = (
+            self.scope.replace(scope),
+            self.scope_counts.replace(ScopeCounts::default()),
+        );
+        // The next allocation takes the slow path.
+        self.set_next_countdown(0);
+        previous
+    }
+
+    /// Takes the thread out of its recording scope, back into `previous`
+    /// (from [`ThreadState::enter_scope`]); returns what it counted. Out of
+    /// every scope, sampling goes on with a fresh countdown: by the
+    /// exponential's lack of memory, as if the scope had never been.
+    pub(crate) fn leave_scope(&self, previous: (u32, ScopeCounts)) -> ScopeCounts {
+        let counted = self.scope_counts.replace(previous.1);
+        self.scope.set(previous.0);
+        if previous.0 == NO_SCOPE {
+            let interval = settings::interval();
+            let fresh = if interval == 0 || self.generation.get() != settings::generation() {
+                // The slow path sets the thread up, or rechecks.
+                0
+            } else {
+                self.draw(interval)
+            };
+            self.set_next_countdown(fresh);
+        }
+        counted
+    }
+
+    /// True while the thread is in a recording scope.
+    pub(crate) fn in_scope(&self) -> bool {
+        self.scope.get() != NO_SCOPE
+    }
+
+    /// What the thread counted in its current recording scope so far,
+    /// counting again from nothing.
+    pub(crate) fn take_scope_counts(&self) -> ScopeCounts {
+        self.scope_counts.take()
     }
 
     /// Sets the countdown the thread allocates by once out of profiler code

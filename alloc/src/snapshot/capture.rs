@@ -108,14 +108,24 @@ const SYMBOLIZE_HEADROOM: u64 = 256 << 20;
 /// Takes a snapshot, labelled with `trigger`. The caller has started the
 /// profiler (configuration loaded).
 pub(crate) fn capture(trigger: Trigger) -> Snapshot {
+    capture_of(trigger, None)
+}
+
+/// Takes a snapshot of the live allocations made in recording scope
+/// `scope` only (see `heapsnap::testing`); sites with none are left out.
+pub(crate) fn capture_scope(scope: u32) -> Snapshot {
+    capture_of(Trigger::Manual, Some(scope))
+}
+
+fn capture_of(trigger: Trigger, scope: Option<u32>) -> Snapshot {
     thread::with(|state| {
         // Allocations made while snapshotting are the profiler's own.
         let _guard = state.enter();
-        capture_guarded(trigger)
+        capture_guarded(trigger, scope)
     })
 }
 
-fn capture_guarded(trigger: Trigger) -> Snapshot {
+fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
     let started_ns = crate::sys::monotonic_ns();
     let mut snapshot = Snapshot::default();
     snapshot.seq = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -126,7 +136,9 @@ fn capture_guarded(trigger: Trigger) -> Snapshot {
     // part of the program's.
     let rss_bytes = memory::rss_bytes();
 
-    let copied = Copied::take();
+    // What this thread's cache of sites holds, in the table first.
+    sites::flush_this_thread();
+    let copied = Copied::take(scope);
     let sums = copied.sum_by_site(snapshot.uptime_ms);
     let mut symbols = Symbols::default();
     // Short of memory, symbols are looked up no further (see `symbolize`):
@@ -138,7 +150,13 @@ fn capture_guarded(trigger: Trigger) -> Snapshot {
     let reserve_used = reserve::served();
     let oom = snapshot.trigger == Trigger::Oom;
     let limited = crate::sys::address_space_limit().is_some();
-    symbols.resolve(copied.sites.iter().map(|site| site.frames), || {
+    let wanted = copied
+        .sites
+        .iter()
+        .zip(&sums)
+        .filter(|(_, sum)| copied.wants(sum))
+        .map(|(site, _)| site.frames);
+    symbols.resolve(wanted, || {
         !oom && reserve::served() == reserve_used
             && (!limited
                 || memory::address_space_headroom().is_none_or(|left| left >= SYMBOLIZE_HEADROOM))
@@ -164,6 +182,8 @@ fn capture_guarded(trigger: Trigger) -> Snapshot {
 
 /// What the snapshot copies out of the recording layer's tables.
 struct Copied {
+    /// The recording scope copied, or `None` for every live sample.
+    scope: Option<u32>,
     live: Vec<(usize, Live)>,
     sites: Vec<RawSite>,
     /// New largest buffer sizes, by site (see `record::watch`).
@@ -177,10 +197,12 @@ impl Copied {
     /// Copies the live table, the sites and the tags, one lock at a time:
     /// the only moment allocating threads can wait for the snapshot. A copy
     /// that cannot get memory leaves its part out.
-    fn take() -> Copied {
+    fn take(scope: Option<u32>) -> Copied {
         let mut holds = Holds::default();
         let mut live = Vec::new();
-        let _ = table::copy_all(&mut live, &mut holds);
+        let _ = table::copy_matching(&mut live, &mut holds, |sample| {
+            scope.is_none_or(|scope| sample.scope == scope)
+        });
         let mut sites = Vec::new();
         let _ = sites::copy_all(&mut sites, &mut holds);
         let tag_names = tags::all()
@@ -192,12 +214,19 @@ impl Copied {
             .map(|(site, highs)| (site, highs.events().to_vec()))
             .collect();
         Copied {
+            scope,
             live,
             sites,
             highs,
             tag_names,
             holds,
         }
+    }
+
+    /// True when a site with these live sums belongs in the snapshot: every
+    /// site, or for a scope's, those with live samples of it.
+    fn wants(&self, sum: &LiveSum) -> bool {
+        self.scope.is_none() || sum.samples > 0
     }
 
     /// The live samples summed by site, indexed like `sites`, with their
@@ -237,6 +266,9 @@ fn merge_by_stack(copied: &Copied, sums: &[LiveSum], symbols: &Symbols) -> Vec<M
     type Parts = (LiveSum, SiteTotals, Vec<(u64, u64)>);
     let mut merged: HashMap<(Vec<u32>, u32), Parts> = HashMap::new();
     for (id, (site, sum)) in copied.sites.iter().zip(sums).enumerate() {
+        if !copied.wants(sum) {
+            continue;
+        }
         let entry = merged
             .entry((symbols.trimmed_stack(site.frames), site.tag))
             .or_default();
@@ -587,6 +619,7 @@ mod tests {
     #[test]
     fn ages_fall_in_buckets_and_merge_in_order() {
         let live = |bytes: usize| Live {
+            scope: 0,
             site: 0,
             size: bytes,
             consumed: bytes,

@@ -15,4 +15,4 @@ pub(crate) mod memory;
 pub(crate) mod modules;
 pub(crate) mod symbolize;
 
-pub(crate) use capture::capture;
+pub(crate) use capture::{capture, capture_scope};
