@@ -45,7 +45,8 @@ impl Workload {
         Workload::ALL.into_iter().find(|w| w.name() == name)
     }
 
-    fn run(self, ops: u64) {
+    /// Runs `ops` operations on this thread.
+    pub fn run(self, ops: u64) {
         match self {
             Workload::SmallObjects => at_depth(DEPTH, &mut || small_objects(ops)),
             Workload::Mixed => at_depth(DEPTH, &mut || mixed(ops)),
@@ -98,6 +99,46 @@ pub fn run(workload: Workload, ops: u64, threads: usize) {
             scope.spawn(move || workload.run(ops));
         }
     });
+}
+
+/// Runs `ops` operations on each of `threads` threads, each thread's share
+/// inside `around` (which may set up what the thread records, e.g. a heap
+/// scope); returns the wall time from the first start to the last end.
+pub fn timed(
+    workload: Workload,
+    ops: u64,
+    threads: usize,
+    around: fn(&mut dyn FnMut()),
+) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(move || around(&mut || workload.run(ops)));
+        }
+    });
+    start.elapsed()
+}
+
+/// The cost of one operation when `threads` threads each run `ops` of them
+/// inside `around` (see [`timed`]), in nanoseconds: the wall time times
+/// the cores the threads could use, over the operations. With threads on
+/// cores of their own it stays at the one-thread figure when they share
+/// nothing.
+pub fn ns_per_op(
+    workload: Workload,
+    ops: u64,
+    threads: usize,
+    around: fn(&mut dyn FnMut()),
+) -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let wall = timed(workload, ops, threads, around);
+    wall.as_nanos() as f64 * threads.min(cores) as f64 / (ops * threads as u64) as f64
+}
+
+/// The median of `values` (which it sorts).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// One allocator configuration of a bench binary.
