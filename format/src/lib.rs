@@ -10,7 +10,8 @@
 //! - [`file`](mod@file): writing a file so that no reader sees half of it;
 //! - [`names`] and [`types`]: reading the frames of a stack as people do:
 //!   short function names, the program's frames apart from the standard
-//!   library's, and the type a site's memory holds.
+//!   library's, and the type a site's memory holds;
+//! - `pprof` (feature `pprof`): a snapshot as a gzipped pprof profile.
 //!
 //! ```
 //! let snap = heapsnap_format::Snapshot::default();
@@ -23,6 +24,8 @@
 
 pub mod file;
 pub mod names;
+#[cfg(feature = "pprof")]
+pub mod pprof;
 pub mod snapshot;
 pub mod types;
 pub mod units;

@@ -28,6 +28,19 @@ pub enum Command {
     Diff(DiffArgs),
     /// Leak suspects over a series of snapshots of one process.
     Leaks(LeaksArgs),
+    /// Convert a snapshot to a pprof profile (gzipped profile.proto) for
+    /// `go tool pprof`, Parca, Pyroscope or Grafana.
+    Pprof(PprofArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PprofArgs {
+    /// The snapshot: a file (gzipped or not), a directory (its newest
+    /// snapshot), or - for standard input.
+    pub snapshot: String,
+    /// Where to write the profile (- for standard output).
+    #[arg(short, long)]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

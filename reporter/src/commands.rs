@@ -5,7 +5,7 @@ use anyhow::Result;
 use heapsnap_report::render::{self, Format};
 use heapsnap_report::{diff, flame, leaks, load, top};
 
-use crate::cli::{Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, TopArgs};
+use crate::cli::{Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, PprofArgs, TopArgs};
 use crate::output;
 
 /// How a command ended, when it did not fail.
@@ -20,7 +20,15 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
         Command::Flamegraph(args) => flamegraph(args),
         Command::Diff(args) => diff(args),
         Command::Leaks(args) => leaks(args),
+        Command::Pprof(args) => pprof(args),
     }
+}
+
+fn pprof(args: PprofArgs) -> Result<Outcome> {
+    let loaded = load::newest(&args.snapshot)?;
+    let profile = heapsnap_format::pprof::gzipped(&loaded.snapshot);
+    output::file(&args.output, |out| out.write_all(&profile))?;
+    Ok(Outcome::Fine)
 }
 
 fn top(args: TopArgs) -> Result<Outcome> {

@@ -1,0 +1,173 @@
+//! `heapsnap pprof`: a snapshot as a gzipped pprof profile whose figures
+//! are the snapshot's, readable by `go tool pprof` (run when `go` is
+//! installed; CI installs it and then requires it).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+use assert_cmd::Command;
+use heapsnap_format::Snapshot;
+use heapsnap_format::pprof::Profile;
+use prost::Message;
+
+fn data(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
+}
+
+/// Converts `snapshot` with the binary; returns the profile's file.
+fn convert(snapshot: &Path, dir: &Path) -> PathBuf {
+    let out = dir.join("heap.pb.gz");
+    Command::cargo_bin("heapsnap")
+        .unwrap()
+        .arg("pprof")
+        .arg(snapshot)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    out
+}
+
+fn decode(path: &Path) -> Profile {
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_end(&mut bytes)
+        .unwrap();
+    Profile::decode(bytes.as_slice()).unwrap()
+}
+
+#[test]
+fn the_profile_holds_the_snapshots_figures_stacks_and_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = data("snapshots/ci-regression-64k.json");
+    let snapshot = Snapshot::read_from_path(&source).unwrap();
+    let profile = decode(&convert(&source, dir.path()));
+    let string = |i: i64| profile.string_table[i as usize].as_str();
+
+    assert_eq!(string(0), "");
+    let types: Vec<(&str, &str)> = profile
+        .sample_type
+        .iter()
+        .map(|t| (string(t.r#type), string(t.unit)))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("alloc_objects", "count"),
+            ("alloc_space", "bytes"),
+            ("inuse_objects", "count"),
+            ("inuse_space", "bytes")
+        ]
+    );
+    assert_eq!(string(profile.default_sample_type), "inuse_space");
+    let period = profile.period_type.as_ref().unwrap();
+    assert_eq!(
+        (string(period.r#type), string(period.unit)),
+        ("space", "bytes")
+    );
+    assert_eq!(profile.period as u64, snapshot.sampling.interval_bytes);
+
+    // The same live bytes and counts, site by site summed.
+    let total = |k: usize| profile.sample.iter().map(|s| s.value[k]).sum::<i64>() as u64;
+    let live: u64 = snapshot.sites.iter().map(|s| s.live_bytes).sum();
+    let allocs: u64 = snapshot.sites.iter().map(|s| s.live_allocs).sum();
+    let allocated: u64 = snapshot.sites.iter().map(|s| s.allocated_bytes).sum();
+    assert_eq!(total(3), live);
+    assert_eq!(total(2), allocs);
+    assert_eq!(total(1), allocated);
+
+    // Every sample's stack resolves, leaf first, to functions with files.
+    let location_ids: Vec<u64> = profile.location.iter().map(|l| l.id).collect();
+    for sample in &profile.sample {
+        assert!(!sample.location_id.is_empty());
+        assert!(
+            sample
+                .location_id
+                .iter()
+                .all(|id| location_ids.contains(id))
+        );
+    }
+    assert!(profile.location.iter().all(|l| !l.line.is_empty()));
+    let names: Vec<&str> = profile.function.iter().map(|f| string(f.name)).collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("ci_workload::main")),
+        "{names:?}"
+    );
+    // Each inlined frame is a line of its caller's location, not a location.
+    let frames = snapshot.frames.len();
+    let lines: usize = profile.location.iter().map(|l| l.line.len()).sum();
+    assert!(profile.location.len() < lines && lines <= frames);
+
+    // Types as labels, for -tagfocus and label views.
+    let labelled = |ty: &str| {
+        profile.sample.iter().any(|s| {
+            s.label
+                .iter()
+                .any(|l| string(l.key) == "type" && string(l.str) == ty)
+        })
+    };
+    assert!(labelled("HashMap<u64, Record>"));
+    assert!(labelled("Vec<Record>"));
+
+    // Mappings with the binary's build id.
+    let build_id = snapshot.process.build_id.clone().unwrap();
+    assert!(
+        profile
+            .mapping
+            .iter()
+            .any(|m| string(m.build_id) == build_id)
+    );
+}
+
+fn go() -> Option<PathBuf> {
+    let found = Process::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("go is not installed: .ci/run installs golang-go for this test");
+    }
+    found.then(|| PathBuf::from("go"))
+}
+
+#[test]
+fn go_tool_pprof_reads_it() {
+    let Some(go) = go() else {
+        eprintln!("skipped: `go` is not installed (apt-get install golang-go)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let source = data("snapshots/ci-regression-64k.json");
+    let profile = convert(&source, dir.path());
+    let top = Process::new(&go)
+        .args(["tool", "pprof", "-top", "-sample_index=inuse_space"])
+        .arg(&profile)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&top.stdout);
+    assert!(
+        top.status.success(),
+        "{}",
+        String::from_utf8_lossy(&top.stderr)
+    );
+    assert!(text.contains("Type: inuse_space"), "{text}");
+    assert!(text.contains("ci_workload::load"), "{text}");
+    let focused = Process::new(&go)
+        .args(["tool", "pprof", "-top", "-tagfocus=type=Vec<Record>"])
+        .arg(&profile)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&focused.stdout);
+    assert!(
+        focused.status.success(),
+        "{}",
+        String::from_utf8_lossy(&focused.stderr)
+    );
+    assert!(text.contains("tagfocus=type=Vec<Record>"), "{text}");
+    assert!(text.contains("ci_workload::"), "{text}");
+}
