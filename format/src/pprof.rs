@@ -323,11 +323,13 @@ fn mappings(snapshot: &Snapshot, out: &mut Builder) -> Vec<Mapping> {
         .collect()
 }
 
-/// A function's name as a path: `<alloc::vec::Vec<T>>::push` becomes
-/// `alloc::vec::Vec<T>::push` and `<T as Trait>::f` becomes `T::f`.
-/// pprof's readers drop everything between angle brackets when they
-/// shorten names, which would leave `::push` of a qualified path.
-fn path_name(function: &str) -> String {
+/// The name a function has in the profile: its path, so that
+/// `<alloc::vec::Vec<T>>::push` becomes `alloc::vec::Vec<T>::push` and
+/// `<T as Trait>::f` becomes `T::f`. pprof's readers drop everything
+/// between angle brackets when they shorten names, which would leave
+/// `::push` of a qualified path. (The full name is the function's
+/// `system_name`.)
+pub fn path_name(function: &str) -> String {
     let Some((self_type, _)) = qualified_self(function) else {
         return function.to_owned();
     };

@@ -8,7 +8,7 @@ use std::process::Command as Process;
 
 use assert_cmd::Command;
 use heapsnap_format::Snapshot;
-use heapsnap_format::pprof::Profile;
+use heapsnap_format::pprof::{Profile, path_name};
 use prost::Message;
 
 fn data(path: &str) -> PathBuf {
@@ -17,9 +17,9 @@ fn data(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// Converts `snapshot` with the binary; returns the profile's file.
-fn convert(snapshot: &Path, dir: &Path) -> PathBuf {
-    let out = dir.join("heap.pb.gz");
+/// Converts `snapshot` with the binary into `dir/name`; returns that file.
+fn convert_to(snapshot: &Path, dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(name);
     Command::cargo_bin("heapsnap")
         .unwrap()
         .arg("pprof")
@@ -29,6 +29,10 @@ fn convert(snapshot: &Path, dir: &Path) -> PathBuf {
         .assert()
         .success();
     out
+}
+
+fn convert(snapshot: &Path, dir: &Path) -> PathBuf {
+    convert_to(snapshot, dir, "heap.pb.gz")
 }
 
 fn decode(path: &Path) -> Profile {
@@ -170,4 +174,110 @@ fn go_tool_pprof_reads_it() {
     );
     assert!(text.contains("tagfocus=type=Vec<Record>"), "{text}");
     assert!(text.contains("ci_workload::"), "{text}");
+}
+
+/// `go tool pprof ARGS...` in `dir`; its standard output.
+fn pprof(go: &Path, dir: &Path, args: &[&str]) -> String {
+    let output = Process::new(go)
+        .arg("tool")
+        .arg("pprof")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("PPROF_TMPDIR", dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "go tool pprof {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The `cum` column of `-top`'s line for function `name`, in bytes.
+fn cum_bytes(top: &str, name: &str) -> Option<f64> {
+    top.lines().find_map(|line| {
+        let columns: Vec<&str> = line.split_whitespace().collect();
+        let function = columns.get(5..)?.join(" ");
+        let function = function.strip_suffix(" (inline)").unwrap_or(&function);
+        (function == name).then(|| bytes(columns[3]))?
+    })
+}
+
+/// `12.5MB` and the like (pprof's units are binary).
+fn bytes(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "B" => 1.0,
+        "kB" => 1024.0,
+        "MB" => 1024.0 * 1024.0,
+        "GB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(number.parse::<f64>().ok()? * scale)
+}
+
+/// What the snapshot holds live under `function` (the bytes of every site
+/// whose stack passes through it): its `cum` in pprof.
+fn live_under(snapshot: &Snapshot, function: &str) -> f64 {
+    snapshot
+        .sites
+        .iter()
+        .filter(|site| {
+            snapshot
+                .site_frames(site)
+                .any(|f| f.function.as_deref() == Some(function))
+        })
+        .map(|site| site.live_bytes as f64)
+        .sum()
+}
+
+#[test]
+fn go_tool_pprof_names_the_leak_with_its_bytes_and_growth() {
+    let Some(go) = go() else {
+        eprintln!("skipped: `go` is not installed (apt-get install golang-go)");
+        return;
+    };
+    // A leaking example's series, and the function heapsnap blames.
+    let series = data("snapshots/engine");
+    let loaded = heapsnap_report::load::many(&[series.display().to_string()]).unwrap();
+    let report = heapsnap_report::leaks::leaks(&loaded, &Default::default()).unwrap();
+    let function = report.suspects[0].function.clone();
+    let name = path_name(&function);
+    let (first, last) = (&loaded[0], loaded.last().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let base = convert_to(Path::new(&first.source), dir.path(), "base.pb.gz");
+    let new = convert_to(Path::new(&last.source), dir.path(), "new.pb.gz");
+    let (base, new) = (base.to_str().unwrap(), new.to_str().unwrap());
+    let close = |seen: f64, want: f64| (seen - want).abs() <= want.abs() * 0.005 + 1024.0;
+
+    // -top: the function, with the live bytes under it.
+    let top = pprof(
+        &go,
+        dir.path(),
+        &["-top", "-cum", "-sample_index=inuse_space", new],
+    );
+    let want = live_under(&last.snapshot, &function);
+    let seen = cum_bytes(&top, &name).unwrap_or_else(|| panic!("{name} not in:\n{top}"));
+    assert!(
+        close(seen, want),
+        "{name}: {seen} in pprof, {want} in the snapshot"
+    );
+
+    // -diff_base: its growth between the first snapshot and the last.
+    let diff = pprof(&go, dir.path(), &["-top", "-cum", "-diff_base", base, new]);
+    let grown = want - live_under(&first.snapshot, &function);
+    let seen = cum_bytes(&diff, &name).unwrap_or_else(|| panic!("{name} not in:\n{diff}"));
+    assert!(
+        grown > 0.0 && close(seen, grown),
+        "{name}: grew {seen} in pprof, {grown} here"
+    );
+
+    // -raw: the mappings, with the build id.
+    let raw = pprof(&go, dir.path(), &["-raw", new]);
+    let build_id = last.snapshot.process.build_id.clone().unwrap();
+    let mappings = raw.split("Mappings").nth(1).unwrap_or_default();
+    assert!(mappings.contains(&build_id), "{raw}");
 }
