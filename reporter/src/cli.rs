@@ -16,6 +16,35 @@ use heapsnap_report::{flame, render, top};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Colour in text reports: auto (on a terminal, unless NO_COLOR is set
+    /// or TERM is dumb), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// When to colour text reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set or TERM is dumb.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Which sites a report keeps, by the code their stacks pass through
+/// (pprof's -focus and -ignore).
+#[derive(Debug, Default, Args)]
+pub struct SiteFilter {
+    /// Keep only sites whose stack has a frame (function name or source
+    /// file) matching this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub focus: Option<String>,
+    /// Leave out sites whose stack has a frame matching this regular
+    /// expression.
+    #[arg(long, value_name = "REGEX")]
+    pub ignore: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +60,14 @@ pub enum Command {
     /// Convert a snapshot to a pprof profile (gzipped profile.proto) for
     /// `go tool pprof`, Parca, Pyroscope or Grafana.
     Pprof(PprofArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `heapsnap man > heapsnap.1`.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -99,9 +136,11 @@ pub struct TopArgs {
     /// How many rows to show (0 for all).
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    /// Output format (text or json).
+    /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    #[command(flatten)]
+    pub filter: SiteFilter,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +160,12 @@ pub struct FlamegraphArgs {
     /// The title (default: program, pid and time).
     #[arg(long)]
     pub title: Option<String>,
+    /// Write folded stacks (`frame;frame;[type] weight`, inferno's and
+    /// flamegraph.pl's input) instead of an SVG.
+    #[arg(long)]
+    pub folded: bool,
+    #[command(flatten)]
+    pub filter: SiteFilter,
 }
 
 /// Flamegraph layouts.
@@ -159,6 +204,8 @@ pub struct DiffArgs {
     /// Rows per table (0 for all).
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+    #[command(flatten)]
+    pub filter: SiteFilter,
 }
 
 fn confidence(text: &str) -> Result<f64, String> {

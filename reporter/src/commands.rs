@@ -1,11 +1,17 @@
 //! One function per command: build the library's options from the
 //! arguments, run it, write the report.
 
-use anyhow::Result;
-use heapsnap_report::render::{self, Format};
-use heapsnap_report::{diff, flame, leaks, load, top};
+use std::path::Path;
 
-use crate::cli::{Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, PprofArgs, TopArgs};
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+use heapsnap_report::filter::Filter;
+use heapsnap_report::render::{self, Format};
+use heapsnap_report::{Loaded, diff, flame, leaks, load, top};
+
+use crate::cli::{
+    Cli, Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, PprofArgs, SiteFilter, TopArgs,
+};
 use crate::output;
 
 /// How a command ended, when it did not fail.
@@ -21,18 +27,45 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
         Command::Diff(args) => diff(args),
         Command::Leaks(args) => leaks(args),
         Command::Pprof(args) => pprof(args),
+        Command::Completions { shell } => {
+            output::stdout(|out| {
+                clap_complete::generate(shell, &mut Cli::command(), "heapsnap", out);
+                Ok(())
+            })?;
+            Ok(Outcome::Fine)
+        }
+        Command::Man => {
+            output::stdout(|out| clap_mangen::Man::new(Cli::command()).render(out))?;
+            Ok(Outcome::Fine)
+        }
     }
 }
 
+/// The snapshot `path` names (a directory: its newest, said on standard
+/// error), with `filter` applied.
+fn load_newest(path: &str, filter: &SiteFilter) -> Result<Loaded> {
+    let mut loaded = load::newest(path)?;
+    if path != "-" && Path::new(path).is_dir() {
+        eprintln!("heapsnap: {path}: the newest snapshot, {}", loaded.source);
+    }
+    site_filter(filter)?.apply(&mut loaded);
+    Ok(loaded)
+}
+
+fn site_filter(filter: &SiteFilter) -> Result<Filter> {
+    Filter::new(filter.focus.as_deref(), filter.ignore.as_deref())
+        .context("--focus or --ignore is not a regular expression")
+}
+
 fn pprof(args: PprofArgs) -> Result<Outcome> {
-    let loaded = load::newest(&args.snapshot)?;
+    let loaded = load_newest(&args.snapshot, &SiteFilter::default())?;
     let profile = heapsnap_format::pprof::gzipped(&loaded.snapshot);
     output::file(&args.output, |out| out.write_all(&profile))?;
     Ok(Outcome::Fine)
 }
 
 fn top(args: TopArgs) -> Result<Outcome> {
-    let loaded = load::newest(&args.snapshot)?;
+    let loaded = load_newest(&args.snapshot, &args.filter)?;
     let mut options = top::Options::default();
     options.by = args.by.into();
     options.limit = args.limit;
@@ -46,20 +79,29 @@ fn top(args: TopArgs) -> Result<Outcome> {
 }
 
 fn flamegraph(args: FlamegraphArgs) -> Result<Outcome> {
-    let loaded = load::newest(&args.snapshot)?;
+    let loaded = load_newest(&args.snapshot, &args.filter)?;
     let mut options = flame::Options::default();
     options.metric = args.metric.into();
     options.by_type = args.by == FlameBy::Type;
     options.title = args.title;
     output::file(&args.output, |out| {
-        flame::flamegraph(&loaded, &options, out)
+        if args.folded {
+            flame::folded(&loaded, &options)
+                .iter()
+                .try_for_each(|line| writeln!(out, "{line}"))
+        } else {
+            flame::flamegraph(&loaded, &options, out)
+        }
     })?;
     Ok(Outcome::Fine)
 }
 
 fn diff(args: DiffArgs) -> Result<Outcome> {
-    let base = load::one(&args.base)?;
-    let new = load::one(&args.new)?;
+    let filter = site_filter(&args.filter)?;
+    let mut base = load::one(&args.base)?;
+    let mut new = load::one(&args.new)?;
+    filter.apply(&mut base);
+    filter.apply(&mut new);
     let mut options = diff::Options::default();
     options.fail_on_growth = args.fail_on_growth;
     options.fail_on_site_growth = args.fail_on_site_growth;

@@ -79,8 +79,9 @@ fn sanitize(name: &str) -> String {
 /// it is the standard library's.
 fn folded_stack(view: &SiteView<'_>, names: &[String], library: &[bool], by_type: bool) -> String {
     let ty = format!("[{}]", sanitize(&view.ty.short));
-    // The runtime's frames at the root (thread start, `main`'s wrappers)
-    // say nothing: start at the program's outermost frame, if it has one.
+    // The runtime's frames at the root (thread start, `main`'s wrappers,
+    // an async runtime's workers) say nothing: start at the program's
+    // outermost frame, if it has one.
     let is_library = |i: &u32| library.get(*i as usize).copied().unwrap_or(true);
     let outermost_first = view.stack.iter().rev();
     let skip = outermost_first
@@ -115,11 +116,13 @@ fn weights(loaded: &Loaded, options: &Options) -> BTreeMap<String, u64> {
         .iter()
         .map(|f| sanitize(&view::function_name(f)))
         .collect();
+    // Frames of the standard library and of dependencies (an async
+    // runtime's scheduler) at the root are scaffolding every stack shares.
     let library: Vec<bool> = loaded
         .snapshot
         .frames
         .iter()
-        .map(view::is_library_frame)
+        .map(|f| view::is_library_frame(f) || view::is_dependency_frame(f))
         .collect();
     let mut weights = BTreeMap::new();
     for view in view::sites(&loaded.snapshot) {

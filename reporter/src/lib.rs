@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod diff;
+pub mod filter;
 pub mod flame;
 pub mod leaks;
 pub mod load;

@@ -25,17 +25,19 @@
 //!    replaces its losses: `S` and `D` have the same mean, `A·q` for some
 //!    death rate `q`. A likelihood ratio test of that against growth gives
 //!    the confidence; its power comes from the deaths that did not happen
-//!    as much as from the births that did. Growth within 1% of `A` is
-//!    churn, never accumulation.
+//!    as much as from the births that did, and it is held to the exact
+//!    count of a handful of events. Growth within 1% of `A` is churn,
+//!    never accumulation.
 //! 3. **Did it stop, or was it one load?** Net growth over the second half
 //!    of the later half at less than half the rate of the first, beyond
-//!    chance, is growth that stopped (a cache that filled, a store that
-//!    reached its bound). At least half of the later half's survivors born
-//!    in a quarter of it, far more than uniform arrivals would put there,
-//!    are a load, not growth that goes on (a table loaded late, a batch).
-//!    Fewer than half as many survivors born in its first half as in its
-//!    second, beyond chance, are a population that turns over: what came
-//!    early did not stay, and what grew is the rate things arrive at.
+//!    chance, and itself within chance of none, is growth that stopped (a
+//!    cache that filled, a store that reached its bound). At least half of
+//!    the later half's survivors born in a quarter of it, far more than
+//!    uniform arrivals would put there, are a load, not growth that goes
+//!    on (a table loaded late, a batch). Fewer than half of the samples
+//!    born early in the later half still alive at its end, beyond chance,
+//!    are a population that turns over: what came early did not stay, and
+//!    what grew is the rate things arrive at.
 //!
 //! The confidence that the series keeps growing is the lower of the first
 //! two. Where arrivals come in bunches (the changes between snapshots
@@ -249,6 +251,36 @@ impl Series<'_> {
         // stopped: its last stretch must be consistent with no growth.
         let still_growing = r2 / (scale * v2).sqrt() >= z;
         slowed && !still_growing
+    }
+
+    /// True when most of the samples born early in the later half (from
+    /// snapshot `from` to the middle of the time after it, and established
+    /// by then) died by the last snapshot, fewer than half of them left,
+    /// beyond chance at `SIGNIFICANT`: the population turns over (lives
+    /// shorter than the half), and what grew is the rate things arrive at
+    /// (more traffic), not memory kept. A leak keeps its early samples.
+    /// Counted on the samples themselves, seen at the middle and again at
+    /// the end: a stretch in which few were born (a stall) is not taken
+    /// for one in which they died.
+    fn turns_over(&self, from: usize, persist_ms: f64, dispersion: f64) -> bool {
+        let last = self.len() - 1;
+        let split = self.times[from] + (self.times[last] - self.times[from]) / 2.0;
+        let Some(q) = self.closest_before_last(from + 1, split) else {
+            return false;
+        };
+        let early_ms = (self.times[q] - self.times[from]) * 1000.0;
+        let since_ms = (self.times[last] - self.times[q]) * 1000.0;
+        if early_ms <= persist_ms {
+            return false;
+        }
+        let born_early = |j: usize, after_ms: f64| {
+            (self.older(j, persist_ms + after_ms).samples
+                - self.older(j, early_ms + after_ms).samples)
+                .max(0.0)
+        };
+        let seen = born_early(q, 0.0);
+        let alive = born_early(last, since_ms).min(seen);
+        alive < seen / 2.0 && arrivals_tail(seen, 0.5, seen - alive, dispersion) < 1.0 - SIGNIFICANT
     }
 
     /// The survivors counted by `survivors_between(from, last)` by when
@@ -488,7 +520,7 @@ pub(crate) fn fit(series: Series<'_>) -> Option<Fit> {
         if is_one_load(&births, dispersion) {
             Verdict::Step
         } else if keeps_growing >= 0.5
-            && !turns_over(&births, dispersion)
+            && !series.turns_over(from, persist_ms, dispersion)
             && !series.has_stopped(from, persist_ms, dispersion)
         {
             Verdict::Growing
@@ -660,18 +692,6 @@ fn is_one_load(births: &[f64], dispersion: f64) -> bool {
         .fold(0.0, f64::max);
     most >= total / 2.0
         && (births.len() - 1) as f64 * arrivals_tail(total, 0.25, most, dispersion) < ONE_LOAD
-}
-
-/// True when the older half of the later half's survivors (`births`, oldest
-/// first) are fewer than half the younger half's, beyond chance at 1%: what
-/// came early in the later half did not stay, so the population turns over
-/// (lives shorter than the half) and what grew is its arrival rate, not
-/// memory kept. A leak keeps its early survivors as well as its late ones.
-fn turns_over(births: &[f64], dispersion: f64) -> bool {
-    let (older, younger) = births.split_at(births.len() / 2);
-    let (older, younger): (f64, f64) = (older.iter().sum(), younger.iter().sum());
-    older < younger / 2.0
-        && arrivals_tail(older + younger, 0.5, younger, dispersion) < 1.0 - SIGNIFICANT
 }
 
 /// The chance that `share` of `total` arrivals at random puts at least

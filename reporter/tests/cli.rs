@@ -704,3 +704,216 @@ fn top_of_a_directory_is_its_newest_snapshot_and_markdown_is_a_table() {
         .stdout(predicate::str::contains("| # | live | share |"))
         .stdout(predicate::str::contains("|---:|---:|"));
 }
+
+/// Runs `heapsnap ARGS` in a pseudo-terminal `columns` wide (through
+/// util-linux's `script`); what it printed, or `None` without `script`.
+fn on_a_terminal(args: &str, columns: u32, env: &[(&str, &str)]) -> Option<String> {
+    let bin = assert_cmd::cargo::cargo_bin("heapsnap");
+    let command = format!("stty rows 40 cols {columns}; {} {args}", bin.display());
+    let mut script = std::process::Command::new("script");
+    script.args(["-q", "-e", "-c", &command, "/dev/null"]);
+    script.env_remove("NO_COLOR").env("TERM", "xterm");
+    for (key, value) in env {
+        script.env(key, value);
+    }
+    let output = script.output().ok()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8_lossy(&output.stdout).replace('\r', ""))
+}
+
+#[test]
+fn colour_follows_the_terminal_the_flag_and_no_color() {
+    let file = data("snapshots/ci-regression-64k.json");
+    let top = |color: &str| {
+        let output = heapsnap()
+            .args(["top", "--color", color])
+            .arg(&file)
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // Into a pipe: plain unless asked.
+    assert!(!top("auto").contains('\x1b'));
+    assert!(!top("never").contains('\x1b'));
+    assert!(top("always").contains("\x1b[1m#"), "{}", top("always"));
+    let leaks = heapsnap()
+        .args(["leaks", "--color", "always"])
+        .arg(data("snapshots/engine"))
+        .output()
+        .unwrap();
+    let leaks = String::from_utf8(leaks.stdout).unwrap();
+    assert!(leaks.contains("\x1b[1;31mLeak suspects:\x1b[0m"), "{leaks}");
+    // On a terminal: coloured, unless NO_COLOR says otherwise.
+    let args = format!("top {}", file.display());
+    let Some(shown) = on_a_terminal(&args, 200, &[]) else {
+        eprintln!("terminal part skipped: no `script`");
+        return;
+    };
+    assert!(shown.contains('\x1b'), "{shown}");
+    let plain = on_a_terminal(&args, 200, &[("NO_COLOR", "1")]).unwrap();
+    assert!(!plain.contains('\x1b'), "{plain}");
+}
+
+#[test]
+fn lines_fit_the_terminal_and_stay_whole_in_pipes() {
+    let file = data("snapshots/ci-regression-64k.json");
+    let piped = heapsnap().arg("top").arg(&file).output().unwrap();
+    let piped = String::from_utf8(piped.stdout).unwrap();
+    assert!(piped.lines().any(|l| l.chars().count() > 100), "{piped}");
+    let args = format!("top --color never {}", file.display());
+    let Some(shown) = on_a_terminal(&args, 80, &[]) else {
+        eprintln!("skipped: no `script`");
+        return;
+    };
+    assert!(shown.lines().all(|l| l.chars().count() <= 80), "{shown}");
+    assert!(shown.lines().any(|l| l.ends_with('…')), "{shown}");
+    // Sentences wrap between words instead.
+    let leaks = format!("leaks --color never {}", data("snapshots/engine").display());
+    let shown = on_a_terminal(&leaks, 80, &[]).unwrap();
+    assert!(shown.lines().all(|l| l.chars().count() <= 80), "{shown}");
+    assert!(shown.contains("\n   "), "{shown}");
+}
+
+#[test]
+fn completions_and_a_manual_page() {
+    for (shell, marker) in [
+        ("bash", "_heapsnap()"),
+        ("zsh", "#compdef heapsnap"),
+        ("fish", "complete -c heapsnap"),
+    ] {
+        heapsnap()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(marker))
+            .stdout(predicate::str::contains("flamegraph"));
+    }
+    heapsnap()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(".ie").or(predicate::str::contains(".TH heapsnap")))
+        .stdout(predicate::str::contains("leaks"));
+    heapsnap().args(["completions", "tcsh"]).assert().code(2);
+}
+
+#[test]
+fn a_directory_names_its_newest_snapshot_on_standard_error() {
+    for command in ["top", "pprof"] {
+        let mut cmd = heapsnap();
+        cmd.arg(command).arg(data("snapshots/engine"));
+        if command == "pprof" {
+            cmd.args(["-o", "-"]);
+        }
+        cmd.assert()
+            .success()
+            .stderr(predicate::str::contains("the newest snapshot"))
+            .stderr(predicate::str::contains("heapsnap-000011"));
+    }
+}
+
+#[test]
+fn folded_stacks_carry_the_live_bytes() {
+    let file = data("snapshots/ci-regression-64k.json");
+    let output = heapsnap()
+        .arg("flamegraph")
+        .arg(&file)
+        .args(["--folded", "-o", "-"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let total: u64 = text
+        .lines()
+        .map(|line| {
+            let (stack, weight) = line.rsplit_once(' ').unwrap();
+            assert!(stack.contains(';') && stack.ends_with(']'), "{line}");
+            weight.parse::<u64>().unwrap()
+        })
+        .sum();
+    let snapshot = heapsnap_format::Snapshot::read_from_path(&file).unwrap();
+    assert_eq!(
+        total,
+        snapshot.sites.iter().map(|s| s.live_bytes).sum::<u64>()
+    );
+}
+
+#[test]
+fn focus_and_ignore_keep_the_sites_through_matching_code() {
+    let file = data("snapshots/ci-regression-64k.json");
+    let rows = |args: &[&str]| -> Vec<Value> {
+        let output = heapsnap()
+            .arg("top")
+            .arg(&file)
+            .args(["--format", "json", "--limit", "0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["rows"].as_array().unwrap().clone()
+    };
+    let all = rows(&[]);
+    let focused = rows(&["--focus", "remember_processed"]);
+    let ignored = rows(&["--ignore", "remember_processed"]);
+    assert!(!focused.is_empty() && focused.len() < all.len());
+    assert_eq!(focused.len() + ignored.len(), all.len());
+    let bytes = |rows: &[Value]| {
+        rows.iter()
+            .map(|r| r["live_bytes"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(bytes(&focused) + bytes(&ignored), bytes(&all));
+    // The same on diff and flamegraph; a bad expression is bad usage.
+    heapsnap()
+        .arg("diff")
+        .arg(data("snapshots/ci-base-64k.json"))
+        .arg(&file)
+        .args(["--focus", "remember_processed", "--format", "json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("remember_processed"));
+    heapsnap()
+        .arg("flamegraph")
+        .arg(&file)
+        .args(["--ignore", ".", "--folded", "-o", "-"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty());
+    heapsnap()
+        .arg("top")
+        .arg(&file)
+        .args(["--focus", "("])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("regular expression"));
+}
+
+#[test]
+fn every_json_document_has_a_schema_version() {
+    let file = data("snapshots/ci-regression-64k.json");
+    let base = data("snapshots/ci-base-64k.json");
+    let series = data("snapshots/engine");
+    let runs: [Vec<&std::ffi::OsStr>; 3] = [
+        vec!["top".as_ref(), file.as_os_str()],
+        vec!["diff".as_ref(), base.as_os_str(), file.as_os_str()],
+        vec!["leaks".as_ref(), series.as_os_str()],
+    ];
+    for args in runs {
+        let output = heapsnap()
+            .args(&args)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["schema_version"], 1, "{args:?}");
+    }
+}

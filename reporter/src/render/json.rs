@@ -7,9 +7,25 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use super::sentence;
 use crate::leaks::Suspect;
 
-/// Writes any report as pretty-printed JSON, ending with a newline.
+/// The version of the JSON documents' layout, in every document as
+/// `schema_version`: raised when a field changes meaning or goes away
+/// (new fields do not raise it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Writes any report as pretty-printed JSON with its `schema_version`,
+/// ending with a newline.
 pub fn write(report: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::from)?;
+    #[derive(serde::Serialize)]
+    struct Versioned<'a, T: Serialize> {
+        schema_version: u32,
+        #[serde(flatten)]
+        report: &'a T,
+    }
+    let versioned = Versioned {
+        schema_version: SCHEMA_VERSION,
+        report,
+    };
+    serde_json::to_writer_pretty(&mut *out, &versioned).map_err(io::Error::from)?;
     writeln!(out)
 }
 

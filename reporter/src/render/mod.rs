@@ -8,6 +8,7 @@
 pub mod json;
 pub mod markdown;
 pub mod sentence;
+pub mod style;
 pub mod text;
 
 use std::io::{self, Write};
@@ -53,6 +54,8 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// Writes the table: a header, then the rows, each line fitted to the
+    /// terminal and the header and verdicts painted (see `style`).
     pub(crate) fn write(&self, out: &mut dyn Write, indent: &str) -> io::Result<()> {
         let widths: Vec<usize> = (0..self.columns.len())
             .map(|i| {
@@ -60,13 +63,19 @@ impl Table {
                 cells.chain([self.columns[i].0.len()]).max().unwrap_or(0)
             })
             .collect();
-        let line = |cells: Vec<&str>, out: &mut dyn Write| -> io::Result<()> {
+        let verdict = self.columns.iter().position(|c| c.0 == "VERDICT");
+        // The line, and where its verdict cell starts (in characters).
+        let line = |cells: Vec<&str>| -> (String, usize) {
             let mut text = String::from(indent);
+            let mut verdict_at = 0;
             for (i, cell) in cells.iter().enumerate() {
                 let last = i + 1 == cells.len();
                 let pad = widths[i].saturating_sub(cell.chars().count());
                 if i > 0 {
                     text.push_str("  ");
+                }
+                if Some(i) == verdict {
+                    verdict_at = text.chars().count();
                 }
                 match (self.columns[i].1, last) {
                     (Align::Right, _) => {
@@ -80,11 +89,29 @@ impl Table {
                     }
                 }
             }
-            writeln!(out, "{}", text.trim_end())
+            (style::fit(text.trim_end()), verdict_at)
         };
-        line(self.columns.iter().map(|c| c.0).collect(), out)?;
+        let (header, _) = line(self.columns.iter().map(|c| c.0).collect());
+        let body = header.trim_start();
+        let lead = &header[..header.len() - body.len()];
+        writeln!(out, "{lead}{}", style::paint(body, style::Paint::Heading))?;
         for row in &self.rows {
-            line(row.iter().map(String::as_str).collect(), out)?;
+            let (text, at) = line(row.iter().map(String::as_str).collect());
+            let painted = verdict.and_then(|v| {
+                let cell = row[v].as_str();
+                let paint = style::verdict_paint(cell)?;
+                let start = text.char_indices().nth(at)?.0;
+                text[start..].starts_with(cell).then(|| {
+                    let end = start + cell.len();
+                    format!(
+                        "{}{}{}",
+                        &text[..start],
+                        style::paint(cell, paint),
+                        &text[end..]
+                    )
+                })
+            });
+            writeln!(out, "{}", painted.unwrap_or(text))?;
         }
         Ok(())
     }

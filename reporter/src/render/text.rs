@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use super::style::{self, Paint};
 use super::{Align, Table, sentence};
 use crate::diff::{self, Change, Gate, GateKind};
 use crate::flame::sampling;
@@ -119,14 +120,9 @@ pub(super) fn top_table(report: &top::Report) -> (Vec<(&'static str, Align)>, Ve
 /// Writes a `top` report.
 pub fn top(report: &top::Report, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.summary;
-    writeln!(
-        out,
-        "{}: {} snapshot of {}",
-        s.source,
-        s.trigger,
-        identity(s)
-    )?;
-    writeln!(out, "{}", heap_line(s))?;
+    let title = format!("{}: {} snapshot of {}", s.source, s.trigger, identity(s));
+    writeln!(out, "{}", style::fit(&title))?;
+    writeln!(out, "{}", style::fit(&heap_line(s)))?;
     writeln!(out)?;
     if report.rows.is_empty() {
         return writeln!(out, "nothing live");
@@ -245,22 +241,31 @@ pub fn diff(report: &diff::Report, out: &mut dyn Write) -> io::Result<()> {
     if report.sites.is_empty() {
         writeln!(out, "No site grew.")?;
     } else {
-        writeln!(out, "Growth by site:")?;
+        writeln!(out, "{}", style::paint("Growth by site:", Paint::Heading))?;
         change_table(&report.sites, true).write(out, "  ")?;
     }
     if !report.shrunk.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Shrinkage by site:")?;
+        writeln!(
+            out,
+            "{}",
+            style::paint("Shrinkage by site:", Paint::Heading)
+        )?;
         change_table(&report.shrunk, true).write(out, "  ")?;
     }
     if !report.types.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Change by type:")?;
+        writeln!(out, "{}", style::paint("Change by type:", Paint::Heading))?;
         change_table(&report.types, false).write(out, "  ")?;
     }
     for gate in &report.gates {
         writeln!(out)?;
-        writeln!(out, "{}", gate_verdict(gate, report))?;
+        let paint = if gate.tripped {
+            Paint::Bad
+        } else {
+            Paint::Good
+        };
+        writeln!(out, "{}", style::paint(&gate_verdict(gate, report), paint))?;
         if gate.tripped {
             writeln!(out, "  {}", culprits_heading(gate))?;
             for c in &gate.culprits {
@@ -357,29 +362,30 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
     leaks_of_run(report, out)?;
     for earlier in &report.earlier_runs {
         writeln!(out)?;
-        writeln!(out, "Earlier run:")?;
+        writeln!(out, "{}", style::paint("Earlier run:", Paint::Heading))?;
         leaks_of_run(earlier, out)?;
     }
     Ok(())
 }
 
 fn leaks_of_run(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{}", leaks_heading(report))?;
+    writeln!(out, "{}", style::fit(&leaks_heading(report)))?;
     for note in &report.notes {
-        writeln!(out, "note: {note}")?;
+        lines(out, &style::wrap(note, "note: ", "      "))?;
     }
     writeln!(out)?;
     if report.suspects.is_empty() {
-        writeln!(
-            out,
+        let none = format!(
             "No leak suspects: nothing keeps growing with {} confidence or more.",
             format::percent(report.min_confidence)
-        )?;
+        );
+        writeln!(out, "{}", style::paint(&none, Paint::Good))?;
     } else {
-        writeln!(out, "Leak suspects:")?;
+        writeln!(out, "{}", style::paint("Leak suspects:", Paint::Bad))?;
         for s in &report.suspects {
             writeln!(out)?;
-            writeln!(out, "{}. {}", s.rank, sentence::suspect(s))?;
+            let rank = format!("{}. ", s.rank);
+            lines(out, &style::wrap(&sentence::suspect(s), &rank, "   "))?;
             writeln!(out, "   what grows with it:")?;
             let mut table = Table::new(&[
                 ("LIVE", Align::Right),
@@ -398,26 +404,39 @@ fn leaks_of_run(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
             table.write(out, "     ")?;
             writeln!(out, "   stack:")?;
             for frame in suspect_stack(s) {
-                writeln!(out, "     {frame}")?;
+                writeln!(out, "{}", style::fit(&format!("     {frame}")))?;
             }
         }
     }
     if !report.possible.is_empty() {
         writeln!(out)?;
-        writeln!(out, "{}:", possible_heading(report))?;
+        let heading = format!("{}:", possible_heading(report));
+        writeln!(out, "{}", style::paint(&heading, Paint::Warn))?;
         for s in &report.possible {
-            writeln!(out, "  - {}", sentence::suspect(s))?;
+            lines(out, &style::wrap(&sentence::suspect(s), "  - ", "    "))?;
         }
     }
     if !report.not_leaking.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Changed, not leaking:")?;
+        writeln!(
+            out,
+            "{}",
+            style::paint("Changed, not leaking:", Paint::Heading)
+        )?;
         trend_table(&report.not_leaking, report.window_ms, true).write(out, "  ")?;
     }
     if !report.types.is_empty() {
         writeln!(out)?;
-        writeln!(out, "By type:")?;
+        writeln!(out, "{}", style::paint("By type:", Paint::Heading))?;
         trend_table(&report.types, report.window_ms, false).write(out, "  ")?;
+    }
+    Ok(())
+}
+
+/// Writes `text`'s lines.
+fn lines(out: &mut dyn Write, text: &[String]) -> io::Result<()> {
+    for line in text {
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }
