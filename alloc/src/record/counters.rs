@@ -97,15 +97,25 @@ pub(crate) fn add_live(change: Estimate) {
         .fetch_add(change.count_milli, Ordering::Relaxed);
 }
 
-/// Adds to what was allocated since start.
-pub(crate) fn add_allocated(change: Estimate) {
+/// Adds a new sample: to the live heap and to what was allocated since
+/// start.
+pub(crate) fn add_sample(sample: Estimate) {
     let stripe = stripe();
+    stripe.live_bytes.fetch_add(sample.bytes, Ordering::Relaxed);
+    stripe
+        .live_count_milli
+        .fetch_add(sample.count_milli, Ordering::Relaxed);
     stripe
         .allocated_bytes
-        .fetch_add(change.bytes, Ordering::Relaxed);
+        .fetch_add(sample.bytes, Ordering::Relaxed);
     stripe
         .allocated_count_milli
-        .fetch_add(change.count_milli, Ordering::Relaxed);
+        .fetch_add(sample.count_milli, Ordering::Relaxed);
+}
+
+/// Adds the growth of a live sample to what was allocated since start.
+pub(crate) fn add_allocated_bytes(bytes: i64) {
+    stripe().allocated_bytes.fetch_add(bytes, Ordering::Relaxed);
 }
 
 /// Counts a sample that could not be recorded.

@@ -4,7 +4,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::counters::{self, Estimate, add_allocated, add_live, drop_sample};
+use super::counters::{self, Estimate, add_live, drop_sample};
 use super::settings::{self, MAX_FRAMES_LIMIT};
 use super::sites::{self, SiteTotals};
 use super::table::{self, Live};
@@ -90,8 +90,7 @@ fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usi
         account_free(live);
         return drop_sample();
     }
-    add_live(estimate_of(&live));
-    add_allocated(estimate_of(&live));
+    counters::add_sample(estimate_of(&live));
     filter::add(addr);
 }
 
@@ -211,9 +210,6 @@ fn retrack(live: Live, new: usize, new_size: usize) {
     let changed = change(estimate_of(&live), estimate_of(&moved));
     add_live(changed);
     // Growth counts as allocated bytes, not as another allocation.
-    add_allocated(Estimate {
-        count_milli: 0,
-        ..changed
-    });
+    counters::add_allocated_bytes(changed.bytes.max(0));
     keep(new, moved);
 }

@@ -127,9 +127,9 @@ pub(crate) fn record_allocated(
         ..SiteTotals::default()
     };
     let hash = stack_hash.finish(tag as u64);
-    let cached = THREAD_SITES.try_with(|cache| cache.find(hash, tag, frames));
+    let cached =
+        THREAD_SITES.try_with(|cache| cache.find_and_add(hash, tag, frames, change, exact));
     if let Ok(Some(id)) = cached {
-        add_to(id, change, exact);
         return Some(id);
     }
     let id = with_site(frames, stack_hash, tag, |site| site.totals.add(&change))?;
@@ -253,24 +253,55 @@ struct Cached {
 /// what it holds to the table when the thread ends.
 struct ThreadSites {
     ways: [Cell<Option<Cached>>; WAYS],
+    /// The id each way holds (`NO_SITE` when empty), scanned by frees
+    /// without copying the ways.
+    ids: [Cell<SiteId>; WAYS],
 }
+
+/// No site: an empty way.
+const NO_SITE: SiteId = SiteId::MAX;
 
 thread_local! {
     static THREAD_SITES: ThreadSites = const {
-        ThreadSites { ways: [const { Cell::new(None) }; WAYS] }
+        ThreadSites {
+            ways: [const { Cell::new(None) }; WAYS],
+            ids: [const { Cell::new(NO_SITE) }; WAYS],
+        }
     };
 }
 
 impl ThreadSites {
-    fn way(&self, hash: u64) -> &Cell<Option<Cached>> {
-        &self.ways[(hash >> 32) as usize % WAYS]
+    fn index(hash: u64) -> usize {
+        (hash >> 32) as usize % WAYS
     }
 
-    /// The id of a cached site, found without the table's lock: its stack
-    /// is compared with the site's own (leaked, never changed).
-    fn find(&self, hash: u64, tag: u32, frames: &[usize]) -> Option<SiteId> {
-        let cached = self.way(hash).get()?;
-        (cached.hash == hash && cached.tag == tag && cached.frames == frames).then_some(cached.id)
+    fn way(&self, hash: u64) -> &Cell<Option<Cached>> {
+        &self.ways[Self::index(hash)]
+    }
+
+    /// The id of a cached site, found without the table's lock (its stack
+    /// is compared with the site's own, leaked and never changed), with
+    /// `change` added to its totals: here while recording exactly, else in
+    /// the table. `None` when the site is not cached.
+    fn find_and_add(
+        &self,
+        hash: u64,
+        tag: u32,
+        frames: &[usize],
+        change: SiteTotals,
+        exact: bool,
+    ) -> Option<SiteId> {
+        let way = self.way(hash);
+        let cached = way.get()?;
+        if cached.hash != hash || cached.tag != tag || cached.frames != frames {
+            return None;
+        }
+        if exact {
+            add_to_way(way, cached, change);
+        } else {
+            add_to_table(cached.id, &change);
+        }
+        Some(cached.id)
     }
 
     /// Caches site `id`, moving out the site it replaces.
@@ -279,6 +310,7 @@ impl ThreadSites {
         let Some(frames) = SITES.lock().sites.get(id as usize).map(|s| s.frames) else {
             return;
         };
+        self.ids[Self::index(hash)].set(id);
         let evicted = self.way(hash).replace(Some(Cached {
             hash,
             tag,
@@ -295,25 +327,17 @@ impl ThreadSites {
     /// Adds `change` to site `id` if cached; moves its totals to the table
     /// every `BATCH` events. False when the site is not cached.
     fn add(&self, id: SiteId, change: SiteTotals) -> bool {
-        let Some(way) = self
-            .ways
-            .iter()
-            .find(|w| w.get().is_some_and(|c| c.id == id))
-        else {
+        let Some(index) = self.ids.iter().position(|held| held.get() == id) else {
             return false;
         };
-        let Some(mut cached) = way.get() else {
-            return false;
-        };
-        cached.pending.add(&change);
-        cached.events += 1;
-        if cached.events >= BATCH {
-            flush(&cached);
-            cached.pending = SiteTotals::default();
-            cached.events = 0;
+        let way = &self.ways[index];
+        match way.get() {
+            Some(cached) => {
+                add_to_way(way, cached, change);
+                true
+            }
+            None => false,
         }
-        way.set(Some(cached));
-        true
     }
 
     fn flush_all(&self) {
@@ -332,6 +356,19 @@ impl Drop for ThreadSites {
     fn drop(&mut self) {
         self.flush_all();
     }
+}
+
+/// Adds `change` to the totals `way` holds (`cached`), moving them to the
+/// table every `BATCH` events.
+fn add_to_way(way: &Cell<Option<Cached>>, mut cached: Cached, change: SiteTotals) {
+    cached.pending.add(&change);
+    cached.events += 1;
+    if cached.events >= BATCH {
+        flush(&cached);
+        cached.pending = SiteTotals::default();
+        cached.events = 0;
+    }
+    way.set(Some(cached));
 }
 
 fn flush(cached: &Cached) {
