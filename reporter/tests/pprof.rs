@@ -146,31 +146,18 @@ fn go_tool_pprof_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let source = data("snapshots/ci-regression-64k.json");
     let profile = convert(&source, dir.path());
-    let top = Process::new(&go)
-        .args(["tool", "pprof", "-top", "-sample_index=inuse_space"])
-        .arg(&profile)
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&top.stdout);
-    assert!(
-        top.status.success(),
-        "{}",
-        String::from_utf8_lossy(&top.stderr)
+    let profile = profile.to_str().unwrap();
+    let text = pprof(
+        &go,
+        dir.path(),
+        &["-top", "-sample_index=inuse_space", profile],
     );
     assert!(text.contains("Type: inuse_space"), "{text}");
     assert!(text.contains("ci_workload::load"), "{text}");
-    let focused = Process::new(&go)
-        .args(["tool", "pprof", "-top", "-tagfocus=type=Vec<Record>"])
-        .arg(&profile)
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&focused.stdout);
-    assert!(
-        focused.status.success(),
-        "{}",
-        String::from_utf8_lossy(&focused.stderr)
+    let text = pprof(
+        &go,
+        dir.path(),
+        &["-top", "-tagfocus=type=Vec<Record>", profile],
     );
     assert!(text.contains("tagfocus=type=Vec<Record>"), "{text}");
     assert!(text.contains("ci_workload::"), "{text}");
