@@ -147,9 +147,16 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
     // limit a failed allocation of its own would end the program), or once
     // the reserve serves the profiler.
     // The program may fill memory meanwhile: asked before each lookup.
+    // Under an address-space limit, the dump thread looks up nothing new
+    // at all: a lookup parses a whole binary's debug information, the
+    // program may fill memory to the limit meanwhile (it is not waiting
+    // for the dump), and the reserve cannot cover a large binary's. Its
+    // dumps keep the addresses (with the module map) of frames not already
+    // known; the program's own snapshots look up while there is room.
     let reserve_used = reserve::served();
     let oom = snapshot.trigger == Trigger::Oom;
     let limited = crate::sys::address_space_limit().is_some();
+    let lookups_allowed = !limited || snapshot.trigger == Trigger::Manual;
     let wanted = copied
         .sites
         .iter()
@@ -157,7 +164,8 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
         .filter(|(_, sum)| copied.wants(sum))
         .map(|(site, _)| site.frames);
     symbols.resolve(wanted, || {
-        !oom && reserve::served() == reserve_used
+        !oom && lookups_allowed
+            && reserve::served() == reserve_used
             && (!limited
                 || memory::address_space_headroom().is_none_or(|left| left >= SYMBOLIZE_HEADROOM))
     });
