@@ -13,7 +13,7 @@
 #[global_allocator]
 static GLOBAL: heapsnap::Profiler<heapsnap::Jemalloc> = heapsnap::Profiler::new(heapsnap::Jemalloc);
 
-use bench_workloads::{Workload, median, ns_per_op};
+use bench_workloads::{Workload, median, ns_per_op, print_cost_header};
 
 fn in_scope(work: &mut dyn FnMut()) {
     let scope = heapsnap::testing::Scope::start();
@@ -31,11 +31,8 @@ fn plain(work: &mut dyn FnMut()) {
 }
 
 fn main() {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rounds = 7;
-    println!("cores: {cores}; median of {rounds} alternated rounds; ns per operation");
-    println!("| recording | workload | 1 thread | 2 threads | 8 threads | 2 / 1 |");
-    println!("|---|---|---:|---:|---:|---:|");
+    print_cost_header(rounds, "alternated rounds");
     for workload in Workload::ALL {
         let ops = match workload {
             Workload::SmallObjects => 200_000,

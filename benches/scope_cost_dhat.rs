@@ -6,18 +6,15 @@
 #[global_allocator]
 static GLOBAL: dhat::Alloc = dhat::Alloc;
 
-use bench_workloads::{Workload, median, ns_per_op};
+use bench_workloads::{Workload, median, ns_per_op, print_cost_header};
 
 fn plain(work: &mut dyn FnMut()) {
     work();
 }
 
 fn main() {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rounds = 7;
-    println!("cores: {cores}; median of {rounds} rounds; ns per operation");
-    println!("| recording | workload | 1 thread | 2 threads | 8 threads | 2 / 1 |");
-    println!("|---|---|---:|---:|---:|---:|");
+    print_cost_header(rounds, "rounds");
     // Before the profiler starts, dhat's allocator passes through to the
     // system's: the baseline its recording adds to.
     table("none (dhat not started)", rounds);

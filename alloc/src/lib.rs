@@ -136,13 +136,14 @@ pub struct Stats {
 /// The profiler's running figures (see [`Stats`]).
 pub fn stats() -> Stats {
     config::ensure_loaded();
+    let (allocated_bytes, allocations) = record::counters::allocated_estimate();
     Stats {
         uptime_ms: sys::clock::uptime_ms(),
         interval_bytes: settings::interval(),
         live_bytes: record::counters::live_bytes_estimate(),
         live_allocations: record::counters::live_count_estimate(),
-        allocated_bytes: record::counters::allocated_estimate().0,
-        allocations: record::counters::allocated_estimate().1,
+        allocated_bytes,
+        allocations,
         samples_dropped: record::counters::dropped(),
     }
 }

@@ -34,7 +34,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use heapsnap_format::names::{function_name, is_dependency_frame, is_library_frame};
+use heapsnap_format::names::{
+    function_name, is_library_frame, is_outside_program, short_file_path,
+};
 use heapsnap_format::snapshot::Frame;
 use heapsnap_format::types;
 use heapsnap_format::units::format_bytes;
@@ -376,10 +378,7 @@ const STACK_SHOWN: usize = 12;
 /// A live site from its frames (innermost first) and figures, exact in a
 /// scope (each sample stands for itself).
 fn live_site(frames: &[&Frame], bytes: u64, count: u64) -> LiveSite {
-    let library_depth = frames
-        .iter()
-        .take_while(|f| is_library_frame(f) || is_dependency_frame(f))
-        .count();
+    let library_depth = frames.iter().take_while(|f| is_outside_program(f)).count();
     let type_name = types::infer(frames[..library_depth].iter().copied()).short;
     let own: Vec<String> = frames[library_depth..]
         .iter()
@@ -408,34 +407,8 @@ fn is_test_harness(frame: &Frame) -> bool {
 fn describe(frame: &Frame) -> String {
     let function = function_name(frame);
     match (&frame.file, frame.line) {
-        (Some(file), Some(line)) => format!("{function} ({}:{line})", short_path(file)),
-        (Some(file), None) => format!("{function} ({})", short_path(file)),
+        (Some(file), Some(line)) => format!("{function} ({}:{line})", short_file_path(file)),
+        (Some(file), None) => format!("{function} ({})", short_file_path(file)),
         _ => function,
-    }
-}
-
-/// A source path from the crate's own folders on (`tests/heap.rs`,
-/// `src/lib.rs`), or the path as it is.
-fn short_path(file: &str) -> &str {
-    ["/src/", "/tests/", "/benches/", "/examples/"]
-        .iter()
-        .filter_map(|dir| file.rfind(dir).map(|i| &file[i + 1..]))
-        .min_by_key(|rest| rest.len())
-        .unwrap_or(file)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_start_at_the_crate_folders() {
-        assert_eq!(short_path("/home/u/app/tests/heap.rs"), "tests/heap.rs");
-        assert_eq!(short_path("/home/u/app/src/lib.rs"), "src/lib.rs");
-        assert_eq!(
-            short_path("/home/u/src/app/src/server/mod.rs"),
-            "src/server/mod.rs"
-        );
-        assert_eq!(short_path("lib.rs"), "lib.rs");
     }
 }

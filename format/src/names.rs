@@ -300,6 +300,49 @@ pub fn is_dependency_frame(frame: &Frame) -> bool {
     from_registry || frame.function.as_deref().is_some_and(is_macro_generated)
 }
 
+/// True for frames outside the program's own code: the standard
+/// library's ([`is_library_frame`]) and its dependencies'
+/// ([`is_dependency_frame`]). A site's location is its first frame that is
+/// not.
+pub fn is_outside_program(frame: &Frame) -> bool {
+    is_library_frame(frame) || is_dependency_frame(frame)
+}
+
+/// A source path shortened for reading: the standard library's from
+/// `library/`, a registry crate's from its `name-version/` directory, a
+/// program's from its `src/`, `examples/`, `tests/` or `benches/`
+/// directory.
+pub fn short_file_path(path: &str) -> &str {
+    if let Some(rest) = path.strip_prefix("/rustc/")
+        && let Some((_, library)) = rest.split_once('/')
+    {
+        return library;
+    }
+    if let Some(at) = path.find("/registry/src/") {
+        let rest = &path[at + "/registry/src/".len()..];
+        // Skip the index directory (`index.crates.io-...`).
+        if let Some((_, krate)) = rest.split_once('/') {
+            return krate;
+        }
+    }
+    ["/src/", "/examples/", "/tests/", "/benches/"]
+        .iter()
+        .filter_map(|dir| path.rfind(dir))
+        .max()
+        .map_or(path, |at| &path[at + 1..])
+}
+
+/// A function's name as a plain path: `<alloc::vec::Vec<T>>::push` becomes
+/// `alloc::vec::Vec<T>::push`, `<T as Trait>::f` becomes `T::f`; other
+/// names stay as they are. (Tools that shorten names by dropping what is
+/// between angle brackets would leave `::push` of the qualified form.)
+pub fn as_path(function: &str) -> String {
+    match (qualified_self(function), matching_close(function, 0)) {
+        (Some((self_type, _)), Some(close)) => format!("{self_type}{}", &function[close + 1..]),
+        _ => function.to_owned(),
+    }
+}
+
 /// True when a path has a segment starting with `__` (`__Visitor`,
 /// `__deserialize`): a macro's internals.
 fn is_macro_generated(function: &str) -> bool {
@@ -532,5 +575,50 @@ mod tests {
         ] {
             assert!(!is_library(program), "{program}");
         }
+    }
+
+    #[test]
+    fn qualified_names_as_paths() {
+        assert_eq!(
+            as_path("<alloc::vec::Vec<app::Event>>::push"),
+            "alloc::vec::Vec<app::Event>::push"
+        );
+        assert_eq!(
+            as_path("<alloc::vec::Vec<u8> as core::clone::Clone>::clone"),
+            "alloc::vec::Vec<u8>::clone"
+        );
+        assert_eq!(
+            as_path("<fn() -> u8 as app::Call>::call"),
+            "fn() -> u8::call"
+        );
+        assert_eq!(as_path("app::main"), "app::main");
+    }
+
+    #[test]
+    fn file_paths_are_shortened_to_what_says_where() {
+        assert_eq!(
+            short_file_path("/rustc/59807616e1f/library/alloc/src/vec/mod.rs"),
+            "library/alloc/src/vec/mod.rs"
+        );
+        assert_eq!(
+            short_file_path(
+                "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/hashbrown-0.15.2/src/raw/mod.rs"
+            ),
+            "hashbrown-0.15.2/src/raw/mod.rs"
+        );
+        assert_eq!(short_file_path("/srv/gateway/src/ips.rs"), "src/ips.rs");
+        assert_eq!(
+            short_file_path("/srv/app/examples/leaky_server.rs"),
+            "examples/leaky_server.rs"
+        );
+        assert_eq!(
+            short_file_path("/home/u/app/tests/heap.rs"),
+            "tests/heap.rs"
+        );
+        assert_eq!(
+            short_file_path("/home/u/src/app/src/server/mod.rs"),
+            "src/server/mod.rs"
+        );
+        assert_eq!(short_file_path("relative.rs"), "relative.rs");
     }
 }

@@ -17,7 +17,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use prost::Message;
 
-use crate::names::{is_dependency_frame, is_library_frame, qualified_self};
+use crate::names::{as_path, is_outside_program};
 use crate::snapshot::{Frame, Snapshot};
 use crate::types::Inference;
 
@@ -232,10 +232,7 @@ pub fn profile(snapshot: &Snapshot) -> Profile {
             .iter()
             .filter_map(|&f| snapshot.frames.get(f as usize))
             .collect();
-        let library = frames
-            .iter()
-            .take_while(|f| is_library_frame(f) || is_dependency_frame(f))
-            .count();
+        let library = frames.iter().take_while(|f| is_outside_program(f)).count();
         let ty = site
             .tag
             .clone()
@@ -323,32 +320,6 @@ fn mappings(snapshot: &Snapshot, out: &mut Builder) -> Vec<Mapping> {
         .collect()
 }
 
-/// The name a function has in the profile: its path, so that
-/// `<alloc::vec::Vec<T>>::push` becomes `alloc::vec::Vec<T>::push` and
-/// `<T as Trait>::f` becomes `T::f`. pprof's readers drop everything
-/// between angle brackets when they shorten names, which would leave
-/// `::push` of a qualified path. (The full name is the function's
-/// `system_name`.)
-pub fn path_name(function: &str) -> String {
-    let Some((self_type, _)) = qualified_self(function) else {
-        return function.to_owned();
-    };
-    let mut depth = 0usize;
-    for (i, c) in function.char_indices() {
-        match c {
-            '<' => depth += 1,
-            '>' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return format!("{self_type}{}", &function[i + 1..]);
-                }
-            }
-            _ => {}
-        }
-    }
-    function.to_owned()
-}
-
 /// Interns strings, functions and locations.
 #[derive(Default)]
 struct Builder {
@@ -376,7 +347,7 @@ impl Builder {
     fn function(&mut self, frame: &Frame) -> u64 {
         let full = frame.function.as_deref().unwrap_or("?");
         let system_name = self.string(full);
-        let name = self.string(&path_name(full));
+        let name = self.string(&as_path(full));
         let file = self.string(frame.file.as_deref().unwrap_or(""));
         if let Some(&id) = self.function_ids.get(&(name, file)) {
             return id;
@@ -439,23 +410,5 @@ impl Builder {
         });
         self.location_ids.insert(group.to_vec(), id);
         id
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qualified_paths_become_plain_paths() {
-        assert_eq!(
-            path_name("<alloc::vec::Vec<app::Event>>::push"),
-            "alloc::vec::Vec<app::Event>::push"
-        );
-        assert_eq!(
-            path_name("<alloc::vec::Vec<u8> as core::clone::Clone>::clone"),
-            "alloc::vec::Vec<u8>::clone"
-        );
-        assert_eq!(path_name("app::main"), "app::main");
     }
 }

@@ -122,7 +122,7 @@ fn weights(loaded: &Loaded, options: &Options) -> BTreeMap<String, u64> {
         .snapshot
         .frames
         .iter()
-        .map(|f| view::is_library_frame(f) || view::is_dependency_frame(f))
+        .map(view::is_outside_program)
         .collect();
     let mut weights = BTreeMap::new();
     for view in view::sites(&loaded.snapshot) {

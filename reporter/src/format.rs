@@ -148,30 +148,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// A source path shortened for reading: the standard library's from
-/// `library/`, a registry crate's from its `name-version/` directory, a
-/// program's from its `src/`, `examples/`, `tests/` or `benches/`
-/// directory.
-pub fn short_file_path(path: &str) -> &str {
-    if let Some(rest) = path.strip_prefix("/rustc/")
-        && let Some((_, library)) = rest.split_once('/')
-    {
-        return library;
-    }
-    if let Some(at) = path.find("/registry/src/") {
-        let rest = &path[at + "/registry/src/".len()..];
-        // Skip the index directory (`index.crates.io-...`).
-        if let Some((_, krate)) = rest.split_once('/') {
-            return krate;
-        }
-    }
-    ["/src/", "/examples/", "/tests/", "/benches/"]
-        .iter()
-        .filter_map(|dir| path.rfind(dir))
-        .max()
-        .map_or(path, |at| &path[at + 1..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,25 +197,5 @@ mod tests {
         assert_eq!(timestamp(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(timestamp(1_795_315_433_358), "2026-11-22 02:43:53 UTC");
         assert_eq!(timestamp(951_782_400_000), "2000-02-29 00:00:00 UTC");
-    }
-
-    #[test]
-    fn paths() {
-        assert_eq!(
-            short_file_path("/rustc/59807616e1f/library/alloc/src/vec/mod.rs"),
-            "library/alloc/src/vec/mod.rs"
-        );
-        assert_eq!(
-            short_file_path(
-                "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/hashbrown-0.15.2/src/raw/mod.rs"
-            ),
-            "hashbrown-0.15.2/src/raw/mod.rs"
-        );
-        assert_eq!(short_file_path("/srv/gateway/src/ips.rs"), "src/ips.rs");
-        assert_eq!(
-            short_file_path("/srv/app/examples/leaky_server.rs"),
-            "examples/leaky_server.rs"
-        );
-        assert_eq!(short_file_path("relative.rs"), "relative.rs");
     }
 }

@@ -220,6 +220,14 @@ impl Series<'_> {
         })
     }
 
+    /// The snapshot after `from` and before the last closest to the middle
+    /// of the time between them.
+    fn middle_after(&self, from: usize) -> Option<usize> {
+        let last = self.len() - 1;
+        let middle = self.times[from] + (self.times[last] - self.times[from]) / 2.0;
+        self.closest_before_last(from + 1, middle)
+    }
+
     /// True when the established samples (those older than `persist_ms`)
     /// grew over the second half of the time from snapshot `from` to the
     /// last at less than half the rate of the first half, beyond chance at
@@ -228,8 +236,7 @@ impl Series<'_> {
     /// bound). A leak keeps growing, even when its traffic falls.
     fn has_stopped(&self, from: usize, persist_ms: f64, dispersion: f64) -> bool {
         let last = self.len() - 1;
-        let split = self.times[from] + (self.times[last] - self.times[from]) / 2.0;
-        let Some(q) = self.closest_before_last(from + 1, split) else {
+        let Some(q) = self.middle_after(from) else {
             return false;
         };
         let part = |i: usize, j: usize| {
@@ -264,8 +271,7 @@ impl Series<'_> {
     /// for one in which they died.
     fn turns_over(&self, from: usize, persist_ms: f64, dispersion: f64) -> bool {
         let last = self.len() - 1;
-        let split = self.times[from] + (self.times[last] - self.times[from]) / 2.0;
-        let Some(q) = self.closest_before_last(from + 1, split) else {
+        let Some(q) = self.middle_after(from) else {
             return false;
         };
         let early_ms = (self.times[q] - self.times[from]) * 1000.0;

@@ -13,10 +13,9 @@ use heapsnap_format::Snapshot;
 use heapsnap_format::snapshot::{Frame, Site};
 use serde::Serialize;
 
-pub(crate) use heapsnap_format::names::{function_name, is_dependency_frame, is_library_frame};
+use heapsnap_format::names::short_file_path;
+pub(crate) use heapsnap_format::names::{function_name, is_outside_program};
 use heapsnap_format::types::{Inference, TypeName};
-
-use crate::format;
 
 /// A site with what the reporter derives from it.
 #[derive(Debug)]
@@ -123,10 +122,7 @@ impl Location {
         match frame {
             Some(frame) => Location {
                 function: function_name(frame),
-                file: frame
-                    .file
-                    .as_deref()
-                    .map(|f| format::short_file_path(f).to_owned()),
+                file: frame.file.as_deref().map(|f| short_file_path(f).to_owned()),
                 line: frame.line,
             },
             None => Location {
@@ -152,11 +148,7 @@ impl Location {
 pub fn sites(snapshot: &Snapshot) -> Vec<SiteView<'_>> {
     // A site's location is its first frame of the program's own code: not
     // the standard library's, not a dependency's.
-    let library: Vec<bool> = snapshot
-        .frames
-        .iter()
-        .map(|f| is_library_frame(f) || is_dependency_frame(f))
-        .collect();
+    let library: Vec<bool> = snapshot.frames.iter().map(is_outside_program).collect();
     let inference = Inference::new(&snapshot.frames);
     let mut by_stack: HashMap<u32, (usize, Rc<TypeName>)> = HashMap::new();
     let no_stack: &[u32] = &[];

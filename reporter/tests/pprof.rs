@@ -8,7 +8,8 @@ use std::process::Command as Process;
 
 use assert_cmd::Command;
 use heapsnap_format::Snapshot;
-use heapsnap_format::pprof::{Profile, path_name};
+use heapsnap_format::names::as_path;
+use heapsnap_format::pprof::Profile;
 use prost::Message;
 
 fn data(path: &str) -> PathBuf {
@@ -232,7 +233,7 @@ fn go_tool_pprof_names_the_leak_with_its_bytes_and_growth() {
     let loaded = heapsnap_report::load::many(&[series.display().to_string()]).unwrap();
     let report = heapsnap_report::leaks::leaks(&loaded, &Default::default()).unwrap();
     let function = report.suspects[0].function.clone();
-    let name = path_name(&function);
+    let name = as_path(&function);
     let (first, last) = (&loaded[0], loaded.last().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let base = convert_to(Path::new(&first.source), dir.path(), "base.pb.gz");

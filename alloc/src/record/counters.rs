@@ -42,6 +42,21 @@ fn stripe() -> &'static Stripe {
     &STRIPES[(super::hash::address(here) >> 60) as usize % STRIPE_COUNT]
 }
 
+impl Stripe {
+    fn add_live(&self, change: Estimate) {
+        self.live_bytes.fetch_add(change.bytes, Ordering::Relaxed);
+        self.live_count_milli
+            .fetch_add(change.count_milli, Ordering::Relaxed);
+    }
+
+    fn add_allocated(&self, change: Estimate) {
+        self.allocated_bytes
+            .fetch_add(change.bytes, Ordering::Relaxed);
+        self.allocated_count_milli
+            .fetch_add(change.count_milli, Ordering::Relaxed);
+    }
+}
+
 fn sum(field: impl Fn(&Stripe) -> &AtomicI64) -> i64 {
     STRIPES
         .iter()
@@ -90,32 +105,23 @@ pub(crate) fn allocated_estimate() -> (u64, u64) {
 
 /// Moves the estimated live heap by `change`.
 pub(crate) fn add_live(change: Estimate) {
-    let stripe = stripe();
-    stripe.live_bytes.fetch_add(change.bytes, Ordering::Relaxed);
-    stripe
-        .live_count_milli
-        .fetch_add(change.count_milli, Ordering::Relaxed);
+    stripe().add_live(change);
 }
 
 /// Adds a new sample: to the live heap and to what was allocated since
 /// start.
 pub(crate) fn add_sample(sample: Estimate) {
     let stripe = stripe();
-    stripe.live_bytes.fetch_add(sample.bytes, Ordering::Relaxed);
-    stripe
-        .live_count_milli
-        .fetch_add(sample.count_milli, Ordering::Relaxed);
-    stripe
-        .allocated_bytes
-        .fetch_add(sample.bytes, Ordering::Relaxed);
-    stripe
-        .allocated_count_milli
-        .fetch_add(sample.count_milli, Ordering::Relaxed);
+    stripe.add_live(sample);
+    stripe.add_allocated(sample);
 }
 
 /// Adds the growth of a live sample to what was allocated since start.
 pub(crate) fn add_allocated_bytes(bytes: i64) {
-    stripe().allocated_bytes.fetch_add(bytes, Ordering::Relaxed);
+    stripe().add_allocated(Estimate {
+        bytes,
+        count_milli: 0,
+    });
 }
 
 /// Counts a sample that could not be recorded.

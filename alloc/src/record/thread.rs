@@ -8,7 +8,9 @@
 //! other thread-locals' destructors. One, because every `thread_local!`
 //! access that the compiler does not inline (an access from another codegen
 //! unit) is a call: the sampled path takes the state once and passes a
-//! reference down.
+//! reference down. (The site cache of `sites`, which needs a destructor to
+//! hand its totals over when the thread ends, is a thread-local of its own,
+//! reached only on the sampled path.)
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -135,6 +135,15 @@ pub fn ns_per_op(
     wall.as_nanos() as f64 * threads.min(cores) as f64 / (ops * threads as u64) as f64
 }
 
+/// Prints the head of a cost table (see [`ns_per_op`]): the cores, how
+/// the `rounds` ran, and the columns.
+pub fn print_cost_header(rounds: usize, how: &str) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("cores: {cores}; median of {rounds} {how}; ns per operation");
+    println!("| recording | workload | 1 thread | 2 threads | 8 threads | 2 / 1 |");
+    println!("|---|---|---:|---:|---:|---:|");
+}
+
 /// The median of `values` (which it sorts).
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);

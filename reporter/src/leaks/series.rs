@@ -510,7 +510,7 @@ fn latest(view: &view::SiteView<'_>) -> Latest {
         program_callers: view
             .frames()
             .skip(view.library_depth + 1)
-            .filter(|f| !view::is_library_frame(f) && !view::is_dependency_frame(f))
+            .filter(|f| !view::is_outside_program(f))
             .map(view::function_name)
             .collect(),
     }
