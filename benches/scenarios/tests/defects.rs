@@ -4,9 +4,11 @@
 //! command reads them as a user would. Each case runs three times with
 //! different seeds, and every run must pass: a lucky pass does not count.
 //!
-//! The leaks here grow 40 sampling intervals or more over 12 snapshots or
-//! more, well inside the detection limit `docs/LEAKS.md` gives, so that a
-//! failure is a defect and not the sampler's luck. The scenarios run one at
+//! The leaks here grow `CLEAR` sampling intervals over 12 snapshots or
+//! more, several times the detection limit `docs/LEAKS.md` gives, so that a
+//! failure is a defect and not the sampler's luck (at 40–50 intervals over
+//! 5 s, one run in a few dozen still came out below 99%: that is the
+//! evaluation's business, `benches/leak_eval.rs`, not these tests'). The scenarios run one at
 //! a time: each paces itself by the clock, and eight at once on two cores
 //! would be another scenario than the one planned.
 
@@ -21,6 +23,9 @@ use heapsnap_scenarios::score::{Outcome, SNAPSHOTS};
 
 const KIB: u64 = 1024;
 const SEEDS: [u64; 3] = [11, 22, 33];
+/// How many sampling intervals the leaks grow (half of what they make
+/// kept).
+const CLEAR: f64 = 100.0;
 
 /// The scenario program, built once for every test.
 fn scenario() -> &'static Path {
@@ -167,7 +172,7 @@ fn a_map_of_structs_by_value_is_named() {
                 seed,
                 interval,
                 seconds,
-                Some(leak(LeakKind::MapByValue, interval, seconds, 60.0)),
+                Some(leak(LeakKind::MapByValue, interval, seconds, CLEAR)),
                 vec![
                     Healthy::BoundedSessions {
                         bytes: 40 * interval,
@@ -194,7 +199,7 @@ fn values_moved_in_are_held_by_the_map_in_the_programs_own_code() {
                 seed,
                 interval,
                 seconds,
-                Some(leak(LeakKind::MovedIn, interval, seconds, 60.0)),
+                Some(leak(LeakKind::MovedIn, interval, seconds, CLEAR)),
                 vec![churn(interval, seconds)],
             )
         },
@@ -253,7 +258,7 @@ fn a_transient_collection_of_the_same_elements_is_no_holder() {
             // Large connections: few of them, so that the registry's own
             // tables and the heartbeat's lists are small beside the
             // interval, and seen (if at all) by a few samples.
-            let mut registry = leak(LeakKind::RegistryArc, interval, seconds, 80.0);
+            let mut registry = leak(LeakKind::RegistryArc, interval, seconds, CLEAR);
             registry.object_bytes = 16 << 10;
             registry.transient_twin = true;
             plan(
@@ -319,7 +324,7 @@ fn snapshots_clustered_in_time_still_find_the_leak() {
                 seed,
                 interval,
                 seconds,
-                Some(leak(LeakKind::GrowingLog, interval, seconds, 80.0)),
+                Some(leak(LeakKind::GrowingLog, interval, seconds, CLEAR)),
                 vec![
                     Healthy::OneOffLoad {
                         bytes: 120 * interval,
@@ -349,7 +354,7 @@ fn a_teardown_snapshot_is_left_out() {
                 seed,
                 interval,
                 seconds,
-                Some(leak(LeakKind::MapByValue, interval, seconds, 60.0)),
+                Some(leak(LeakKind::MapByValue, interval, seconds, CLEAR)),
                 vec![churn(interval, seconds)],
             )
         },
@@ -376,7 +381,7 @@ fn after_a_restart_the_run_that_died_is_analysed() {
             seed,
             interval,
             seconds,
-            Some(leak(LeakKind::RegistryArc, interval, seconds, 60.0)),
+            Some(leak(LeakKind::RegistryArc, interval, seconds, CLEAR)),
             vec![churn(interval, seconds)],
         );
         let (dir, truth) = run_plan("restart-first", &leaking);
@@ -442,7 +447,7 @@ fn every_run_with_enough_snapshots_is_analysed() {
             seed,
             interval,
             seconds,
-            Some(leak(LeakKind::GrowingLog, interval, seconds, 60.0)),
+            Some(leak(LeakKind::GrowingLog, interval, seconds, CLEAR)),
             vec![churn(interval, seconds)],
         )
     };
