@@ -79,18 +79,9 @@ fn sanitize(name: &str) -> String {
 /// it is the standard library's.
 fn folded_stack(view: &SiteView<'_>, names: &[String], library: &[bool], by_type: bool) -> String {
     let ty = format!("[{}]", sanitize(&view.ty.short));
-    // The runtime's frames at the root (thread start, `main`'s wrappers,
-    // an async runtime's workers) say nothing: start at the program's
-    // outermost frame, if it has one.
-    let is_library = |i: &u32| library.get(*i as usize).copied().unwrap_or(true);
-    let outermost_first = view.stack.iter().rev();
-    let skip = outermost_first
-        .clone()
-        .position(|i| !is_library(i))
-        .unwrap_or(0);
-    let frames = outermost_first
-        .skip(skip)
-        .filter_map(|&i| names.get(i as usize));
+    let frames = view
+        .program_frames(library)
+        .filter_map(|i| names.get(i as usize));
     let mut folded = String::with_capacity(64 * (view.stack.len() + 1));
     let mut push = |part: &str| {
         if !folded.is_empty() {

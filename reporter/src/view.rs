@@ -53,6 +53,21 @@ impl<'a> SiteView<'a> {
         Location::of(self.location())
     }
 
+    /// Its frames' indices, outermost first, from the program's outermost
+    /// frame: the runtime's frames at the root (thread start, `main`'s
+    /// wrappers, an async runtime's workers) say nothing, and every stack
+    /// shares them. `outside[i]` is whether frame `i` is outside the
+    /// program; a stack without a frame of the program keeps them all.
+    pub fn program_frames(&self, outside: &[bool]) -> impl Iterator<Item = u32> + 'a {
+        let is_outside = |i: &u32| outside.get(*i as usize).copied().unwrap_or(true);
+        let outermost_first = self.stack.iter().rev();
+        let skip = outermost_first
+            .clone()
+            .position(|i| !is_outside(i))
+            .unwrap_or(0);
+        outermost_first.skip(skip).copied()
+    }
+
     /// The function names of the stack, innermost first.
     pub fn stack_names(&self) -> Vec<String> {
         self.frames().map(function_name).collect()

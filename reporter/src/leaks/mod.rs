@@ -190,11 +190,24 @@ pub struct Suspect {
     pub population: f64,
     /// Everything allocated at the same place that grows with it.
     pub holds: Vec<Held>,
+    /// Its live bytes in each snapshot of the window, oldest first.
+    pub series: Vec<SeriesPoint>,
     /// At the report's `min_confidence` or above: a suspect, not a possible
     /// one (decides the wording of its sentence; not in the JSON).
     pub keeps_growing: bool,
     /// Stack of the largest part, function names innermost first.
     pub stack: Vec<String>,
+}
+
+/// A suspect's live bytes in one snapshot.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct SeriesPoint {
+    /// Milliseconds since the window's first snapshot.
+    pub at_ms: u64,
+    /// Estimated live bytes.
+    pub bytes: f64,
+    /// Their sampling error (a standard deviation; 0 when exact).
+    pub stddev: f64,
 }
 
 /// A site, or a type, that is not a suspect, with its verdict.
@@ -277,6 +290,27 @@ pub fn leaks(loaded: &[Loaded], options: &Options) -> Result<Report, Error> {
     let mut newest = reports.next().ok_or(Error::NoSnapshots)?;
     newest.earlier_runs = reports.collect();
     Ok(newest)
+}
+
+/// The snapshots of the run [`leaks`] analyses first, in the order they
+/// were taken: the newest run with two snapshots or more (or `pid`'s run);
+/// when no run has two, the newest snapshot alone.
+pub fn run_snapshots(loaded: &[Loaded], pid: Option<u32>) -> Result<Vec<&Loaded>, Error> {
+    let choice = pid.map_or(RunChoice::Newest, RunChoice::Pid);
+    match series::pick_runs(loaded, choice) {
+        Ok(runs) => Ok(runs
+            .into_iter()
+            .next()
+            .map(|run| run.snapshots)
+            .unwrap_or_default()),
+        Err(Error::OneSnapshot { .. }) => Ok(loaded
+            .iter()
+            .filter(|l| pid.is_none_or(|pid| l.snapshot.process.pid == pid))
+            .max_by_key(|l| (l.snapshot.taken_at_ms, l.snapshot.seq))
+            .into_iter()
+            .collect()),
+        Err(err) => Err(err),
+    }
 }
 
 /// Analyses one run's series.

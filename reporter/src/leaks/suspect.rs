@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::group::{Group, holder};
 use super::series::{Assembled, Latest, Points, SiteTrend, add_points};
-use super::{Age, Held, Suspect, Trend};
+use super::{Age, Held, SeriesPoint, Suspect, Trend};
 use crate::trend::{self, Fit, Point, Verdict};
 
 /// The suspect a group makes, if its summed series grows.
@@ -56,6 +56,16 @@ pub(super) fn suspect(group: &Group<'_>, assembled: &Assembled<'_>) -> Option<Su
         late_died: fit.late_died,
         population: fit.population,
         holds: holds(&group.members),
+        series: assembled
+            .times
+            .iter()
+            .zip(&points)
+            .map(|(t, p)| SeriesPoint {
+                at_ms: ((t - assembled.times[0]) * 1000.0).round() as u64,
+                bytes: p.bytes,
+                stddev: p.bytes_var.max(0.0).sqrt(),
+            })
+            .collect(),
         keeps_growing: false,
         stack: latest.stack.clone(),
     })

@@ -59,10 +59,11 @@ impl Serialize for Suspect {
             late_died,
             population,
             holds,
+            series,
             keeps_growing: _,
             stack,
         } = self;
-        let mut out = serializer.serialize_struct("Suspect", 27)?;
+        let mut out = serializer.serialize_struct("Suspect", 28)?;
         out.serialize_field("rank", rank)?;
         out.serialize_field("verdict", verdict)?;
         out.serialize_field("type", ty)?;
@@ -90,6 +91,7 @@ impl Serialize for Suspect {
         out.serialize_field("holds", holds)?;
         out.serialize_field("summary", &sentence::suspect(self))?;
         out.serialize_field("stack", stack)?;
+        out.serialize_field("series", series)?;
         out.end()
     }
 }
