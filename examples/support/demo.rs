@@ -1,6 +1,6 @@
 //! What the incident examples share: their command line, automatic dumps
 //! into a directory while they run, and the analysis at the end (leak
-//! suspects on stdout, a flamegraph of the newest snapshot).
+//! suspects on stdout, a flamegraph of the newest snapshot, the HTML report).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -114,7 +114,7 @@ pub fn start_dumps(options: &Options) {
 }
 
 /// Takes a last snapshot, then prints the leak suspects over the run and
-/// writes a flamegraph of the newest snapshot.
+/// writes a flamegraph of the newest snapshot and the HTML report.
 pub fn finish(options: &Options) {
     let last = match heapsnap::dump_to_dir(&options.dir) {
         Ok(path) => path,
@@ -139,7 +139,7 @@ pub fn finish(options: &Options) {
 }
 
 fn analyse(dir: &Path, last: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    use heapsnap_report::{flame, leaks, load, render};
+    use heapsnap_report::{flame, leaks, load, render, report};
     let dir_text = dir.display().to_string();
     let loaded = load::many(std::slice::from_ref(&dir_text))?;
     let report = leaks::leaks(&loaded, &leaks::Options::default())?;
@@ -150,11 +150,19 @@ fn analyse(dir: &Path, last: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let svg = dir.join("heap.svg");
     let file = std::io::BufWriter::new(std::fs::File::create(&svg)?);
     flame::flamegraph(&newest, &flame::Options::default(), file)?;
+    let html = dir.join("report.html");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&html)?);
+    render::html::write(
+        &report::report(&loaded, &report::Options::default())?,
+        &mut file,
+    )?;
+    std::io::Write::flush(&mut file)?;
     println!();
     println!(
         "Snapshots: {dir_text}/   flamegraph of the last: {}",
         svg.display()
     );
+    println!("Report:    {} (open it in a browser)", html.display());
     println!("Explore:   cargo run --release -p heapsnap-report -- leaks {dir_text}");
     println!(
         "           cargo run --release -p heapsnap-report -- top {}",

@@ -57,6 +57,10 @@ pub enum Command {
     Diff(DiffArgs),
     /// Leak suspects over a series of snapshots of one process.
     Leaks(LeaksArgs),
+    /// Write one self-contained HTML page about a run: leak suspects with
+    /// charts, an interactive flamegraph, a sortable top table and a diff
+    /// between any two snapshots.
+    Report(ReportArgs),
     /// Convert a snapshot to a pprof profile (gzipped profile.proto) for
     /// `go tool pprof`, Parca, Pyroscope or Grafana.
     Pprof(PprofArgs),
@@ -78,6 +82,26 @@ pub struct PprofArgs {
     /// Where to write the profile (- for standard output).
     #[arg(short, long)]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Snapshot files, or directories of them; one run of a process is
+    /// reported (the newest with two snapshots or more, or --pid's).
+    #[arg(required = true)]
+    pub snapshots: Vec<String>,
+    /// Where to write the page (- for standard output).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Report the run of the process with this pid.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// The page's title (default: program and pid).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// The confidence a growing site needs to be a suspect, in percent.
+    #[arg(long, default_value_t = 99.0, value_parser = percentage)]
+    pub min_confidence: f64,
 }
 
 #[derive(Debug, Args)]

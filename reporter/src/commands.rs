@@ -7,10 +7,11 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use heapsnap_report::filter::Filter;
 use heapsnap_report::render::{self, Format};
-use heapsnap_report::{Loaded, diff, flame, leaks, load, top};
+use heapsnap_report::{Loaded, diff, flame, leaks, load, report, top};
 
 use crate::cli::{
-    Cli, Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, PprofArgs, SiteFilter, TopArgs,
+    Cli, Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, PprofArgs, ReportArgs, SiteFilter,
+    TopArgs,
 };
 use crate::output;
 
@@ -27,6 +28,7 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
         Command::Diff(args) => diff(args),
         Command::Leaks(args) => leaks(args),
         Command::Pprof(args) => pprof(args),
+        Command::Report(args) => report(args),
         Command::Completions { shell } => {
             output::stdout(|out| {
                 clap_complete::generate(shell, &mut Cli::command(), "heapsnap", out);
@@ -61,6 +63,18 @@ fn pprof(args: PprofArgs) -> Result<Outcome> {
     let loaded = load_newest(&args.snapshot, &SiteFilter::default())?;
     let profile = heapsnap_format::pprof::gzipped(&loaded.snapshot);
     output::file(&args.output, |out| out.write_all(&profile))?;
+    Ok(Outcome::Fine)
+}
+
+fn report(args: ReportArgs) -> Result<Outcome> {
+    let loaded = load::many(&args.snapshots)?;
+    let mut options = report::Options::default();
+    options.pid = args.pid;
+    options.title = args.title;
+    options.leaks.min_confidence = args.min_confidence / 100.0;
+    options.leaks.limit = 0;
+    let report = report::report(&loaded, &options)?;
+    output::file(&args.output, |out| render::html::write(&report, out))?;
     Ok(Outcome::Fine)
 }
 

@@ -20,6 +20,7 @@ pub mod flame;
 pub mod leaks;
 pub mod load;
 pub mod render;
+pub mod report;
 pub mod top;
 
 mod format;

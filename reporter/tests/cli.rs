@@ -221,6 +221,23 @@ fn missing_files_directories_and_bad_arguments_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("writing /no/such/dir/heap.svg"));
+    heapsnap()
+        .args(["report", "no-such-snapshot.json", "-o", "report.html"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no-such-snapshot.json: No such file",
+        ));
+    heapsnap()
+        .args(["report", q, "--pid", "1", "-o", "report.html"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no snapshot of pid 1"));
+    heapsnap()
+        .args(["report", q])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--output"));
 }
 
 #[test]

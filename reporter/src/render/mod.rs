@@ -1,10 +1,12 @@
-//! Writing reports: as aligned text for terminals, JSON for programs, and
-//! Markdown for CI job summaries and pull-request comments.
+//! Writing reports: as aligned text for terminals, JSON for programs,
+//! Markdown for CI job summaries and pull-request comments, and one HTML
+//! page (`heapsnap report`) for people with a browser.
 //!
 //! Layer rule: presentation sits on top. It reads the reports the analyses
 //! return; the analyses (`top`, `diff`, `leaks`, `flame`) never call it,
 //! and return data, not sentences.
 
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod sentence;

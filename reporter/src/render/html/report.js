@@ -1,0 +1,625 @@
+// The heapsnap HTML report: reads the data set embedded in the page
+// (`heapsnap report`) and draws the leak suspects, a flamegraph, the top
+// table and a diff between any two snapshots. No network, no library.
+"use strict";
+
+const DATA = JSON.parse(document.getElementById("data").textContent);
+const SVG_NS = "http://www.w3.org/2000/svg";
+/** Rows a table shows before "show all". */
+const PAGE = 300;
+/** Frames narrower than this share of the graph are not drawn. */
+const MIN_FRAME = 0.0005;
+const FRAME_HEIGHT = 18;
+
+// ---------------------------------------------------------------- helpers
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value !== undefined && value !== null) node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+  for (const child of children) node.append(child instanceof Node ? child : String(child));
+  return node;
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+
+/** `0 B`, `512 B`, `1.5 KiB`, `45.4 MiB`: as the command line writes them. */
+function bytes(n) {
+  n = Math.max(0, Math.round(n));
+  if (n < 1024) return `${n} B`;
+  let unit = 0;
+  let value = n;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(unit >= 3 ? 2 : 1)} ${UNITS[unit]}`;
+}
+
+function signedBytes(n) {
+  return n > 0 ? `+${bytes(n)}` : n < 0 ? `-${bytes(-n)}` : "0 B";
+}
+
+function count(n) {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+/** A count and its standard error to two significant digits, as the command line writes it. */
+function countAbout(n, stddev) {
+  if (!(stddev >= 0.5)) return count(n);
+  const magnitude = Math.max(1, Math.pow(10, Math.floor(Math.log10(stddev)) - 1));
+  return `${count(n)} ±${count(Math.round(stddev / magnitude) * magnitude)}`;
+}
+
+function signedCount(n) {
+  return n > 0 ? `+${count(n)}` : count(n);
+}
+
+function percent(fraction) {
+  const p = fraction * 100;
+  if (!isFinite(p)) return "";
+  return p > 0 && p < 0.05 ? "<0.1%" : `${p.toFixed(1)}%`;
+}
+
+function seconds(ms) {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 7200000) return `${(ms / 60000).toFixed(1)} min`;
+  return `${(ms / 3600000).toFixed(1)} h`;
+}
+
+function locationText(loc) {
+  if (!loc || !loc.function) return "";
+  if (!loc.file) return loc.function;
+  return loc.line ? `${loc.function} (${loc.file}:${loc.line})` : `${loc.function} (${loc.file})`;
+}
+
+function snapshotLabel(s, i) {
+  return `#${i + 1} at ${seconds(s.at_ms)}: ${bytes(s.live_bytes)} (${s.trigger})`;
+}
+
+function fillSnapshots(select, chosen) {
+  DATA.snapshots.forEach((s, i) => select.append(el("option", { value: i }, snapshotLabel(s, i))));
+  select.value = String(chosen);
+}
+
+/** A site's frames as names, outermost first. */
+function pathNames(site) {
+  return site.path.map((id) => DATA.frames[id] || "?");
+}
+
+// ------------------------------------------------------------------ theme
+
+const THEMES = ["auto", "light", "dark"];
+
+function setTheme(theme) {
+  if (theme === "auto") delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = theme;
+  document.getElementById("theme").textContent = `Theme: ${theme}`;
+  try {
+    localStorage.setItem("heapsnap-theme", theme);
+  } catch (_) {
+    // Storage is off for files in some browsers: the choice lasts the visit.
+  }
+}
+
+function initTheme() {
+  let saved = "auto";
+  try {
+    saved = localStorage.getItem("heapsnap-theme") || "auto";
+  } catch (_) {}
+  setTheme(THEMES.includes(saved) ? saved : "auto");
+  document.getElementById("theme").addEventListener("click", () => {
+    const now = document.documentElement.dataset.theme || "auto";
+    setTheme(THEMES[(THEMES.indexOf(now) + 1) % THEMES.length]);
+  });
+}
+
+// ----------------------------------------------------------- sortable table
+
+/**
+ * A table sortable by any column: `columns` are {key, label, num, cell(row)
+ * -> text, cls(row) -> class}; a click on a header sorts by it, a second
+ * click reverses. Shows PAGE rows, then a button for the rest.
+ */
+function sortableTable(container, columns, rows, sortKey, descending) {
+  const state = { key: sortKey, descending, all: false };
+  function value(row, key) {
+    const v = row[key];
+    return v === null || v === undefined ? "" : v;
+  }
+  function draw() {
+    const column = columns.find((c) => c.key === state.key);
+    const sorted = rows.slice().sort((a, b) => {
+      const x = value(a, state.key);
+      const y = value(b, state.key);
+      let order;
+      if (column && column.num) order = x - y;
+      else order = String(x).localeCompare(String(y));
+      return state.descending ? -order : order;
+    });
+    const head = el("tr");
+    for (const c of columns) {
+      const sort = c.key === state.key ? (state.descending ? "descending" : "ascending") : null;
+      const th = el("th", { class: c.num ? "num" : null, "aria-sort": sort, "data-key": c.key, scope: "col" }, c.label);
+      th.addEventListener("click", () => {
+        if (state.key === c.key) state.descending = !state.descending;
+        else {
+          state.key = c.key;
+          state.descending = !!c.num;
+        }
+        draw();
+      });
+      head.append(th);
+    }
+    const body = el("tbody");
+    const shown = state.all ? sorted : sorted.slice(0, PAGE);
+    for (const row of shown) {
+      const tr = el("tr");
+      for (const c of columns) {
+        const text = c.cell ? c.cell(row) : value(row, c.key);
+        const cls = [c.num ? "num" : null, c.cls ? c.cls(row) : null].filter(Boolean).join(" ");
+        tr.append(el("td", { class: cls || null, title: c.title ? c.title(row) : null }, text));
+      }
+      body.append(tr);
+    }
+    const table = el("table", {}, el("thead", {}, head), body);
+    container.replaceChildren(table);
+    if (shown.length < sorted.length) {
+      const more = el("button", { type: "button", class: "more" }, `Show all ${count(sorted.length)} rows`);
+      more.addEventListener("click", () => {
+        state.all = true;
+        draw();
+      });
+      container.append(more);
+    }
+    if (rows.length === 0) container.append(el("p", { class: "muted" }, "Nothing to show."));
+  }
+  draw();
+}
+
+// ---------------------------------------------------------------- suspects
+
+/** A chart of a suspect's live bytes over time with a band of ±2 standard errors. */
+function suspectChart(series) {
+  const width = 720;
+  const height = 220;
+  const pad = { left: 72, right: 16, top: 12, bottom: 34 };
+  const span = Math.max(1, series[series.length - 1].at_ms - series[0].at_ms);
+  const top = Math.max(1, ...series.map((p) => p.bytes + 2 * p.stddev));
+  const x = (ms) => pad.left + ((ms - series[0].at_ms) / span) * (width - pad.left - pad.right);
+  const y = (b) => pad.top + (1 - Math.max(0, b) / top) * (height - pad.top - pad.bottom);
+  const chart = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img" });
+  chart.append(svg("title", {}, "Live bytes over time, with a band of two standard errors"));
+  for (let i = 0; i <= 4; i++) {
+    const value = (top * i) / 4;
+    chart.append(svg("line", { class: "axis", x1: pad.left, x2: width - pad.right, y1: y(value), y2: y(value) }));
+    chart.append(svg("text", { x: pad.left - 6, y: y(value) + 4, "text-anchor": "end" }, bytes(value)));
+  }
+  for (let i = 0; i <= 4; i++) {
+    const ms = series[0].at_ms + (span * i) / 4;
+    chart.append(svg("text", { x: x(ms), y: height - 14, "text-anchor": "middle" }, seconds(Math.round(ms))));
+  }
+  chart.append(svg("text", { x: width - pad.right, y: height - 2, "text-anchor": "end" }, "time since the first snapshot"));
+  const upper = series.map((p) => `${x(p.at_ms)},${y(p.bytes + 2 * p.stddev)}`);
+  const lower = series.map((p) => `${x(p.at_ms)},${y(p.bytes - 2 * p.stddev)}`).reverse();
+  chart.append(svg("polygon", { class: "band", points: upper.concat(lower).join(" ") }));
+  chart.append(svg("polyline", { class: "line", points: series.map((p) => `${x(p.at_ms)},${y(p.bytes)}`).join(" ") }));
+  for (const p of series) {
+    const dot = svg("circle", { class: "dot", cx: x(p.at_ms), cy: y(p.bytes), r: 3 });
+    dot.append(svg("title", {}, `${seconds(p.at_ms)}: ${bytes(p.bytes)} ± ${bytes(2 * p.stddev)}`));
+    chart.append(dot);
+  }
+  return chart;
+}
+
+function suspectCard(suspect, possible) {
+  const card = el("article", { class: possible ? "card possible suspect" : "card suspect" });
+  card.append(el("h3", {}, `${suspect.rank}. ${suspect.summary}`));
+  if (suspect.series && suspect.series.length >= 2) {
+    card.append(suspectChart(suspect.series));
+    card.append(el("p", { class: "legend" }, "Line: estimated live bytes of the suspect and what it holds. Band: ±2 standard errors of the sampling (about 95%)."));
+  }
+  const held = el("div");
+  card.append(el("h3", {}, "What grows with it"), held);
+  const rows = suspect.holds.map((h) => ({
+    live: h.live_bytes,
+    count: h.live_allocs,
+    countError: h.live_allocs_stddev,
+    growth: h.growth_bytes,
+    type: h.type,
+    function: h.function,
+  }));
+  sortableTable(held, [
+    { key: "live", label: "LIVE", num: true, cell: (r) => bytes(r.live) },
+    { key: "count", label: "COUNT", num: true, cell: (r) => countAbout(r.count, r.countError) },
+    { key: "growth", label: "GROWTH", num: true, cell: (r) => signedBytes(r.growth) },
+    { key: "type", label: "TYPE", cls: () => "type" },
+    { key: "function", label: "ALLOCATED IN", cls: () => "loc" },
+  ], rows, "live", true);
+  const details = el("details", {}, el("summary", {}, "Stack"), el("div", { class: "stack" }, suspect.stack.join("\n")));
+  card.append(details);
+  return card;
+}
+
+function drawSuspects() {
+  const body = document.getElementById("suspects-body");
+  const leaks = DATA.leaks;
+  if (!leaks) {
+    body.append(el("p", { class: "muted" }, `No leak analysis: ${DATA.leaks_unavailable || "no data"}.`));
+    return;
+  }
+  const level = percent(leaks.min_confidence);
+  body.append(el("p", { class: "muted" },
+    `${leaks.snapshots} snapshots over ${seconds(leaks.window_ms)}, sampled every ${bytes(leaks.interval_bytes)}; ` +
+    `live heap ${bytes(leaks.live_bytes_first)} → ${bytes(leaks.live_bytes_last)}. A suspect keeps growing with ${level} confidence or more.`));
+  if (leaks.notes.length) body.append(el("ul", { class: "notes" }, ...leaks.notes.map((n) => el("li", {}, n))));
+  if (leaks.suspects.length === 0) {
+    body.append(el("p", {}, `No leak suspects: nothing keeps growing with ${level} confidence or more.`));
+  }
+  leaks.suspects.forEach((s) => body.append(suspectCard(s, false)));
+  if (leaks.possible.length) {
+    body.append(el("h3", {}, `Grew, but may have stopped (below ${level})`));
+    leaks.possible.forEach((s) => body.append(suspectCard(s, true)));
+  }
+}
+
+// -------------------------------------------------------------- flamegraph
+
+const flame = { root: null, zoom: null, metric: 1, snapshot: 0, search: null };
+
+function node(name, parent) {
+  return { name, value: 0, children: new Map(), parent, site: null };
+}
+
+/** The snapshot's sites as a tree: program frames from the root, the type at the tip. */
+function buildTree(snapshot, metric) {
+  const root = node("all", null);
+  for (const figures of DATA.snapshots[snapshot].sites) {
+    const weight = figures[metric];
+    if (!(weight > 0)) continue;
+    const site = DATA.sites[figures[0]];
+    root.value += weight;
+    let at = root;
+    for (const name of pathNames(site).concat(`[${site.type}]`)) {
+      let child = at.children.get(name);
+      if (!child) {
+        child = node(name, at);
+        at.children.set(name, child);
+      }
+      child.value += weight;
+      at = child;
+    }
+  }
+  return root;
+}
+
+function frameColour(name) {
+  let hash = 0;
+  for (let i = 0; i < name.length; i++) hash = (hash * 31 + name.charCodeAt(i)) >>> 0;
+  if (name.startsWith("[")) return `hsl(${200 + (hash % 30)}, 70%, ${62 + (hash % 12)}%)`;
+  return `hsl(${20 + (hash % 40)}, ${75 + (hash % 20)}%, ${58 + (hash % 14)}%)`;
+}
+
+function describe(value) {
+  return flame.metric === 2 ? `${count(value)} allocations` : bytes(value);
+}
+
+function searchRegex(text) {
+  if (!text) return null;
+  try {
+    return new RegExp(text, "i");
+  } catch (_) {
+    return new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "i");
+  }
+}
+
+function drawFlame() {
+  const graph = document.getElementById("flame-graph");
+  const root = flame.root;
+  const zoom = flame.zoom || root;
+  const frames = [];
+  // The zoomed frame's ancestors span the width, dimmed.
+  const above = [];
+  for (let at = zoom.parent; at; at = at.parent) above.unshift(at);
+  above.forEach((n, depth) => frames.push({ n, depth, x: 0, w: 1, above: true }));
+  let matched = 0;
+  const walk = (n, depth, x, insideMatch) => {
+    const w = zoom.value ? n.value / zoom.value : 0;
+    if (w < MIN_FRAME) return;
+    const isMatch = !!(flame.search && flame.search.test(n.name));
+    if (isMatch && !insideMatch) matched += n.value;
+    frames.push({ n, depth, x, w, match: isMatch });
+    let childX = x;
+    const children = [...n.children.values()].sort((a, b) => a.name.localeCompare(b.name));
+    for (const child of children) {
+      walk(child, depth + 1, childX, insideMatch || isMatch);
+      childX += zoom.value ? child.value / zoom.value : 0;
+    }
+  };
+  walk(zoom, above.length, 0, false);
+  const depth = frames.reduce((d, f) => Math.max(d, f.depth), 0);
+  graph.style.height = `${(depth + 1) * FRAME_HEIGHT + 2}px`;
+  const nodes = frames.map((f) => {
+    const share = root.value ? f.n.value / root.value : 0;
+    const label = `${f.n.name}: ${describe(f.n.value)} (${percent(share)})`;
+    const div = el("div", {
+      class: `frame${f.above ? " above" : ""}${f.match ? " match" : ""}`,
+      title: label,
+      style: `left:${(f.x * 100).toFixed(4)}%;width:${(f.w * 100).toFixed(4)}%;top:${f.depth * FRAME_HEIGHT}px;background:${frameColour(f.n.name)}`,
+    }, f.w > 0.02 ? f.n.name : "");
+    div.addEventListener("click", () => {
+      flame.zoom = f.n === flame.zoom ? f.n.parent || root : f.n;
+      if (f.above) flame.zoom = f.n;
+      drawFlame();
+    });
+    div.addEventListener("mouseenter", () => {
+      document.getElementById("flame-info").textContent = label;
+    });
+    div.flameNode = f.n;
+    return div;
+  });
+  graph.replaceChildren(...nodes);
+  const matchedText = flame.search
+    ? `matched ${describe(matched)} of ${describe(root.value)} (${percent(root.value ? matched / root.value : 0)})`
+    : "";
+  document.getElementById("flame-matched").textContent = matchedText;
+  if (root.value === 0) graph.replaceChildren(el("p", { class: "muted" }, "Nothing to draw: the snapshot holds no live memory here."));
+}
+
+function initFlame() {
+  const snapshotSelect = document.getElementById("flame-snapshot");
+  fillSnapshots(snapshotSelect, DATA.snapshots.length - 1);
+  const rebuild = () => {
+    flame.snapshot = Number(snapshotSelect.value);
+    flame.metric = Number(document.getElementById("flame-metric").value);
+    flame.root = buildTree(flame.snapshot, flame.metric);
+    flame.zoom = null;
+    drawFlame();
+  };
+  snapshotSelect.addEventListener("change", rebuild);
+  document.getElementById("flame-metric").addEventListener("change", rebuild);
+  document.getElementById("flame-search").addEventListener("input", (e) => {
+    flame.search = searchRegex(e.target.value.trim());
+    drawFlame();
+  });
+  document.getElementById("flame-reset").addEventListener("click", () => {
+    flame.zoom = null;
+    drawFlame();
+  });
+  rebuild();
+}
+
+// --------------------------------------------------------------------- top
+
+/** Rows of a snapshot grouped `by` site, type, function or tag. */
+function grouped(snapshot, by) {
+  const rows = new Map();
+  const s = DATA.snapshots[snapshot];
+  for (const [id, live, allocs, allocated, stddev] of s.sites) {
+    const site = DATA.sites[id];
+    const key = by === "site" ? id : by === "type" ? site.type_full || site.type : by === "function" ? site.location.function : site.tag || "";
+    let row = rows.get(key);
+    if (!row) {
+      row = { key, live: 0, allocs: 0, allocated: 0, variance: 0, biggest: -1, site };
+      rows.set(key, row);
+    }
+    row.live += live;
+    row.allocs += allocs;
+    row.allocated += allocated;
+    row.variance += stddev * stddev;
+    if (live > row.biggest) {
+      row.biggest = live;
+      row.site = site;
+    }
+  }
+  for (const row of rows.values()) {
+    row.error = Math.sqrt(row.variance);
+    row.type = row.site.type;
+    row.location = locationText(row.site.location);
+    row.tag = by === "type" || by === "function" ? "" : row.site.tag || "";
+    row.share = s.live_bytes ? row.live / s.live_bytes : 0;
+    row.stack = pathNames(row.site).slice().reverse().join("\n");
+  }
+  return rows;
+}
+
+function drawTop() {
+  const snapshot = Number(document.getElementById("top-snapshot").value);
+  const by = document.getElementById("top-by").value;
+  const rows = [...grouped(snapshot, by).values()].filter((r) => r.live > 0 || r.allocated > 0);
+  sortableTable(document.getElementById("top-table"), [
+    { key: "live", label: "LIVE", num: true, cell: (r) => bytes(r.live) },
+    { key: "error", label: "± (1σ)", num: true, cell: (r) => (r.error >= 0.5 ? bytes(r.error) : "") },
+    { key: "allocs", label: "ALLOCS", num: true, cell: (r) => count(r.allocs) },
+    { key: "share", label: "SHARE", num: true, cell: (r) => percent(r.share) },
+    { key: "allocated", label: "ALLOCATED", num: true, cell: (r) => bytes(r.allocated) },
+    { key: "type", label: "TYPE", cls: () => "type" },
+    { key: "location", label: "LOCATION", cls: () => "loc", title: (r) => r.stack },
+    { key: "tag", label: "TAG" },
+  ], rows, "live", true);
+}
+
+function initTop() {
+  fillSnapshots(document.getElementById("top-snapshot"), DATA.snapshots.length - 1);
+  document.getElementById("top-snapshot").addEventListener("change", drawTop);
+  document.getElementById("top-by").addEventListener("change", drawTop);
+  drawTop();
+}
+
+// -------------------------------------------------------------------- diff
+
+function drawDiff() {
+  const baseAt = Number(document.getElementById("diff-base").value);
+  const newAt = Number(document.getElementById("diff-new").value);
+  const by = document.getElementById("diff-by").value;
+  const base = grouped(baseAt, by);
+  const now = grouped(newAt, by);
+  const keys = new Set([...base.keys(), ...now.keys()]);
+  const rows = [];
+  for (const key of keys) {
+    const b = base.get(key);
+    const n = now.get(key);
+    const change = (n ? n.live : 0) - (b ? b.live : 0);
+    const allocs = (n ? n.allocs : 0) - (b ? b.allocs : 0);
+    if (change === 0 && allocs === 0) continue;
+    const site = (n || b).site;
+    rows.push({
+      change,
+      error: 2 * Math.sqrt((b ? b.variance : 0) + (n ? n.variance : 0)),
+      base: b ? b.live : 0,
+      now: n ? n.live : 0,
+      allocs,
+      type: site.type,
+      location: locationText(site.location),
+      stack: pathNames(site).slice().reverse().join("\n"),
+    });
+  }
+  const sb = DATA.snapshots[baseAt];
+  const sn = DATA.snapshots[newAt];
+  const total = sn.live_bytes - sb.live_bytes;
+  document.getElementById("diff-summary").textContent =
+    `Live heap ${bytes(sb.live_bytes)} → ${bytes(sn.live_bytes)} (${signedBytes(total)}) over ${seconds(Math.abs(sn.at_ms - sb.at_ms))}; ` +
+    `changes within ± (2σ) of zero may be sampling error.`;
+  sortableTable(document.getElementById("diff-table"), [
+    { key: "change", label: "CHANGE", num: true, cell: (r) => signedBytes(r.change), cls: (r) => (r.change > r.error ? "grow" : r.change < -r.error ? "shrink" : null) },
+    { key: "error", label: "± (2σ)", num: true, cell: (r) => (r.error >= 0.5 ? bytes(r.error) : "") },
+    { key: "base", label: "BASE", num: true, cell: (r) => bytes(r.base) },
+    { key: "now", label: "NEW", num: true, cell: (r) => bytes(r.now) },
+    { key: "allocs", label: "ALLOCS", num: true, cell: (r) => signedCount(r.allocs) },
+    { key: "type", label: "TYPE", cls: () => "type" },
+    { key: "location", label: "LOCATION", cls: () => "loc", title: (r) => r.stack },
+  ], rows, "change", true);
+}
+
+function initDiff() {
+  const last = DATA.snapshots.length - 1;
+  fillSnapshots(document.getElementById("diff-base"), 0);
+  fillSnapshots(document.getElementById("diff-new"), last);
+  for (const id of ["diff-base", "diff-new", "diff-by"]) document.getElementById(id).addEventListener("change", drawDiff);
+  drawDiff();
+}
+
+// ------------------------------------------------------------------ header
+
+function drawHeader() {
+  const first = DATA.snapshots[0];
+  const last = DATA.snapshots[DATA.snapshots.length - 1];
+  const program = DATA.exe.split("/").pop();
+  const parts = [`${program} (pid ${DATA.pid})`, `${DATA.snapshots.length} snapshots over ${seconds(last.at_ms - first.at_ms)}`];
+  if (last.interval_bytes === 1) parts.push("every allocation recorded");
+  else parts.push(`sampled every ${bytes(last.interval_bytes)}`);
+  parts.push(`live heap ${bytes(first.live_bytes)} → ${bytes(last.live_bytes)}`);
+  const summary = document.getElementById("summary");
+  summary.textContent = parts.join(" · ");
+  summary.title = DATA.exe;
+  const left = [];
+  if (DATA.snapshots_left_out) left.push(`${DATA.snapshots_left_out} snapshots of the run left out (evenly spread ones kept)`);
+  if (DATA.sites_left_out) left.push(`${DATA.sites_left_out} smaller sites summed into one row`);
+  const footer = `Written by heapsnap report from ${DATA.snapshots.length} snapshots` + (left.length ? `; ${left.join("; ")}.` : ".");
+  document.getElementById("footer").textContent = footer;
+}
+
+// --------------------------------------------------------------- self-test
+
+/**
+ * With `#selftest` in the address, the page drives its own controls and
+ * writes what it saw into `#selftest` as JSON (what the project's browser
+ * test reads).
+ */
+function selfTest() {
+  const checks = {};
+  const graph = document.getElementById("flame-graph");
+  checks.frames = graph.querySelectorAll(".frame").length;
+  checks.charts = document.querySelectorAll(".chart").length;
+  checks.bands = document.querySelectorAll(".chart .band").length;
+  checks.suspect_cards = document.querySelectorAll(".suspect").length;
+  // Zoom: the widest frame below the root fills the width after a click.
+  const candidates = [...graph.querySelectorAll(".frame")].filter((d) => d.flameNode && d.flameNode.parent && d.flameNode.children.size > 0);
+  candidates.sort((a, b) => b.flameNode.value - a.flameNode.value);
+  const target = candidates.find((d) => parseFloat(d.style.width) < 99.99) || candidates[0];
+  if (target) {
+    const name = target.flameNode.name;
+    target.click();
+    const zoomed = [...graph.querySelectorAll(".frame")].find((d) => d.flameNode && d.flameNode.name === name && !d.classList.contains("above"));
+    checks.zoomed_width = zoomed ? zoomed.style.width : null;
+    checks.zoomed_frames = graph.querySelectorAll(".frame").length;
+    document.getElementById("flame-reset").click();
+    checks.reset_frames = graph.querySelectorAll(".frame").length;
+  }
+  // Search: the first site's type is found.
+  const search = document.getElementById("flame-search");
+  const leaf = [...graph.querySelectorAll(".frame")].map((d) => d.flameNode && d.flameNode.name).find((n) => n && n.startsWith("["));
+  if (leaf) {
+    search.value = leaf.slice(1, -1).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    search.dispatchEvent(new Event("input"));
+    checks.search_matches = graph.querySelectorAll(".frame.match").length;
+    checks.search_text = document.getElementById("flame-matched").textContent;
+    search.value = "";
+    search.dispatchEvent(new Event("input"));
+  }
+  // Sorting the top table by type, then by live bytes ascending.
+  const topTable = document.getElementById("top-table");
+  const column = (key) => topTable.querySelector(`th[data-key="${key}"]`);
+  const cells = (index) => [...topTable.querySelectorAll("tbody tr")].map((tr) => tr.children[index].textContent);
+  checks.top_rows = topTable.querySelectorAll("tbody tr").length;
+  column("type").click();
+  const types = cells(5);
+  checks.top_sorted_by_type = types.every((t, i) => i === 0 || types[i - 1].localeCompare(t) <= 0);
+  checks.top_sort_attribute = column("type").getAttribute("aria-sort");
+  column("live").click();
+  column("live").click();
+  checks.top_live_sort = column("live").getAttribute("aria-sort");
+  // The diff between the first and the newest snapshot, then two others.
+  const diffTable = document.getElementById("diff-table");
+  checks.diff_rows = diffTable.querySelectorAll("tbody tr").length;
+  checks.diff_summary = document.getElementById("diff-summary").textContent;
+  if (DATA.snapshots.length >= 3) {
+    const baseSelect = document.getElementById("diff-base");
+    baseSelect.value = "1";
+    baseSelect.dispatchEvent(new Event("change"));
+    checks.diff_rows_from_second = diffTable.querySelectorAll("tbody tr").length;
+  }
+  // The theme: dark changes the background.
+  const before = getComputedStyle(document.body).backgroundColor;
+  setTheme("dark");
+  checks.dark_background = getComputedStyle(document.body).backgroundColor;
+  setTheme("light");
+  checks.light_background = getComputedStyle(document.body).backgroundColor;
+  checks.system_dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+  checks.initial_background = before;
+  setTheme("auto");
+  return checks;
+}
+
+function main() {
+  initTheme();
+  drawHeader();
+  drawSuspects();
+  initFlame();
+  initTop();
+  initDiff();
+}
+
+const out = document.getElementById("selftest");
+try {
+  main();
+  if (location.hash === "#selftest") {
+    out.textContent = JSON.stringify({ ok: true, checks: selfTest() });
+  }
+} catch (err) {
+  out.textContent = JSON.stringify({ ok: false, error: String(err && err.stack ? err.stack : err) });
+  out.hidden = false;
+  throw err;
+}
