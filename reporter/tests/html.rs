@@ -232,8 +232,18 @@ fn the_page_works_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let (page, _) = report(&[&data("snapshots/engine")], &[], dir.path());
     let checks = self_test(&browser, &page, &[]);
-    // One suspect: its card, its chart and the chart's error band.
+    // Nothing fetched, no error thrown or logged.
+    assert_eq!(checks["resources"], serde_json::json!([]), "{checks}");
+    assert_eq!(checks["problems"], serde_json::json!([]), "{checks}");
+    // One suspect: its card, named, its chart and the chart's error band.
     assert_eq!(checks["suspect_cards"], 1, "{checks}");
+    assert!(
+        checks["first_suspect"]
+            .as_str()
+            .unwrap()
+            .starts_with("1. HashMap<String, Arc<Program>> grown in CodeLoader::load"),
+        "{checks}"
+    );
     assert_eq!(checks["charts"], 1, "{checks}");
     assert_eq!(checks["bands"], 1, "{checks}");
     // The flamegraph draws, zooms to a frame (now the full width, with
@@ -305,6 +315,7 @@ fn a_page_of_one_snapshot_works_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let (page, _) = report(&[&data("snapshots/quickstart.json")], &[], dir.path());
     let checks = self_test(&browser, &page, &[]);
+    assert_eq!(checks["problems"], serde_json::json!([]), "{checks}");
     assert_eq!(checks["charts"], 0, "{checks}");
     assert!(checks["frames"].as_u64().unwrap() > 3, "{checks}");
     assert!(checks["top_rows"].as_u64().unwrap() > 0, "{checks}");

@@ -3,6 +3,16 @@
 // table and a diff between any two snapshots. No network, no library.
 "use strict";
 
+// Errors the page meets, for its self-test: thrown anywhere, or written to
+// the console.
+const PROBLEMS = [];
+window.addEventListener("error", (e) => PROBLEMS.push(String(e.message)));
+const consoleError = console.error.bind(console);
+console.error = (...args) => {
+  PROBLEMS.push(args.map(String).join(" "));
+  consoleError(...args);
+};
+
 const DATA = JSON.parse(document.getElementById("data").textContent);
 const SVG_NS = "http://www.w3.org/2000/svg";
 /** Rows a table shows before "show all". */
@@ -545,6 +555,8 @@ function selfTest() {
   checks.charts = document.querySelectorAll(".chart").length;
   checks.bands = document.querySelectorAll(".chart .band").length;
   checks.suspect_cards = document.querySelectorAll(".suspect").length;
+  const firstSuspect = document.querySelector(".suspect h3");
+  checks.first_suspect = firstSuspect ? firstSuspect.textContent : null;
   // Zoom: the widest frame below the root fills the width after a click.
   const candidates = [...graph.querySelectorAll(".frame")].filter((d) => d.flameNode && d.flameNode.parent && d.flameNode.children.size > 0);
   candidates.sort((a, b) => b.flameNode.value - a.flameNode.value);
@@ -600,6 +612,9 @@ function selfTest() {
   checks.system_dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
   checks.initial_background = before;
   setTheme("auto");
+  // Nothing was fetched, and nothing went wrong.
+  checks.resources = performance.getEntriesByType("resource").map((e) => e.name);
+  checks.problems = PROBLEMS.slice();
   return checks;
 }
 
