@@ -58,11 +58,14 @@ def bench_binaries(extra_args):
     return binaries
 
 
-def build():
-    """Builds everything; returns {(build, target): executable}."""
+def build(stats=True):
+    """Builds everything (the `stats` build only when asked); returns
+    {(build, target): executable}."""
     binaries = {}
-    for name, args in [("default", []),
-                       ("stats", ["--features", "jemalloc-stats", "--target-dir", "target/bench-stats"])]:
+    builds = [("default", [])]
+    if stats:
+        builds.append(("stats", ["--features", "jemalloc-stats", "--target-dir", "target/bench-stats"]))
+    for name, args in builds:
         for target, path in bench_binaries(args).items():
             binaries[(name, target)] = path
     prof_dir = os.path.join(ROOT, "benches", "jemalloc-prof")

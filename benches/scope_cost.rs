@@ -36,7 +36,7 @@ fn main() {
     for workload in Workload::ALL {
         let ops = match workload {
             Workload::SmallObjects => 200_000,
-            Workload::Mixed => 400,
+            _ => 400,
         };
         let modes: [Mode; 3] = [
             ("none (sampling off)", 0, plain),

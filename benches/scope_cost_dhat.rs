@@ -30,7 +30,7 @@ fn table(name: &str, rounds: usize) {
     for workload in Workload::ALL {
         let ops = match workload {
             Workload::SmallObjects => 20_000,
-            Workload::Mixed => 40,
+            _ => 40,
         };
         let mut results = vec![Vec::new(); 3];
         for _ in 0..rounds {

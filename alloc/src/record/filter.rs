@@ -1,12 +1,22 @@
 //! The dealloc filter: tells a free, in a few instructions and without a
 //! lock, that its pointer was certainly not sampled.
 //!
-//! A counting filter: one byte counter per slot, the slot chosen by a hash of
-//! the address. Recording a sample increments its slot, forgetting it
+//! A counting filter: one byte counter per slot, the slot chosen from the
+//! address. Recording a sample increments its slot, forgetting it
 //! decrements it, and a free whose slot reads zero skips the live table. A
 //! non-zero slot may be another pointer's (a false positive), which only
 //! costs a table lookup. With 2^20 slots, 10,000 live samples (5 GiB of heap
 //! at the default interval) make about 1% of frees look up the table.
+//!
+//! Every free reads its slot, so where slots lie decides what the filter
+//! costs in the memory system. A cache line of counters serves one
+//! kilobyte of address space (64 neighbouring 16-byte granules), the line
+//! chosen by a hash of that kilobyte's address: blocks allocated together
+//! lie together and are mostly freed together, and their frees read one
+//! line that is already in the cache. Slots chosen by a hash of each
+//! address spread the same frees over the whole mebibyte, a cache miss
+//! (and often a TLB miss) per free once samples have made its pages
+//! resident: +22% L1 data misses on serde_json's work (callgrind).
 //!
 //! Counters that reach 255 stay there (they can no longer be decremented
 //! safely), which only makes their slot a permanent false positive.
@@ -18,18 +28,29 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 const SLOT_BITS: u32 = 20;
+/// Slots per cache line, and the bytes of address space one slot covers.
+const LINE_BITS: u32 = 6;
+const GRANULE_BITS: u32 = 4;
 const SATURATED: u8 = u8::MAX;
 
 /// One MiB of counters in zero-initialised static memory: pages are only
-/// made resident when a sample first lands in them.
-static COUNTERS: [AtomicU8; 1 << SLOT_BITS] = [const { AtomicU8::new(0) }; 1 << SLOT_BITS];
+/// made resident when a sample first lands in them. Aligned so that each
+/// kilobyte's slots are one cache line.
+#[repr(C, align(64))]
+struct Counters([AtomicU8; 1 << SLOT_BITS]);
+
+static COUNTERS: Counters = Counters([const { AtomicU8::new(0) }; 1 << SLOT_BITS]);
 
 #[inline(always)]
 fn slot(addr: usize) -> &'static AtomicU8 {
-    // Fibonacci hashing: the top bits of the product depend on every bit of
-    // the address, aligned ones included.
-    let index = (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS);
-    &COUNTERS[index as usize]
+    let addr = addr as u64;
+    // The line: Fibonacci hashing of the kilobyte's address (the top bits
+    // of the product depend on every bit of it, aligned ones included).
+    let region = addr >> (GRANULE_BITS + LINE_BITS);
+    let line = region.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - (SLOT_BITS - LINE_BITS));
+    // The slot within it: the granule within the kilobyte.
+    let within = (addr >> GRANULE_BITS) & ((1 << LINE_BITS) - 1);
+    &COUNTERS.0[((line << LINE_BITS) | within) as usize]
 }
 
 /// False when `addr` is certainly not a live sample.

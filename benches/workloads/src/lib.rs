@@ -9,10 +9,19 @@
 //!
 //! A binary runs either criterion (`cargo bench`) or, given
 //! `--ops WORKLOAD N THREADS`, exactly `N` operations per thread and exits:
-//! that is what `benches/callgrind.py` counts instructions of.
+//! that is what `benches/callgrind.py` counts instructions of, and what
+//! `benches/walltime.py` times.
+//!
+//! Besides the two synthetic workloads, two are real programs' work on
+//! real input that no one here wrote: `serde-json` parses and re-emits
+//! every `.json` file under `BENCH_JSON_DIR` (the AWS API models botocore
+//! ships), `syn` parses every `.rs` file under `BENCH_RUST_DIR` (a large
+//! crate's sources); one operation is one pass over the corpus.
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -29,20 +38,33 @@ pub enum Workload {
     /// Build and drop a `HashMap<String, Vec<u8>>` of 64 entries with
     /// values of 16 to 2,047 bytes per operation.
     Mixed,
+    /// Parse every JSON document of `BENCH_JSON_DIR` into a
+    /// `serde_json::Value` and write it out again, per operation.
+    SerdeJson,
+    /// Parse every Rust file of `BENCH_RUST_DIR` with `syn`, per operation.
+    Syn,
 }
 
 impl Workload {
+    /// The synthetic workloads (criterion runs these).
     pub const ALL: [Workload; 2] = [Workload::SmallObjects, Workload::Mixed];
+    /// The real programs' workloads (driver mode only).
+    pub const REAL: [Workload; 2] = [Workload::SerdeJson, Workload::Syn];
 
     pub fn name(self) -> &'static str {
         match self {
             Workload::SmallObjects => "small-objects",
             Workload::Mixed => "mixed",
+            Workload::SerdeJson => "serde-json",
+            Workload::Syn => "syn",
         }
     }
 
     fn parse(name: &str) -> Option<Workload> {
-        Workload::ALL.into_iter().find(|w| w.name() == name)
+        Workload::ALL
+            .into_iter()
+            .chain(Workload::REAL)
+            .find(|w| w.name() == name)
     }
 
     /// Runs `ops` operations on this thread.
@@ -50,6 +72,65 @@ impl Workload {
         match self {
             Workload::SmallObjects => at_depth(DEPTH, &mut || small_objects(ops)),
             Workload::Mixed => at_depth(DEPTH, &mut || mixed(ops)),
+            Workload::SerdeJson => serde_json_passes(ops),
+            Workload::Syn => syn_passes(ops),
+        }
+    }
+}
+
+/// Every file under the directory `variable` names whose name ends with
+/// `extension`, read once per process, in a stable order.
+fn corpus(
+    variable: &str,
+    extension: &str,
+    cell: &'static OnceLock<Vec<String>>,
+) -> &'static [String] {
+    cell.get_or_init(|| {
+        let dir = std::env::var_os(variable)
+            .unwrap_or_else(|| panic!("{variable} names the corpus directory"));
+        let mut files = Vec::new();
+        collect(Path::new(&dir), extension, &mut files);
+        files.sort();
+        assert!(!files.is_empty(), "no *{extension} file under {dir:?}");
+        files
+            .iter()
+            .map(|path| std::fs::read_to_string(path).expect("a corpus file"))
+            .collect()
+    })
+}
+
+fn collect(dir: &Path, extension: &str, files: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("a corpus directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            collect(&path, extension, files);
+        } else if path.to_string_lossy().ends_with(extension) {
+            files.push(path);
+        }
+    }
+}
+
+#[inline(never)]
+fn serde_json_passes(ops: u64) {
+    static FILES: OnceLock<Vec<String>> = OnceLock::new();
+    let files = corpus("BENCH_JSON_DIR", ".json", &FILES);
+    for _ in 0..ops {
+        for text in files {
+            let value: serde_json::Value = serde_json::from_str(text).expect("JSON");
+            black_box(serde_json::to_string(&value).expect("written"));
+        }
+    }
+}
+
+#[inline(never)]
+fn syn_passes(ops: u64) {
+    static FILES: OnceLock<Vec<String>> = OnceLock::new();
+    let files = corpus("BENCH_RUST_DIR", ".rs", &FILES);
+    for _ in 0..ops {
+        for text in files {
+            // A file syn cannot parse (a test fixture of invalid Rust) is
+            // work too.
+            black_box(syn::parse_file(text).ok());
         }
     }
 }
