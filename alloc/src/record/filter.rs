@@ -11,7 +11,7 @@
 //! Every free reads its slot, so where slots lie decides what the filter
 //! costs in the memory system. A cache line of counters serves one
 //! kilobyte of address space (64 neighbouring 16-byte granules), the line
-//! chosen by a hash of that kilobyte's address: blocks allocated together
+//! chosen by the kilobyte's address folded: blocks allocated together
 //! lie together and are mostly freed together, and their frees read one
 //! line that is already in the cache. Slots chosen by a hash of each
 //! address spread the same frees over the whole mebibyte, a cache miss
@@ -28,9 +28,10 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 const SLOT_BITS: u32 = 20;
-/// Slots per cache line, and the bytes of address space one slot covers.
-const LINE_BITS: u32 = 6;
+/// The bytes of address space one slot covers (16), and the address bits
+/// folded onto the slot index (from 256 KiB up).
 const GRANULE_BITS: u32 = 4;
+const FOLD_BITS: u32 = 18;
 const SATURATED: u8 = u8::MAX;
 
 /// One MiB of counters in zero-initialised static memory: pages are only
@@ -43,14 +44,14 @@ static COUNTERS: Counters = Counters([const { AtomicU8::new(0) }; 1 << SLOT_BITS
 
 #[inline(always)]
 fn slot(addr: usize) -> &'static AtomicU8 {
-    let addr = addr as u64;
-    // The line: Fibonacci hashing of the kilobyte's address (the top bits
-    // of the product depend on every bit of it, aligned ones included).
-    let region = addr >> (GRANULE_BITS + LINE_BITS);
-    let line = region.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - (SLOT_BITS - LINE_BITS));
-    // The slot within it: the granule within the kilobyte.
-    let within = (addr >> GRANULE_BITS) & ((1 << LINE_BITS) - 1);
-    &COUNTERS.0[((line << LINE_BITS) | within) as usize]
+    // The granule, with the address's bits from 256 KiB up folded onto it:
+    // within a kilobyte the folded bits are the same, so its 64 granules
+    // stay on one line (in another order), and kilobytes that the mask
+    // alone would put on one line (16 MiB apart, or page-aligned blocks)
+    // land on different lines. Cheaper than a multiplicative hash on the
+    // path of every free: shifts and an exclusive or.
+    let index = ((addr >> GRANULE_BITS) ^ (addr >> FOLD_BITS)) & ((1 << SLOT_BITS) - 1);
+    &COUNTERS.0[index]
 }
 
 /// False when `addr` is certainly not a live sample.
@@ -77,6 +78,35 @@ pub(crate) fn remove(addr: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line_and_slot(addr: usize) -> (usize, usize) {
+        let at = slot(addr) as *const AtomicU8 as usize;
+        (at / 64, at)
+    }
+
+    #[test]
+    fn a_kilobyte_is_one_line_and_aligned_blocks_spread() {
+        let base = 0x7f12_3456_7c00usize;
+        let (line, _) = line_and_slot(base);
+        let mut slots: Vec<usize> = (0..64)
+            .map(|g| {
+                let (l, s) = line_and_slot(base + 16 * g);
+                assert_eq!(l, line, "granule {g} left the line");
+                s
+            })
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), 64, "granules share slots");
+        // Page-aligned blocks, 16 MiB apart (where a plain mask would
+        // repeat itself): distinct slots.
+        let mut aligned: Vec<usize> = (0..1024)
+            .map(|i| line_and_slot(0x7f00_0000_0000 + i * (16 << 20)).1)
+            .collect();
+        aligned.sort_unstable();
+        aligned.dedup();
+        assert!(aligned.len() > 1000, "{} distinct slots", aligned.len());
+    }
 
     // One test, so that no other test's counters run concurrently with it.
     #[test]
