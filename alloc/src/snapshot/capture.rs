@@ -163,7 +163,7 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
         .zip(&sums)
         .filter(|(_, sum)| copied.wants(sum))
         .map(|(site, _)| site.frames);
-    symbols.resolve(wanted, || {
+    let looked_up = symbols.resolve(wanted, || {
         !oom && lookups_allowed
             && reserve::served() == reserve_used
             && (!limited
@@ -183,6 +183,12 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
     snapshot.totals.rss_bytes = rss_bytes;
     snapshot.capture.max_pause_us = copied.holds.max_ns / 1000;
     snapshot.capture.total_pause_us = copied.holds.total_ns / 1000;
+    if looked_up {
+        // The debug information read for the lookups was freed; the pages
+        // it took go back to the system now, not at the allocator's
+        // leisure (an idle jemalloc without background threads keeps them).
+        memory::give_back_freed(snapshot.sampling.allocator.as_deref());
+    }
     snapshot.capture.duration_ms =
         crate::sys::monotonic_ns().saturating_sub(started_ns) / 1_000_000;
     snapshot
@@ -441,11 +447,13 @@ struct Symbols {
 }
 
 impl Symbols {
+    /// Symbolises every address of `stacks`; true when it looked any up
+    /// (rather than finding them all cached).
     fn resolve<'a>(
         &mut self,
         stacks: impl Iterator<Item = &'a [usize]>,
         may_look_up: impl FnMut() -> bool,
-    ) {
+    ) -> bool {
         let mut addresses: Vec<usize> = stacks
             .flatten()
             .copied()
@@ -466,7 +474,7 @@ impl Symbols {
                 })
                 .collect();
             self.by_address.insert(addr, ids);
-        });
+        })
     }
 
     /// The frames of a raw stack, inlined frames expanded, with the

@@ -81,6 +81,18 @@ fn ancestors<'a>(dir: &'a Path, root: &'a Path) -> impl Iterator<Item = &'a Path
     dir.ancestors().take_while(move |d| d.starts_with(root))
 }
 
+/// Returns the free pages of the profiled allocator (`allocator`, as a
+/// snapshot names it) to the system at once.
+pub(crate) fn give_back_freed(allocator: Option<&str>) {
+    match allocator {
+        #[cfg(feature = "jemalloc")]
+        Some("jemalloc") => crate::sys::jemalloc_purge(),
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        Some("system") => crate::sys::trim_system_heap(),
+        _ => {}
+    }
+}
+
 /// jemalloc's statistics (the `jemalloc-stats` feature builds jemalloc with
 /// them); only called when jemalloc is the profiled allocator. Refreshing them
 /// (`epoch::advance`) costs ~12 µs: once per snapshot.

@@ -1,5 +1,7 @@
 //! Return addresses to frames (function, file, line), inlined frames
-//! expanded, cached for the life of the process.
+//! expanded, cached for the life of the process. The debug information
+//! read to find them is not kept: it is dropped after each snapshot's
+//! lookups.
 //!
 //! Runs at snapshot time only, never on the allocation path, under its own
 //! lock (which the allocation path never takes). Symbolising allocates; that
@@ -39,23 +41,36 @@ pub(crate) fn resolve_all(
 /// [`resolve_all`], but addresses not resolved before are looked up only
 /// while `may_look_up` says so; after that they get no symbols (reading
 /// debug information takes memory: a snapshot taken short of memory keeps
-/// its raw addresses, which the module map still places).
+/// its raw addresses, which the module map still places). True when it
+/// looked any address up.
 pub(crate) fn resolve_while(
     addrs: impl IntoIterator<Item = usize>,
     mut may_look_up: impl FnMut() -> bool,
     mut each: impl FnMut(usize, &[Symbol]),
-) {
+) -> bool {
+    let mut looked_up = false;
     let mut cache = CACHE.lock();
     for addr in addrs {
         match cache.get(&addr) {
             Some(symbols) => each(addr, symbols),
             None if may_look_up() => {
+                looked_up = true;
                 let symbols = cache.entry(addr).or_insert_with(|| lookup(addr));
                 each(addr, symbols);
             }
             None => each(addr, &[]),
         }
     }
+    if looked_up {
+        // The debug information read for the lookups (the mapped binary,
+        // its parsed units: tens of MiB for a large one) is given back at
+        // once; the next snapshot reads again only for addresses it has
+        // not seen. Under the cache's lock, which the fork handlers take:
+        // the symboliser's own lock must never be held across a fork.
+        backtrace::clear_symbol_cache();
+    }
+    drop(cache);
+    looked_up
 }
 
 fn lookup(addr: usize) -> Box<[Symbol]> {

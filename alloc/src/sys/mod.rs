@@ -33,6 +33,34 @@ fn read_clock(clock: libc::clockid_t) -> u64 {
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
+/// Purges every jemalloc arena's dirty pages: gives freed memory back to
+/// the system now rather than after jemalloc's decay time.
+#[cfg(feature = "jemalloc")]
+pub(crate) fn jemalloc_purge() {
+    // `MALLCTL_ARENAS_ALL` is 4096.
+    const NAME: &CStr = c"arena.4096.purge";
+    // SAFETY: the name is NUL-terminated; `arena.<i>.purge` reads and
+    // writes no value, so every pointer is null and the length zero, as
+    // its contract requires. It takes jemalloc's own locks, none of ours.
+    let _ = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            NAME.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+}
+
+/// Gives glibc's free heap memory back to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) fn trim_system_heap() {
+    // SAFETY: `malloc_trim` takes no pointer and is safe to call at any
+    // time from any thread.
+    let _ = unsafe { libc::malloc_trim(0) };
+}
+
 /// The longest environment value the profiler reads (a path).
 const ENV_VALUE_MAX: usize = 4096;
 
