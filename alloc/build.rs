@@ -1,10 +1,15 @@
 //! Detects builds with frame pointers (`-C force-frame-pointers=yes` in the
 //! rustflags) for a target whose frame records the walker knows (Linux on
 //! x86-64 or AArch64), and sets `cfg(heapsnap_frame_pointers)`, which makes
-//! the profiler walk frame pointers instead of unwinding with DWARF.
+//! the profiler walk frame pointers instead of unwinding with DWARF; and
+//! builds with v0 symbol names (`-C symbol-mangling-version=v0`), setting
+//! `cfg(heapsnap_v0_symbols)`, which snapshots record. The rustflags this
+//! crate is built with are the program's: cargo gives every crate of a
+//! build the same ones.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(heapsnap_frame_pointers)");
+    println!("cargo::rustc-check-cfg=cfg(heapsnap_v0_symbols)");
     println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let target = |name| std::env::var(name).unwrap_or_default();
@@ -13,14 +18,21 @@ fn main() {
             target("CARGO_CFG_TARGET_ARCH").as_str(),
             "x86_64" | "aarch64"
         );
-    if walkable && frame_pointers_forced(flags.split('\x1f')) {
+    let flags = || flags.split('\x1f');
+    let frame_pointers = last_codegen_option(flags(), "force-frame-pointers")
+        .is_some_and(|v| matches!(v, "" | "=yes" | "=y" | "=on" | "=true" | "=always"));
+    if walkable && frame_pointers {
         println!("cargo::rustc-cfg=heapsnap_frame_pointers");
+    }
+    if last_codegen_option(flags(), "symbol-mangling-version") == Some("=v0") {
+        println!("cargo::rustc-cfg=heapsnap_v0_symbols");
     }
 }
 
-/// True when the last `force-frame-pointers` codegen option turns them on.
-fn frame_pointers_forced<'a>(flags: impl Iterator<Item = &'a str>) -> bool {
-    let mut forced = false;
+/// The value (`=yes`, or empty) of the last codegen option `name` among
+/// `flags` (`-C name=value`, `-Cname=value`, `--codegen name=value`).
+fn last_codegen_option<'a>(flags: impl Iterator<Item = &'a str>, name: &str) -> Option<&'a str> {
+    let mut last = None;
     let mut after_dash_c = false;
     for flag in flags {
         let option = if after_dash_c {
@@ -30,9 +42,9 @@ fn frame_pointers_forced<'a>(flags: impl Iterator<Item = &'a str>) -> bool {
                 .or_else(|| flag.strip_prefix("--codegen="))
         };
         after_dash_c = flag == "-C" || flag == "--codegen";
-        if let Some(value) = option.and_then(|o| o.strip_prefix("force-frame-pointers")) {
-            forced = matches!(value, "" | "=yes" | "=y" | "=on" | "=true" | "=always");
+        if let Some(value) = option.and_then(|o| o.strip_prefix(name)) {
+            last = Some(value);
         }
     }
-    forced
+    last
 }

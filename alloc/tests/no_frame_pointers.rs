@@ -1,16 +1,21 @@
-//! In a build without frame pointers the profiler unwinds with DWARF
-//! instead, and the stacks are just as right.
+//! Builds without the README's settings. Without frame pointers the
+//! profiler unwinds with DWARF instead, and the stacks are just as right;
+//! and every snapshot records what its build lacked, for the reporter's
+//! warning (`heapsnap_format::quality`).
 //!
-//! Builds `tests/fixtures/fallback_probe.rs` with `-C force-frame-pointers=no`
-//! in a target directory of its own and runs it.
+//! Builds `tests/fixtures/fallback_probe.rs` with degraded flags, each in a
+//! target directory of its own, and runs it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[test]
-fn stacks_are_unwound_when_the_build_has_no_frame_pointers() {
+use heapsnap_format::Snapshot;
+use heapsnap_format::quality::{Shortfall, shortfalls};
+
+/// Builds the probe with `rustflags` into `target/<dir>`; its path.
+fn build_probe(dir: &str, rustflags: &str) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let target_dir = workspace.join("target").join("no-frame-pointers");
+    let target_dir = workspace.join("target").join(dir);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace)
@@ -25,17 +30,21 @@ fn stacks_are_unwound_when_the_build_has_no_frame_pointers() {
         ])
         .arg("--target-dir")
         .arg(&target_dir)
-        .env(
-            "RUSTFLAGS",
-            "-C force-frame-pointers=no -C symbol-mangling-version=v0",
-        )
+        .env("RUSTFLAGS", rustflags)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building the probe failed");
-    let output = Command::new(target_dir.join("debug/examples/fallback_probe"))
-        .output()
-        .expect("the probe runs");
+    target_dir.join("debug/examples/fallback_probe")
+}
+
+#[test]
+fn stacks_are_unwound_when_the_build_has_no_frame_pointers() {
+    let probe = build_probe(
+        "no-frame-pointers",
+        "-C force-frame-pointers=no -C symbol-mangling-version=v0",
+    );
+    let output = Command::new(&probe).output().expect("the probe runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -43,4 +52,59 @@ fn stacks_are_unwound_when_the_build_has_no_frame_pointers() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.starts_with("OK stack_walk=backtrace "), "{stdout}");
+
+    // The snapshot says what is missing: frame pointers only.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.json");
+    let status = Command::new(&probe)
+        .env("HEAPSNAP_PROBE_SNAPSHOT", &path)
+        .status()
+        .expect("the probe runs");
+    assert!(status.success());
+    let snapshot = Snapshot::read_from_path(&path).unwrap();
+    let build = snapshot
+        .sampling
+        .build
+        .clone()
+        .expect("the build is recorded");
+    assert!(build.v0_symbols, "{build:?}");
+    assert_eq!(
+        shortfalls(&snapshot),
+        [Shortfall::FramePointers],
+        "{build:?}"
+    );
+}
+
+#[test]
+fn a_snapshot_says_what_a_plain_build_lacks() {
+    // What a build without the README's settings gets: no frame pointers,
+    // legacy symbol names (the default), no debug information.
+    let probe = build_probe("plain-build", "-C force-frame-pointers=no -C debuginfo=0");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.json");
+    let output = Command::new(&probe)
+        .env("HEAPSNAP_PROBE_SNAPSHOT", &path)
+        .output()
+        .expect("the probe runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let snapshot = Snapshot::read_from_path(&path).unwrap();
+    let build = snapshot
+        .sampling
+        .build
+        .clone()
+        .expect("the build is recorded");
+    assert!(!build.v0_symbols, "{build:?}");
+    assert_eq!(
+        shortfalls(&snapshot),
+        [
+            Shortfall::FramePointers,
+            Shortfall::V0Symbols,
+            Shortfall::LineTables
+        ],
+        "{build:?}"
+    );
 }

@@ -11,7 +11,9 @@
 //! - [`names`] and [`types`]: reading the frames of a stack as people do:
 //!   short function names, the program's frames apart from the standard
 //!   library's, and the type a site's memory holds;
-//! - `pprof` (feature `pprof`): a snapshot as a gzipped pprof profile.
+//! - `pprof` (feature `pprof`): a snapshot as a gzipped pprof profile;
+//! - [`quality`]: what a snapshot's build lacked (frame pointers, v0
+//!   symbols, debug information), and the fix.
 //!
 //! ```
 //! let snap = heapsnap_format::Snapshot::default();
@@ -26,6 +28,7 @@ pub mod file;
 pub mod names;
 #[cfg(feature = "pprof")]
 pub mod pprof;
+pub mod quality;
 pub mod snapshot;
 pub mod types;
 pub mod units;

@@ -50,8 +50,18 @@ fn load_newest(path: &str, filter: &SiteFilter) -> Result<Loaded> {
     if path != "-" && Path::new(path).is_dir() {
         eprintln!("heapsnap: {path}: the newest snapshot, {}", loaded.source);
     }
+    warn_of_build(std::slice::from_ref(&loaded));
     site_filter(filter)?.apply(&mut loaded);
     Ok(loaded)
+}
+
+/// Says on standard error, once, what the build of the newest of `loaded`
+/// lacked and how to fix it (see `heapsnap_format::quality`).
+fn warn_of_build(loaded: &[Loaded]) {
+    let newest = loaded.iter().max_by_key(|l| l.snapshot.taken_at_ms);
+    if let Some(warning) = newest.and_then(|l| heapsnap_format::quality::warning(&l.snapshot)) {
+        eprintln!("heapsnap: warning: {warning}");
+    }
 }
 
 fn site_filter(filter: &SiteFilter) -> Result<Filter> {
@@ -68,6 +78,7 @@ fn pprof(args: PprofArgs) -> Result<Outcome> {
 
 fn report(args: ReportArgs) -> Result<Outcome> {
     let loaded = load::many(&args.snapshots)?;
+    warn_of_build(&loaded);
     let mut options = report::Options::default();
     options.pid = args.pid;
     options.title = args.title;
@@ -114,6 +125,7 @@ fn diff(args: DiffArgs) -> Result<Outcome> {
     let filter = site_filter(&args.filter)?;
     let mut base = load::one(&args.base)?;
     let mut new = load::one(&args.new)?;
+    warn_of_build(std::slice::from_ref(&new));
     filter.apply(&mut base);
     filter.apply(&mut new);
     let mut options = diff::Options::default();
@@ -141,6 +153,7 @@ fn diff(args: DiffArgs) -> Result<Outcome> {
 
 fn leaks(args: LeaksArgs) -> Result<Outcome> {
     let loaded = load::many(&args.snapshots)?;
+    warn_of_build(&loaded);
     let mut options = leaks::Options::default();
     options.min_confidence = args.min_confidence / 100.0;
     options.limit = args.limit;

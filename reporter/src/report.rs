@@ -61,6 +61,8 @@ pub struct Report {
     pub snapshots_left_out: usize,
     /// Sites merged into the "other sites" row ([`MAX_SITES`]).
     pub sites_left_out: usize,
+    /// What the newest snapshot's build lacked, and the fix.
+    pub build_warning: Option<String>,
 }
 
 /// What a site is: the same in every snapshot.
@@ -192,6 +194,7 @@ pub fn report(loaded: &[Loaded], options: &Options) -> Result<Report, leaks::Err
         leaks_unavailable,
         snapshots_left_out,
         sites_left_out,
+        build_warning: heapsnap_format::quality::warning(&newest.snapshot),
     })
 }
 

@@ -934,3 +934,65 @@ fn every_json_document_has_a_schema_version() {
         assert_eq!(report["schema_version"], 1, "{args:?}");
     }
 }
+
+/// The quickstart snapshot as a build without the README's settings would
+/// have written it, in `dir`.
+fn plain_build_snapshot(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(data("snapshots/quickstart.json")).unwrap();
+    let mut snapshot: serde_json::Value = serde_json::from_str(&text).unwrap();
+    snapshot["sampling"]["stack_walk"] = "backtrace".into();
+    snapshot["sampling"]["build"] = serde_json::json!({
+        "v0_symbols": false,
+        "addresses": 40,
+        "named": 40,
+        "with_lines": 2,
+    });
+    let path = dir.join("plain.json");
+    std::fs::write(&path, serde_json::to_vec(&snapshot).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn every_command_warns_of_a_degraded_build_once_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = plain_build_snapshot(dir.path());
+    let plain = plain.to_str().unwrap();
+    let svg = dir.path().join("heap.svg");
+    let pb = dir.path().join("heap.pb.gz");
+    let html = dir.path().join("report.html");
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["top", plain],
+        vec!["flamegraph", plain, "-o", svg.to_str().unwrap()],
+        vec!["diff", plain, plain],
+        vec!["leaks", plain, plain],
+        vec!["pprof", plain, "-o", pb.to_str().unwrap()],
+        vec!["report", plain, "-o", html.to_str().unwrap()],
+    ];
+    for args in runs {
+        let output = heapsnap().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr
+                .matches("heapsnap: warning: this snapshot's build lacks")
+                .count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+        for fix in [
+            "force-frame-pointers=yes",
+            "symbol-mangling-version=v0",
+            "RUSTFLAGS",
+            r#"debug = "limited""#,
+        ] {
+            assert!(stderr.contains(fix), "{args:?}: {stderr}");
+        }
+    }
+    // A good build, or an older writer's snapshot, says nothing.
+    let q = data("snapshots/quickstart.json");
+    let output = heapsnap().arg("top").arg(&q).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("warning"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

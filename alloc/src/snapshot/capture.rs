@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::symbolize::{self, Symbol};
 use super::{
-    AgeBucket, AllocatorStats, Frame, Module, Process, Site, Snapshot, StackWalk, Totals, Trigger,
-    age_bucket, memory, modules,
+    AgeBucket, AllocatorStats, Build, Frame, Module, Process, Site, Snapshot, StackWalk, Totals,
+    Trigger, age_bucket, memory, modules,
 };
 use crate::record::sites::{self, Site as RawSite, SiteTotals};
 use crate::record::table::{self, Live};
@@ -177,6 +177,9 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
     snapshot.sampling.stack_walk = stack_walk();
     snapshot.sampling.max_frames = settings::max_frames() as u32;
     snapshot.sampling.allocator = counters::inner_allocator().map(allocator_name);
+    let mut build = symbols.build.clone();
+    build.v0_symbols = cfg!(heapsnap_v0_symbols);
+    snapshot.sampling.build = Some(build);
     snapshot.modules = modules.into_iter().map(module).collect();
     add_sites(&mut snapshot, merged, &symbols, &copied.tag_names);
     snapshot.totals = totals(&snapshot.sites);
@@ -444,6 +447,8 @@ struct Symbols {
     frames: Vec<Frame>,
     /// For each address, the indices of its frames, innermost first.
     by_address: HashMap<usize, Vec<u32>>,
+    /// What the addresses looked up were found to have.
+    build: Build,
 }
 
 impl Symbols {
@@ -462,8 +467,12 @@ impl Symbols {
         addresses.sort_unstable();
         addresses.dedup();
         let mut seen: HashMap<Frame, u32> = HashMap::new();
+        let build = &mut self.build;
         symbolize::resolve_while(addresses, may_look_up, |addr, symbols| {
-            let frames = frames_at(addr, symbols);
+            if let Some(symbols) = symbols {
+                count_build(build, symbols);
+            }
+            let frames = frames_at(addr, symbols.unwrap_or(&[]));
             let ids = frames
                 .into_iter()
                 .map(|frame| {
@@ -492,6 +501,27 @@ impl Symbols {
             .count();
         all[cut..].to_vec()
     }
+}
+
+/// Counts what one looked-up address has: by the function that owns its
+/// code (the last symbol; those before it were inlined into it). The
+/// compiler's allocator shims (`__rustc::__rust_alloc`) are left out: they
+/// have no lines in any build.
+fn count_build(build: &mut Build, symbols: &[Symbol]) {
+    let Some(owner) = symbols.last() else {
+        build.addresses += 1;
+        return;
+    };
+    if owner
+        .function
+        .as_deref()
+        .is_some_and(|f| f.starts_with("__rustc::"))
+    {
+        return;
+    }
+    build.addresses += 1;
+    build.named += u32::from(owner.function.is_some());
+    build.with_lines += u32::from(owner.file.is_some() && owner.line.is_some());
 }
 
 /// Frames between a program and the memory it asked for: the allocator's

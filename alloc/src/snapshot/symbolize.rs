@@ -33,32 +33,36 @@ pub(crate) static CACHE: SpinLock<Cache> = SpinLock::new(HashMap::with_hasher(Ad
 #[cfg(test)]
 pub(crate) fn resolve_all(
     addrs: impl IntoIterator<Item = usize>,
-    each: impl FnMut(usize, &[Symbol]),
+    mut each: impl FnMut(usize, &[Symbol]),
 ) {
-    resolve_while(addrs, || true, each);
+    resolve_while(
+        addrs,
+        || true,
+        |addr, symbols| each(addr, symbols.unwrap_or(&[])),
+    );
 }
 
 /// [`resolve_all`], but addresses not resolved before are looked up only
 /// while `may_look_up` says so; after that they get no symbols (reading
 /// debug information takes memory: a snapshot taken short of memory keeps
-/// its raw addresses, which the module map still places). True when it
-/// looked any address up.
+/// its raw addresses, which the module map still places: `each` gets
+/// `None` for them). True when it looked any address up.
 pub(crate) fn resolve_while(
     addrs: impl IntoIterator<Item = usize>,
     mut may_look_up: impl FnMut() -> bool,
-    mut each: impl FnMut(usize, &[Symbol]),
+    mut each: impl FnMut(usize, Option<&[Symbol]>),
 ) -> bool {
     let mut looked_up = false;
     let mut cache = CACHE.lock();
     for addr in addrs {
         match cache.get(&addr) {
-            Some(symbols) => each(addr, symbols),
+            Some(symbols) => each(addr, Some(symbols)),
             None if may_look_up() => {
                 looked_up = true;
                 let symbols = cache.entry(addr).or_insert_with(|| lookup(addr));
-                each(addr, symbols);
+                each(addr, Some(symbols));
             }
-            None => each(addr, &[]),
+            None => each(addr, None),
         }
     }
     if looked_up {

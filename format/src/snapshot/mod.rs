@@ -159,6 +159,29 @@ pub struct Sampling {
     /// name); `None` when no profiler was installed as global allocator, in
     /// which case the snapshot has no sites.
     pub allocator: Option<String>,
+    /// What the build gave the profiler to name frames with, as this
+    /// snapshot's frames show it (absent from older writers' files; see
+    /// [`crate::quality`]).
+    #[serde(default)]
+    pub build: Option<Build>,
+}
+
+/// What a snapshot's build gave the profiler: whether its symbols are v0
+/// (known when it was built), and what its return addresses were found to
+/// have, counted over the distinct addresses looked up for the snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Build {
+    /// Built with `-C symbol-mangling-version=v0`, which keeps generic
+    /// arguments in function names (the standard library's own symbols are
+    /// v0 in every build, so this is the build's flag, not what names say).
+    pub v0_symbols: bool,
+    /// Addresses looked up.
+    pub addresses: u32,
+    /// Of those, addresses in a named function.
+    pub named: u32,
+    /// Addresses with a source file and line.
+    pub with_lines: u32,
 }
 
 /// Heap-wide figures. Byte and allocation counts are estimates scaled from

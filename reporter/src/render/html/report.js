@@ -531,6 +531,11 @@ function drawHeader() {
   if (last.interval_bytes === 1) parts.push("every allocation recorded");
   else parts.push(`sampled every ${bytes(last.interval_bytes)}`);
   parts.push(`live heap ${bytes(first.live_bytes)} → ${bytes(last.live_bytes)}`);
+  if (DATA.build_warning) {
+    const warning = document.getElementById("build-warning");
+    warning.textContent = `Warning: ${DATA.build_warning}`;
+    warning.hidden = false;
+  }
   const summary = document.getElementById("summary");
   summary.textContent = parts.join(" · ");
   summary.title = DATA.exe;
