@@ -54,7 +54,7 @@ pub use autodump::AutoDump;
 pub use heapsnap_format::units;
 pub use profiler::Profiler;
 pub use record::settings::DEFAULT_SAMPLE_INTERVAL;
-pub use record::tags::{TagGuard, tag, tag_type};
+pub use record::tags::{TagGuard, Tagged, tag, tag_type, tagged};
 pub use snapshot::{Error, ErrorKind, Snapshot};
 #[cfg(feature = "jemalloc")]
 pub use tikv_jemallocator::Jemalloc;

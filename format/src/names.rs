@@ -109,7 +109,9 @@ pub fn turbofish(function: &str) -> (&str, Vec<&str>) {
 
 /// Every path shortened to its last segment, generic arguments kept:
 /// `alloc::sync::Arc<app::Conn>` -> `Arc<Conn>`,
-/// `(alloc::string::String, [u8; 16])` -> `(String, [u8; 16])`.
+/// `(alloc::string::String, [u8; 16])` -> `(String, [u8; 16])`; a closure
+/// keeps the function it is in: `app::db::purge::{closure#0}` ->
+/// `purge::{closure#0}` (a spawned task's type names its function).
 pub fn shorten(ty: &str) -> String {
     let mut out = String::with_capacity(ty.len());
     let mut segment_start: Option<usize> = None;
@@ -125,8 +127,13 @@ pub fn shorten(ty: &str) -> String {
             out.push(c as char);
             i += 1;
         } else if c == b':' && bytes.get(i + 1) == Some(&b':') && segment_start.is_some() {
-            // A path continues: drop what came before the `::`.
-            if let Some(start) = segment_start {
+            if bytes.get(i + 2) == Some(&b'{') {
+                // A closure or other unnamed item (`{closure#0}`): the
+                // function it is in names it, and stays.
+                out.push_str("::");
+                segment_start = None;
+            } else if let Some(start) = segment_start {
+                // A path continues: drop what came before the `::`.
                 out.truncate(start);
             }
             i += 2;
@@ -472,6 +479,17 @@ mod tests {
         );
         assert_eq!(shorten("<T as core::clone::Clone>"), "<T as Clone>");
         assert_eq!(shorten("u8"), "u8");
+        // A spawned task's type names the function its future comes from.
+        assert_eq!(
+            shorten(
+                "alloc::boxed::Box<tokio::runtime::task::core::Cell<app::db::purge_expired::{closure#0}, alloc::sync::Arc<tokio::runtime::scheduler::current_thread::Handle>>>"
+            ),
+            "Box<Cell<purge_expired::{closure#0}, Arc<Handle>>>"
+        );
+        assert_eq!(
+            shorten("app::serve::{closure#0}::{closure#1}"),
+            "serve::{closure#0}::{closure#1}"
+        );
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! subsystem, a request type).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use super::hash::AddrHash;
 use super::thread;
@@ -33,6 +36,52 @@ pub fn tag(name: &str) -> TagGuard {
     TagGuard {
         previous,
         _not_send: PhantomData,
+    }
+}
+
+/// Tags the allocations `future` makes while it is polled, on whichever
+/// thread polls it: for async code, where a guard from [`tag`] would stay
+/// with the thread while the task moves between workers and other tasks
+/// run on it. `Send` when the future is. Tags nest like [`tag`]'s.
+///
+/// ```
+/// # async fn purge_expired() {}
+/// let job = heapsnap::tagged("purge", purge_expired());
+/// // tokio::spawn(job);
+/// # drop(job);
+/// ```
+pub fn tagged<F: Future>(name: &str, future: F) -> Tagged<F> {
+    let id = thread::with(|state| {
+        let _busy = state.enter();
+        intern(name)
+    });
+    Tagged {
+        id,
+        future: Box::pin(future),
+    }
+}
+
+/// A future whose allocations carry a tag while it is polled. Returned by
+/// [`tagged`].
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct Tagged<F> {
+    id: u32,
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for Tagged<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let previous = thread::with(|state| state.replace_tag(this.id));
+        // Restored even if the poll panics.
+        let _restore = TagGuard {
+            previous,
+            _not_send: PhantomData,
+        };
+        this.future.as_mut().poll(cx)
     }
 }
 
