@@ -11,7 +11,9 @@
 //! - a failed allocation writes a dump;
 //! - SIGKILL in the middle of dumping leaves only complete snapshots and
 //!   hidden temporary files the reporter skips;
-//! - a process exits promptly while a dump is in progress.
+//! - a process exiting while a dump is in progress ends with a last dump;
+//! - SIGTERM writes a last dump, then ends the process as it would have;
+//!   a program's own SIGTERM handler runs, and its exit writes the dump.
 
 // A refusing inner allocator is the point of the out-of-memory test.
 #![allow(unsafe_code)]
@@ -75,6 +77,8 @@ fn spawn_child(name: &str, env: &[(&str, String)]) -> Child {
         ])
         .args(["--test-threads=1"])
         .env_remove("HEAPSNAP_DIR")
+        // The last dump at exit, only where a test asks for it.
+        .env("HEAPSNAP_DUMP_ON_EXIT", "off")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     for (key, value) in env {
@@ -425,6 +429,7 @@ fn child_approaches_the_limit() {
     AutoDump::new(dir.join("dumps"))
         .interval(None)
         .on_growth(None)
+        .on_exit(false)
         .near_limit(Some(0.9))
         .memory_limit_file(Some(limit_file))
         .start()
@@ -506,6 +511,7 @@ fn child_fails_an_allocation() {
     heapsnap::set_sample_interval(1);
     AutoDump::new(env_var("CHILD_DIR"))
         .interval(None)
+        .on_exit(false)
         .start()
         .unwrap();
     let held = vec![3u8; 1 << 20];
@@ -740,7 +746,7 @@ fn child_exits_while_dumping() {
 }
 
 #[test]
-fn exit_does_not_wait_for_a_dump_in_progress() {
+fn exit_while_dumping_ends_with_a_last_dump() {
     let dir = support::scratch("auto-exit");
     // `finish` fails the test if the child does not exit.
     run_child(
@@ -748,7 +754,8 @@ fn exit_does_not_wait_for_a_dump_in_progress() {
         &[("CHILD_DIR", dir.display().to_string())],
     );
     let dumps = dumps(&dir);
-    assert!(dumps.len() >= 2, "{:?}", triggers(&dumps));
+    assert!(dumps.len() >= 3, "{:?}", triggers(&dumps));
+    assert_eq!(triggers(&dumps).last(), Some(&"exit"));
     for (name, snap) in &dumps[1..] {
         // The pause allocating threads could see: one shard's copy.
         assert!(
@@ -757,4 +764,126 @@ fn exit_does_not_wait_for_a_dump_in_progress() {
         );
         assert!(snap.totals.live_allocs >= 400_000, "{name}");
     }
+}
+
+/// Waits for `child` to end, within [`HANG`]; its output.
+fn finish_any(mut child: Child) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > HANG {
+            let _ = child.kill();
+            panic!("child still running after {HANG:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn sigterm_writes_a_last_dump_then_ends_the_process_as_it_would_have() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = support::scratch("auto-sigterm");
+    let child = spawn_growing(
+        &dir,
+        20_000,
+        4096,
+        &[
+            ("HEAPSNAP_DUMP_INTERVAL", "off"),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
+            ("HEAPSNAP_DUMP_ON_EXIT", "on"),
+        ],
+    );
+    wait_for_files(&dir, 1);
+    // SAFETY: sending a signal to our own child has no memory effects.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    let output = finish_any(child);
+    // Ended by SIGTERM, as without the profiler: not a normal exit.
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGTERM),
+        "{:?}",
+        output.status
+    );
+    assert_eq!(triggers(&dumps(&dir)), ["start", "terminate"]);
+}
+
+/// Set by the child's own SIGTERM handler.
+static TERMINATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The handler the child's replaced (the profiler's), which it calls in
+/// turn, as signal-hook (tokio's `signal`) does.
+static PREVIOUS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn own_sigterm_handler(signal: libc::c_int) {
+    TERMINATED.store(true, std::sync::atomic::Ordering::Relaxed);
+    let previous = PREVIOUS.load(std::sync::atomic::Ordering::Relaxed);
+    if previous != libc::SIG_DFL && previous != libc::SIG_IGN {
+        // SAFETY: `previous` is the address of the handler sigaction
+        // reported, an `extern "C" fn(c_int)` (installed without
+        // SA_SIGINFO).
+        let chained: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(previous) };
+        chained(signal);
+    }
+}
+
+#[test]
+#[ignore = "run by the tests above in a child process"]
+fn child_handles_sigterm_itself() {
+    let dir = env_var("CHILD_DIR");
+    AutoDump::new(&dir).interval(None).start().unwrap();
+    // Installed after the profiler's, as tokio's or ctrlc's handler is;
+    // it calls the one it replaced.
+    // SAFETY: the handler stores to atomics and calls the previous
+    // handler; `previous` is a valid, writable sigaction.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = own_sigterm_handler as *const () as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGTERM, &action, &mut previous);
+        PREVIOUS.store(previous.sa_sigaction, std::sync::atomic::Ordering::Relaxed);
+    }
+    std::fs::write(Path::new(&dir).join("ready"), "").unwrap();
+    let start = Instant::now();
+    let mut held = Vec::new();
+    while !TERMINATED.load(std::sync::atomic::Ordering::Relaxed) {
+        assert!(start.elapsed() < HANG, "no SIGTERM came");
+        held.push(vec![1u8; 4096]);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The profiler's handler, called in turn, asked for a last dump: it
+    // comes, and the process is not ended for it.
+    let dir = Path::new(&dir);
+    while !dumps(dir)
+        .iter()
+        .any(|(_, s)| s.trigger.as_str() == "terminate")
+    {
+        assert!(start.elapsed() < HANG, "no terminate dump");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A graceful shutdown, then a normal exit.
+    println!("own handler ran");
+    std::mem::forget(held);
+}
+
+#[test]
+fn a_programs_own_sigterm_handler_runs_and_its_exit_writes_the_last_dump() {
+    let dir = support::scratch("auto-own-handler");
+    let child = spawn_child(
+        "handles_sigterm_itself",
+        &[("CHILD_DIR", dir.display().to_string())],
+    );
+    // The child says when its handler is in place.
+    let start = Instant::now();
+    while !dir.join("ready").exists() {
+        assert!(start.elapsed() < HANG, "the child never got ready");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: sending a signal to our own child has no memory effects.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    let output = finish(child);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("own handler ran"), "{stdout}");
+    assert_eq!(triggers(&dumps(&dir)), ["start", "terminate", "exit"]);
 }

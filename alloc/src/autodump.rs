@@ -28,8 +28,8 @@ pub struct AutoDump {
 
 impl AutoDump {
     /// Dumps into `dir` every 60 s, on 20% growth over the last high, at 90%
-    /// of the memory limit, on SIGUSR1 and on allocation failure, keeping
-    /// the newest 100 and the first.
+    /// of the memory limit, on SIGUSR1, on allocation failure and at exit,
+    /// keeping the newest 100 and the first.
     pub fn new(dir: impl Into<PathBuf>) -> AutoDump {
         AutoDump {
             settings: dump::Settings::new(dir.into()),
@@ -69,6 +69,17 @@ impl AutoDump {
     /// than the interval are seen, small ones rarely).
     pub fn on_out_of_memory(mut self, enabled: bool) -> Self {
         self.settings.on_oom = enabled;
+        self
+    }
+
+    /// Write a last dump when the process exits: normally (`main` returns,
+    /// or `exit`; the exit waits for the dump, at most 10 s), or on SIGTERM
+    /// or SIGINT when the program left them to end it (the dump is
+    /// written, then the process ends as the signal would have ended it).
+    /// A program's own handler for those signals is never replaced: it
+    /// shuts down its own way, and its exit writes the last dump.
+    pub fn on_exit(mut self, enabled: bool) -> Self {
+        self.settings.on_exit = enabled;
         self
     }
 

@@ -23,6 +23,7 @@
 //! | `HEAPSNAP_DUMP_NEAR_LIMIT` | dump when RSS reaches this fraction of the memory limit (`90%`), or `off` | `90%` |
 //! | `HEAPSNAP_DUMP_ON_SIGNAL` | dump on SIGUSR1 (`on`/`off`) | `on` |
 //! | `HEAPSNAP_DUMP_ON_OOM` | dump when an allocation fails (`on`/`off`) | `on` |
+//! | `HEAPSNAP_DUMP_ON_EXIT` | a last dump at exit, and on SIGTERM/SIGINT the program leaves to end it (`on`/`off`) | `on` |
 //! | `HEAPSNAP_KEEP` | keep this many newest dumps (plus the first) | 100 |
 //! | `HEAPSNAP_MEMORY_LIMIT` | the memory limit (`2GiB`), instead of the cgroup's | cgroup |
 //! | `HEAPSNAP_MEMORY_LIMIT_FILE` | read the limit from this file (like `memory.max`) | cgroup |
@@ -163,6 +164,9 @@ pub(crate) fn auto_dump() -> Option<crate::AutoDump> {
     }
     if let Some(value) = env(c"HEAPSNAP_DUMP_ON_OOM") {
         dump = dump.on_out_of_memory(!off(text(&value)));
+    }
+    if let Some(value) = env(c"HEAPSNAP_DUMP_ON_EXIT") {
+        dump = dump.on_exit(!off(text(&value)));
     }
     if let Some(value) = env(c"HEAPSNAP_KEEP") {
         let text = text(&value);

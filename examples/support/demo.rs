@@ -104,8 +104,10 @@ pub fn start_dumps(options: &Options) {
     if std::env::var_os("HEAPSNAP_DIR").is_some() {
         return;
     }
+    // `finish` takes the last snapshot itself, before the analysis.
     let started = heapsnap::AutoDump::new(&options.dir)
         .interval(Some(options.interval))
+        .on_exit(false)
         .start();
     if let Err(err) = started {
         eprintln!("cannot start automatic dumps: {err}");

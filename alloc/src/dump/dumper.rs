@@ -57,6 +57,16 @@ impl Dumper {
         self.dump(Trigger::Start);
         while RUNNING.load(Ordering::Acquire) {
             std::thread::park_timeout(POLL);
+            if super::exiting() {
+                self.dump(Trigger::Exit);
+                super::exit_dumped();
+                return;
+            }
+            if let Some(signal) = super::take_termination() {
+                self.dump(Trigger::Terminate);
+                super::end_as_signalled(signal);
+                continue;
+            }
             if let Some(trigger) = self.due() {
                 self.dump(trigger);
             }

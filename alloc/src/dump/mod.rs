@@ -13,8 +13,8 @@ mod oom;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::record::thread;
 use crate::snapshot::Error;
@@ -31,6 +31,7 @@ pub(crate) struct Settings {
     pub near_limit: Option<f64>,
     pub signal: bool,
     pub on_oom: bool,
+    pub on_exit: bool,
     pub keep: usize,
     pub memory_limit: Option<u64>,
     pub memory_limit_file: Option<PathBuf>,
@@ -38,7 +39,8 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// Every 60 s, on 20% growth over the last high, at 90% of the memory
-    /// limit, on SIGUSR1 and on allocation failure, keeping the newest 100
+    /// limit, on SIGUSR1, on allocation failure and at exit (normal, or
+    /// SIGTERM and SIGINT left to end the process), keeping the newest 100
     /// and the first.
     pub(crate) fn new(dir: PathBuf) -> Settings {
         Settings {
@@ -48,6 +50,7 @@ impl Settings {
             near_limit: Some(0.9),
             signal: true,
             on_oom: true,
+            on_exit: true,
             keep: 100,
             memory_limit: None,
             memory_limit_file: None,
@@ -60,6 +63,14 @@ impl Settings {
 static RUNNING: AtomicBool = AtomicBool::new(false);
 /// Set by the SIGUSR1 handler.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// The termination signal received (SIGTERM, SIGINT), 0 for none.
+static TERMINATING: AtomicI32 = AtomicI32::new(0);
+/// Set when the process exits normally; the background thread writes the
+/// last dump and sets `EXIT_DUMPED`.
+static EXITING: AtomicBool = AtomicBool::new(false);
+static EXIT_DUMPED: AtomicBool = AtomicBool::new(false);
+/// How long an exiting process waits for its last dump.
+const EXIT_WAIT: Duration = Duration::from_secs(10);
 /// The background thread, to wake it.
 static DUMPER: OnceLock<std::thread::Thread> = OnceLock::new();
 /// Settings for the out-of-memory dump, written by the failing thread.
@@ -89,6 +100,10 @@ fn start_guarded(settings: Settings) -> Result<(), Error> {
     if settings.signal {
         sys::on_sigusr1(on_signal);
     }
+    if settings.on_exit {
+        sys::on_termination(on_termination);
+        sys::at_exit(at_exit);
+    }
     let for_thread = settings.clone();
     let spawned = std::thread::Builder::new()
         .name("heapsnap-dump".into())
@@ -116,6 +131,58 @@ extern "C" fn on_signal(_signal: std::ffi::c_int) {
     // Async-signal-safe: one atomic store. The thread notices within its
     // poll period.
     SIGNALLED.store(true, Ordering::Relaxed);
+}
+
+extern "C" fn on_termination(signal: std::ffi::c_int) {
+    // Async-signal-safe: one atomic store. The background thread writes
+    // the last dump within its poll period, then ends the process as the
+    // signal would have (unless the program has since handled it itself).
+    TERMINATING.store(signal, Ordering::Relaxed);
+}
+
+/// The termination signal received since the last call, if any.
+pub(super) fn take_termination() -> Option<std::ffi::c_int> {
+    let signal = TERMINATING.swap(0, Ordering::AcqRel);
+    (signal != 0).then_some(signal)
+}
+
+/// After the last dump on a termination `signal`: ends the process as the
+/// signal would have ended it, unless a handler of the program's replaced
+/// the profiler's meanwhile (it then chains to ours, and shuts down its own
+/// way).
+pub(super) fn end_as_signalled(signal: std::ffi::c_int) {
+    if sys::is_action(signal, on_termination) {
+        sys::die_of(signal);
+    }
+}
+
+/// At normal exit: asks the background thread for the last dump and waits
+/// for it (at most `EXIT_WAIT`). Allocates nothing.
+extern "C" fn at_exit() {
+    if !RUNNING.load(Ordering::Acquire) {
+        return;
+    }
+    EXITING.store(true, Ordering::Release);
+    if let Some(dumper) = DUMPER.get() {
+        dumper.unpark();
+    }
+    let deadline = Instant::now() + EXIT_WAIT;
+    while !EXIT_DUMPED.load(Ordering::Acquire)
+        && RUNNING.load(Ordering::Acquire)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// True when the process is exiting and wants its last dump.
+pub(super) fn exiting() -> bool {
+    EXITING.load(Ordering::Acquire)
+}
+
+/// The last dump at exit is written.
+pub(super) fn exit_dumped() {
+    EXIT_DUMPED.store(true, Ordering::Release);
 }
 
 /// Called in a forked child: the background thread did not follow it.

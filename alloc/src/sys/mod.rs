@@ -134,25 +134,69 @@ pub(crate) fn register_atfork(
 /// own (its disposition is not the default). The handler must be
 /// async-signal-safe.
 pub(crate) fn on_sigusr1(handler: extern "C" fn(libc::c_int)) {
+    install_where_default(libc::SIGUSR1, handler);
+}
+
+/// Installs `handler` for SIGTERM and SIGINT where the program left them
+/// at their default action (ending the process); a program's own handler,
+/// or an ignored signal, stays as it is. The handler must be
+/// async-signal-safe.
+pub(crate) fn on_termination(handler: extern "C" fn(libc::c_int)) {
+    install_where_default(libc::SIGTERM, handler);
+    install_where_default(libc::SIGINT, handler);
+}
+
+/// The action for `signal` now: its handler's address, `SIG_DFL` or
+/// `SIG_IGN`; `None` if it cannot be read.
+fn current_action(signal: libc::c_int) -> Option<libc::sighandler_t> {
     // SAFETY: `current` is a valid, writable sigaction; a null new action
     // only queries.
     let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
-    if unsafe { libc::sigaction(libc::SIGUSR1, std::ptr::null(), &mut current) } != 0
-        || current.sa_sigaction != libc::SIG_DFL
-    {
+    let rc = unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) };
+    (rc == 0).then_some(current.sa_sigaction)
+}
+
+fn install_where_default(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+    if current_action(signal) != Some(libc::SIG_DFL) {
         return;
     }
     // SAFETY: a zeroed sigaction is a valid starting point; the handler is
     // an `extern "C" fn(c_int)`, as `sa_sigaction` without `SA_SIGINFO`
-    // expects, and only stores to an atomic.
+    // expects, and only stores to atomics.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler as usize;
         action.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
+        libc::sigaction(signal, &action, std::ptr::null_mut());
     }
+}
+
+/// True while `handler` is the action for `signal`: no handler of the
+/// program's replaced it since.
+pub(crate) fn is_action(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) -> bool {
+    current_action(signal) == Some(handler as usize)
+}
+
+/// Ends the process as `signal` would have without the profiler's handler:
+/// its default action restored, the signal raised again.
+pub(crate) fn die_of(signal: libc::c_int) {
+    // SAFETY: restoring the default action and raising a signal touch no
+    // memory of ours; `raise` runs the default action (the process ends).
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+    }
+}
+
+/// Runs `handler` when the process exits normally (`exit`, or `main`
+/// returning), as C's `atexit` does.
+pub(crate) fn at_exit(handler: extern "C" fn()) {
+    // SAFETY: the handler is a plain `extern "C"` function without
+    // arguments, which is all `atexit` requires; it never unwinds (an
+    // `extern "C"` function aborts rather than unwind).
+    let _ = unsafe { libc::atexit(handler) };
 }
 
 /// True when a process with this pid exists (it may be another's than

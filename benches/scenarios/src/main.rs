@@ -181,6 +181,8 @@ fn start_snapshots(
                 .on_growth(Some(margin))
                 .near_limit(None)
                 .on_signal(false)
+                // The plan says when the run's last snapshot is taken.
+                .on_exit(false)
                 .start()?;
             return Ok(None);
         }

@@ -25,6 +25,10 @@ pub enum Trigger {
     Signal,
     /// An allocation failed.
     Oom,
+    /// The process is exiting normally (`main` returned, or `exit`).
+    Exit,
+    /// SIGTERM or SIGINT, which the program left to end it.
+    Terminate,
     /// A word this reader does not know.
     Other(String),
 }
@@ -40,6 +44,8 @@ impl Trigger {
             Trigger::NearLimit => "near-limit",
             Trigger::Signal => "signal",
             Trigger::Oom => "oom",
+            Trigger::Exit => "exit",
+            Trigger::Terminate => "terminate",
             Trigger::Other(word) => word,
         }
     }
@@ -54,6 +60,8 @@ impl Trigger {
             "near-limit" => Trigger::NearLimit,
             "signal" => Trigger::Signal,
             "oom" => Trigger::Oom,
+            "exit" => Trigger::Exit,
+            "terminate" => Trigger::Terminate,
             other => Trigger::Other(other.to_owned()),
         }
     }
