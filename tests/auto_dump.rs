@@ -87,8 +87,21 @@ fn spawn_child(name: &str, env: &[(&str, String)]) -> Child {
     command.spawn().expect("the test binary runs")
 }
 
-/// Waits for `child`, failing the test if it takes longer than [`HANG`].
-fn finish(mut child: Child) -> Output {
+/// Waits for `child`, failing the test if it takes longer than [`HANG`]
+/// or fails.
+fn finish(child: Child) -> Output {
+    let output = finish_any(child);
+    assert!(
+        output.status.success(),
+        "child failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Waits for `child` to end, however it ends, within [`HANG`]; its output.
+fn finish_any(mut child: Child) -> Output {
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > HANG {
@@ -97,14 +110,14 @@ fn finish(mut child: Child) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "child failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    child.wait_with_output().unwrap()
+}
+
+/// Sends `signal` to `child`.
+fn signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: sending a signal to our own child has no memory effects.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    assert_eq!(sent, 0);
 }
 
 fn run_child(name: &str, env: &[(&str, String)]) -> Output {
@@ -294,9 +307,7 @@ fn sigusr1_writes_a_dump() {
     );
     // The handler is in place once the baseline is written.
     wait_for_files(&dir, 1);
-    // SAFETY: sending a signal to our own child has no memory effects.
-    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGUSR1) };
-    assert_eq!(sent, 0);
+    signal(&child, libc::SIGUSR1);
     finish(child);
     assert_eq!(triggers(&dumps(&dir)), ["start", "signal"]);
 }
@@ -766,19 +777,6 @@ fn exit_while_dumping_ends_with_a_last_dump() {
     }
 }
 
-/// Waits for `child` to end, within [`HANG`]; its output.
-fn finish_any(mut child: Child) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > HANG {
-            let _ = child.kill();
-            panic!("child still running after {HANG:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn sigterm_writes_a_last_dump_then_ends_the_process_as_it_would_have() {
     use std::os::unix::process::ExitStatusExt;
@@ -794,9 +792,7 @@ fn sigterm_writes_a_last_dump_then_ends_the_process_as_it_would_have() {
         ],
     );
     wait_for_files(&dir, 1);
-    // SAFETY: sending a signal to our own child has no memory effects.
-    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(sent, 0);
+    signal(&child, libc::SIGTERM);
     let output = finish_any(child);
     // Ended by SIGTERM, as without the profiler: not a normal exit.
     assert_eq!(
@@ -879,9 +875,7 @@ fn a_programs_own_sigterm_handler_runs_and_its_exit_writes_the_last_dump() {
         assert!(start.elapsed() < HANG, "the child never got ready");
         std::thread::sleep(Duration::from_millis(10));
     }
-    // SAFETY: sending a signal to our own child has no memory effects.
-    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(sent, 0);
+    signal(&child, libc::SIGTERM);
     let output = finish(child);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("own handler ran"), "{stdout}");

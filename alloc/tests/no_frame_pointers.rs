@@ -38,6 +38,22 @@ fn build_probe(dir: &str, rustflags: &str) -> PathBuf {
     target_dir.join("debug/examples/fallback_probe")
 }
 
+/// The snapshot the probe at `probe` writes.
+fn probe_snapshot(probe: &Path) -> Snapshot {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.json");
+    let output = Command::new(probe)
+        .env("HEAPSNAP_PROBE_SNAPSHOT", &path)
+        .output()
+        .expect("the probe runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Snapshot::read_from_path(&path).unwrap()
+}
+
 #[test]
 fn stacks_are_unwound_when_the_build_has_no_frame_pointers() {
     let probe = build_probe(
@@ -54,14 +70,7 @@ fn stacks_are_unwound_when_the_build_has_no_frame_pointers() {
     assert!(stdout.starts_with("OK stack_walk=backtrace "), "{stdout}");
 
     // The snapshot says what is missing: frame pointers only.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("probe.json");
-    let status = Command::new(&probe)
-        .env("HEAPSNAP_PROBE_SNAPSHOT", &path)
-        .status()
-        .expect("the probe runs");
-    assert!(status.success());
-    let snapshot = Snapshot::read_from_path(&path).unwrap();
+    let snapshot = probe_snapshot(&probe);
     let build = snapshot
         .sampling
         .build
@@ -80,18 +89,7 @@ fn a_snapshot_says_what_a_plain_build_lacks() {
     // What a build without the README's settings gets: no frame pointers,
     // legacy symbol names (the default), no debug information.
     let probe = build_probe("plain-build", "-C force-frame-pointers=no -C debuginfo=0");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("probe.json");
-    let output = Command::new(&probe)
-        .env("HEAPSNAP_PROBE_SNAPSHOT", &path)
-        .output()
-        .expect("the probe runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let snapshot = Snapshot::read_from_path(&path).unwrap();
+    let snapshot = probe_snapshot(&probe);
     let build = snapshot
         .sampling
         .build
