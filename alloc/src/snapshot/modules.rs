@@ -1,7 +1,10 @@
 //! The loaded objects (executable, shared libraries) with their address
 //! ranges and build ids, so that a snapshot's raw addresses can be
-//! symbolised again offline, on another machine.
+//! symbolised again offline, on another machine. Read from the dynamic
+//! loader on Linux; elsewhere the list is empty for now (frames are still
+//! symbolised in the process).
 
+#[cfg(target_os = "linux")]
 use std::ffi::{CStr, c_int, c_void};
 
 use crate::sys::lock::SpinLock;
@@ -27,7 +30,14 @@ pub(crate) struct Loaded {
     pub build_id: Option<String>,
 }
 
+/// Lists the loaded objects that contain code: none outside Linux.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn loaded() -> Vec<Loaded> {
+    Vec::new()
+}
+
 /// Lists the loaded objects that contain code.
+#[cfg(target_os = "linux")]
 pub(crate) fn loaded() -> Vec<Loaded> {
     let mut out: Vec<Loaded> = Vec::new();
     let loader = LOADER.lock();
@@ -46,6 +56,7 @@ pub(crate) fn loaded() -> Vec<Loaded> {
 }
 
 /// `dl_iterate_phdr` callback: records one object. Never unwinds.
+#[cfg(target_os = "linux")]
 unsafe extern "C" fn collect(
     info: *mut libc::dl_phdr_info,
     _size: usize,
@@ -99,6 +110,7 @@ unsafe extern "C" fn collect(
 }
 
 /// Finds the GNU build id among ELF notes.
+#[cfg(target_os = "linux")]
 fn find_build_id(mut notes: &[u8]) -> Option<String> {
     const NT_GNU_BUILD_ID: u32 = 3;
     let word = |bytes: &[u8], at: usize| -> Option<u32> {
@@ -121,7 +133,7 @@ fn find_build_id(mut notes: &[u8]) -> Option<String> {
     None
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -17,7 +17,12 @@ pub(crate) fn monotonic_ns() -> u64 {
 /// resolution), in nanoseconds: a plain memory read in the vDSO, cheap
 /// enough for every sample's age.
 pub(crate) fn coarse_monotonic_ns() -> u64 {
-    read_clock(libc::CLOCK_MONOTONIC_COARSE)
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let clock = libc::CLOCK_MONOTONIC_COARSE;
+    // Elsewhere (macOS): the precise clock, a vDSO-like read there too.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let clock = libc::CLOCK_MONOTONIC;
+    read_clock(clock)
 }
 
 fn read_clock(clock: libc::clockid_t) -> u64 {
