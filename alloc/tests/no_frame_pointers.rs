@@ -11,6 +11,7 @@ use std::process::Command;
 
 use heapsnap_format::Snapshot;
 use heapsnap_format::quality::{Shortfall, shortfalls};
+use heapsnap_format::snapshot::Build;
 
 /// Builds the probe with `rustflags` into `target/<dir>`; its path.
 fn build_probe(dir: &str, rustflags: &str) -> PathBuf {
@@ -38,8 +39,8 @@ fn build_probe(dir: &str, rustflags: &str) -> PathBuf {
     target_dir.join("debug/examples/fallback_probe")
 }
 
-/// The snapshot the probe at `probe` writes.
-fn probe_snapshot(probe: &Path) -> Snapshot {
+/// The snapshot the probe at `probe` writes, and the build it records.
+fn probe_snapshot(probe: &Path) -> (Snapshot, Build) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probe.json");
     let output = Command::new(probe)
@@ -51,7 +52,13 @@ fn probe_snapshot(probe: &Path) -> Snapshot {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    Snapshot::read_from_path(&path).unwrap()
+    let snapshot = Snapshot::read_from_path(&path).unwrap();
+    let build = snapshot
+        .sampling
+        .build
+        .clone()
+        .expect("the build is recorded");
+    (snapshot, build)
 }
 
 #[test]
@@ -70,12 +77,7 @@ fn stacks_are_unwound_when_the_build_has_no_frame_pointers() {
     assert!(stdout.starts_with("OK stack_walk=backtrace "), "{stdout}");
 
     // The snapshot says what is missing: frame pointers only.
-    let snapshot = probe_snapshot(&probe);
-    let build = snapshot
-        .sampling
-        .build
-        .clone()
-        .expect("the build is recorded");
+    let (snapshot, build) = probe_snapshot(&probe);
     assert!(build.v0_symbols, "{build:?}");
     assert_eq!(
         shortfalls(&snapshot),
@@ -89,12 +91,7 @@ fn a_snapshot_says_what_a_plain_build_lacks() {
     // What a build without the README's settings gets: no frame pointers,
     // legacy symbol names (the default), no debug information.
     let probe = build_probe("plain-build", "-C force-frame-pointers=no -C debuginfo=0");
-    let snapshot = probe_snapshot(&probe);
-    let build = snapshot
-        .sampling
-        .build
-        .clone()
-        .expect("the build is recorded");
+    let (snapshot, build) = probe_snapshot(&probe);
     assert!(!build.v0_symbols, "{build:?}");
     assert_eq!(
         shortfalls(&snapshot),

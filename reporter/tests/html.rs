@@ -5,6 +5,8 @@
 //! saw from the page's DOM; screenshots in light and dark are left in
 //! `target/tmp/html-report/` for people to look at.
 
+mod tools;
+
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
@@ -163,18 +165,11 @@ fn big_runs_are_bounded_and_their_totals_whole() {
 // ------------------------------------------------------------ the browser
 
 fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|name| {
-            Process::new(name)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-    if found.is_none() && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("chromium is not installed: .ci/run installs Debian's chromium for this test");
-    }
-    found.map(PathBuf::from)
+    tools::find(
+        &["chromium", "chromium-browser", "google-chrome"],
+        "--version",
+        "chromium",
+    )
 }
 
 /// Headless Chromium on `page`, with `args`; its standard output.
@@ -226,7 +221,6 @@ fn self_test(browser: &Path, page: &Path, args: &[&str]) -> Value {
 #[test]
 fn the_page_works_in_a_browser() {
     let Some(browser) = chromium() else {
-        eprintln!("skipped: chromium is not installed (apt-get install chromium)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -309,7 +303,6 @@ fn the_page_works_in_a_browser() {
 #[test]
 fn a_page_of_one_snapshot_works_in_a_browser() {
     let Some(browser) = chromium() else {
-        eprintln!("skipped: chromium is not installed (apt-get install chromium)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

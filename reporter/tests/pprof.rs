@@ -2,6 +2,8 @@
 //! are the snapshot's, readable by `go tool pprof` (run when `go` is
 //! installed; CI installs it and then requires it).
 
+mod tools;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -128,20 +130,12 @@ fn the_profile_holds_the_snapshots_figures_stacks_and_types() {
 }
 
 fn go() -> Option<PathBuf> {
-    let found = Process::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("go is not installed: .ci/run installs golang-go for this test");
-    }
-    found.then(|| PathBuf::from("go"))
+    tools::find(&["go"], "version", "golang-go")
 }
 
 #[test]
 fn go_tool_pprof_reads_it() {
     let Some(go) = go() else {
-        eprintln!("skipped: `go` is not installed (apt-get install golang-go)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -225,7 +219,6 @@ fn live_under(snapshot: &Snapshot, function: &str) -> f64 {
 #[test]
 fn go_tool_pprof_names_the_leak_with_its_bytes_and_growth() {
     let Some(go) = go() else {
-        eprintln!("skipped: `go` is not installed (apt-get install golang-go)");
         return;
     };
     // A leaking example's series, and the function heapsnap blames.
