@@ -8,13 +8,14 @@
 //! more, several times the detection limit `docs/LEAKS.md` gives, so that a
 //! failure is a defect and not the sampler's luck (at 40–50 intervals over
 //! 5 s, one run in a few dozen still came out below 99%: that is the
-//! evaluation's business, `benches/leak_eval.rs`, not these tests'). The scenarios run one at
-//! a time: each paces itself by the clock, and eight at once on two cores
-//! would be another scenario than the one planned.
+//! evaluation's business, `benches/leak_eval.rs`, not these tests'). The
+//! tests run one at a time, analyses included: each scenario paces itself
+//! by the clock, and anything beside it on two cores would make it another
+//! scenario than the one planned.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use heapsnap_report::leaks::{Report, Suspect};
 use heapsnap_scenarios::plan::{Healthy, Leak, LeakKind, Plan, Schedule};
@@ -71,12 +72,20 @@ fn churn(interval: u64, seconds: f64) -> Healthy {
     }
 }
 
-/// Held while a scenario runs: one at a time.
+/// Held by each test for the whole of it: a scenario paces itself by the
+/// clock, and another test's scenario or analysis beside it on two cores
+/// would stall its load and make it another scenario than the one planned
+/// (a leak that stops early is rightly "levelled").
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Waits for the other tests to finish; the test runs alone while it holds
+/// the guard.
+fn alone() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Runs `plan` into a fresh directory and returns it with the truth.
 fn run_plan(name: &str, plan: &Plan) -> (PathBuf, heapsnap_scenarios::score::Truth) {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!(
         "heapsnap-defects-{}-{name}-{}",
         std::process::id(),
@@ -164,6 +173,7 @@ fn no_suspects(report: &Report, outcome: &Outcome) {
 /// not the sessions' buffers, beside a bounded store of the same type.
 #[test]
 fn a_map_of_structs_by_value_is_named() {
+    let _alone = alone();
     let (interval, seconds) = (64 * KIB, 5.0);
     each_seed(
         "by-value",
@@ -191,6 +201,7 @@ fn a_map_of_structs_by_value_is_named() {
 /// what it holds is placed in a third-party crate.
 #[test]
 fn values_moved_in_are_held_by_the_map_in_the_programs_own_code() {
+    let _alone = alone();
     let (interval, seconds) = (512 * KIB, 5.0);
     each_seed(
         "moved-in",
@@ -251,6 +262,7 @@ fn in_own_code(suspect: &Suspect) {
 /// transient list is no suspect.
 #[test]
 fn a_transient_collection_of_the_same_elements_is_no_holder() {
+    let _alone = alone();
     let (interval, seconds) = (512 * KIB, 5.0);
     each_seed(
         "transient",
@@ -284,6 +296,7 @@ fn a_transient_collection_of_the_same_elements_is_no_holder() {
 /// cache that warms up: no suspect.
 #[test]
 fn a_late_load_is_no_leak() {
+    let _alone = alone();
     let (interval, seconds) = (512 * KIB, 5.0);
     each_seed(
         "late-load",
@@ -315,6 +328,7 @@ fn a_late_load_is_no_leak() {
 /// the table is no suspect.
 #[test]
 fn snapshots_clustered_in_time_still_find_the_leak() {
+    let _alone = alone();
     let (interval, seconds) = (512 * KIB, 6.0);
     each_seed(
         "clustered",
@@ -345,6 +359,7 @@ fn snapshots_clustered_in_time_still_find_the_leak() {
 /// without it, and said so.
 #[test]
 fn a_teardown_snapshot_is_left_out() {
+    let _alone = alone();
     let (interval, seconds) = (64 * KIB, 5.0);
     each_seed(
         "teardown",
@@ -375,6 +390,7 @@ fn a_teardown_snapshot_is_left_out() {
 /// clear error.
 #[test]
 fn after_a_restart_the_run_that_died_is_analysed() {
+    let _alone = alone();
     let (interval, seconds) = (64 * KIB, 5.0);
     for seed in SEEDS {
         let leaking = plan(
@@ -441,6 +457,7 @@ fn pid_of(dir: &Path) -> u32 {
 /// analysed, the newest first.
 #[test]
 fn every_run_with_enough_snapshots_is_analysed() {
+    let _alone = alone();
     let (interval, seconds) = (512 * KIB, 4.0);
     let make = |seed| {
         plan(
