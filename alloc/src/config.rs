@@ -11,6 +11,7 @@
 //! | `HEAPSNAP_SAMPLE_INTERVAL` | mean bytes between samples; `1` records every allocation, `0` turns sampling off | `512KiB` |
 //! | `HEAPSNAP_SEED` | seed for the samplers (reproducible runs) | random |
 //! | `HEAPSNAP_MAX_FRAMES` | deepest stack recorded, 4 to 128 | 64 |
+//! | `HEAPSNAP_MAX_SITES` | most sites (stack and tag) recorded; samples of new stacks beyond go to one site per tag, without a stack, and are counted | 32768 |
 //! | `HEAPSNAP_STACK_WALK` | `auto` (frame pointers when the build has them) or `backtrace` (always unwind with DWARF) | `auto` |
 //!
 //! Automatic dumps (see `AutoDump`), on when `HEAPSNAP_DIR` is set:
@@ -108,6 +109,13 @@ fn load() {
                 text,
                 b"expected a number from 4 to 128",
             ),
+        }
+    }
+    if let Some(value) = env(c"HEAPSNAP_MAX_SITES") {
+        let text = text(&value);
+        match text.parse::<usize>() {
+            Ok(n) if n >= 16 => settings::set_max_sites(n),
+            _ => warn("HEAPSNAP_MAX_SITES", text, b"expected a number, 16 or more"),
         }
     }
     if let Some(value) = env(c"HEAPSNAP_STACK_WALK") {

@@ -38,6 +38,9 @@ pub struct Summary {
     pub memory_limit_bytes: Option<u64>,
     /// Samples the profiler had to drop.
     pub samples_dropped: u64,
+    /// Samples of new stacks merged into their tag's stackless site after
+    /// the profiler's site table filled.
+    pub samples_merged: u64,
 }
 
 impl Summary {
@@ -60,6 +63,7 @@ impl Summary {
             rss_bytes: s.totals.rss_bytes,
             memory_limit_bytes: s.totals.memory_limit_bytes,
             samples_dropped: s.totals.samples_dropped,
+            samples_merged: s.totals.samples_merged,
         }
     }
 }

@@ -996,3 +996,36 @@ fn every_command_warns_of_a_degraded_build_once_with_the_fix() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn top_and_leaks_say_when_samples_were_merged_past_the_site_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(data("snapshots/quickstart.json")).unwrap();
+    let mut snapshot: serde_json::Value = serde_json::from_str(&text).unwrap();
+    snapshot["totals"]["samples_merged"] = 1234.into();
+    let path = dir.path().join("merged.json");
+    std::fs::write(&path, serde_json::to_vec(&snapshot).unwrap()).unwrap();
+    heapsnap()
+        .arg("top")
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1,234 samples of stacks past the site table's cap (HEAPSNAP_MAX_SITES)",
+        ));
+    let mut later = snapshot.clone();
+    later["seq"] = 1.into();
+    later["uptime_ms"] = (snapshot["uptime_ms"].as_u64().unwrap() + 1000).into();
+    later["taken_at_ms"] = (snapshot["taken_at_ms"].as_u64().unwrap() + 1000).into();
+    let second = dir.path().join("merged-later.json");
+    std::fs::write(&second, serde_json::to_vec(&later).unwrap()).unwrap();
+    heapsnap()
+        .arg("leaks")
+        .arg(&path)
+        .arg(&second)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1234 samples of new stacks came after the profiler's site table was full",
+        ));
+}

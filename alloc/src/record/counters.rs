@@ -134,6 +134,20 @@ pub(crate) fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// Samples of stacks the site table had no room for, recorded in their
+/// tag's site without a stack.
+static MERGED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a sample merged into its tag's stackless site.
+pub(crate) fn merge_sample() {
+    MERGED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Samples merged so far.
+pub(crate) fn merged() -> u64 {
+    MERGED.load(Ordering::Relaxed)
+}
+
 /// Records the inner allocator's type name (the first call wins).
 pub(crate) fn set_inner_allocator(name: &'static str) {
     if INNER.get().is_none() {

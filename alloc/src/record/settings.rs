@@ -13,6 +13,10 @@ pub const DEFAULT_SAMPLE_INTERVAL: u64 = 512 * 1024;
 pub(crate) const MAX_FRAMES_LIMIT: usize = 128;
 /// The deepest stack recorded unless configured otherwise.
 pub(crate) const DEFAULT_MAX_FRAMES: usize = 64;
+/// The most sites (stack and tag) recorded unless configured otherwise:
+/// about 12 MiB of tables at most. Real servers have hundreds to a few
+/// thousand; more come from exact recording of generated code.
+pub const DEFAULT_MAX_SITES: usize = 32_768;
 
 static INTERVAL: AtomicU64 = AtomicU64::new(DEFAULT_SAMPLE_INTERVAL);
 /// Bumped whenever the interval changes, so threads redraw their countdowns.
@@ -20,6 +24,7 @@ static GENERATION: AtomicU32 = AtomicU32::new(1);
 static SEED: AtomicU64 = AtomicU64::new(0);
 static MAX_FRAMES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAMES);
 static FORCE_BACKTRACE: AtomicBool = AtomicBool::new(false);
+static MAX_SITES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_SITES);
 /// Allocations of this many bytes or more are watched for growth (see
 /// `watch`); `usize::MAX` when the watch is off.
 static WATCH_THRESHOLD: AtomicUsize =
@@ -79,6 +84,17 @@ pub(crate) fn max_frames() -> usize {
 /// Sets the deepest stack recorded (clamped to 4..=[`MAX_FRAMES_LIMIT`]).
 pub(crate) fn set_max_frames(frames: usize) {
     MAX_FRAMES.store(frames.clamp(4, MAX_FRAMES_LIMIT), Ordering::Relaxed);
+}
+
+/// How many sites (stack and tag) are recorded at most; samples from new
+/// stacks beyond them go to one site per tag without a stack.
+pub(crate) fn max_sites() -> usize {
+    MAX_SITES.load(Ordering::Relaxed)
+}
+
+/// Sets the most sites recorded (at least 16).
+pub(crate) fn set_max_sites(sites: usize) {
+    MAX_SITES.store(sites.max(16), Ordering::Relaxed);
 }
 
 /// True when stacks are always unwound with DWARF (`HEAPSNAP_STACK_WALK=backtrace`).

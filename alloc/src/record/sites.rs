@@ -5,7 +5,9 @@
 //!
 //! One table, one lock: a sample looks its site up (by hash and content)
 //! and adds to its totals in one critical section; a free finds its site by
-//! id, without hashing. Stacks are leaked on purpose: they are never freed
+//! id, without hashing. The table holds `settings::max_sites()` sites at
+//! most: past them, samples of new stacks go to their tag's site without a
+//! stack, counted (`counters::merged`). Stacks are leaked on purpose: they are never freed
 //! or changed, so a snapshot can read them after releasing the lock.
 //!
 //! Exact recording (an interval of 1, a test scope) records every
@@ -21,6 +23,7 @@ use std::cell::Cell;
 use hashbrown::HashTable;
 
 use super::hash::StackHash;
+use super::{counters, settings};
 use crate::sys::lock::{self, Holds, Room, SpinLock};
 
 /// Names a site.
@@ -145,44 +148,58 @@ pub(crate) fn intern(frames: &[usize], stack_hash: StackHash, tag: u32) -> Optio
 
 /// Finds or creates a site and runs `update` on it under the lock. A new
 /// site's frames are copied outside the lock (and leaked only if kept).
+/// When the table is full, the site is the tag's without a stack.
 fn with_site(
     frames: &[usize],
     stack_hash: StackHash,
     tag: u32,
     update: impl Fn(&mut Site),
 ) -> Option<SiteId> {
-    let hash = stack_hash.finish(tag as u64);
     let found = |table: &mut SiteTable, id: SiteId| {
         update(&mut table.sites[id as usize]);
         Some(id)
     };
-    {
-        let mut table = SITES.lock();
-        if let Some(id) = table.find(hash, tag, frames) {
-            return found(&mut table, id);
+    let (mut frames, mut stack_hash) = (frames, stack_hash);
+    loop {
+        let hash = stack_hash.finish(tag as u64);
+        {
+            let mut table = SITES.lock();
+            if let Some(id) = table.find(hash, tag, frames) {
+                return found(&mut table, id);
+            }
         }
+        let mut copy = Vec::new();
+        copy.try_reserve_exact(frames.len()).ok()?;
+        copy.extend_from_slice(frames);
+        let copy = copy.into_boxed_slice();
+        let mut table = SITES.lock_with_room(1)?;
+        if let Some(id) = table.find(hash, tag, frames) {
+            drop(table);
+            drop(copy);
+            return found(&mut SITES.lock(), id);
+        }
+        if table.sites.len() >= settings::max_sites() && !frames.is_empty() {
+            // Full: the tag's site without a stack (made past the cap, one
+            // per tag), counted, so that memory stays bounded and totals
+            // whole.
+            drop(table);
+            drop(copy);
+            counters::merge_sample();
+            (frames, stack_hash) = (&[], StackHash::new());
+            continue;
+        }
+        let id = table.sites.len() as SiteId;
+        table.sites.push(Site {
+            frames: Box::leak(copy),
+            tag,
+            totals: SiteTotals::default(),
+            hash,
+        });
+        let SiteTable { sites, index } = &mut *table;
+        // Room for one more was made above: the hasher is never called.
+        index.insert_unique(hash, id, |&i| sites[i as usize].hash);
+        return found(&mut table, id);
     }
-    let mut copy = Vec::new();
-    copy.try_reserve_exact(frames.len()).ok()?;
-    copy.extend_from_slice(frames);
-    let copy = copy.into_boxed_slice();
-    let mut table = SITES.lock_with_room(1)?;
-    if let Some(id) = table.find(hash, tag, frames) {
-        drop(table);
-        drop(copy);
-        return found(&mut SITES.lock(), id);
-    }
-    let id = table.sites.len() as SiteId;
-    table.sites.push(Site {
-        frames: Box::leak(copy),
-        tag,
-        totals: SiteTotals::default(),
-        hash,
-    });
-    let SiteTable { sites, index } = &mut *table;
-    // Room for one more was made above: the hasher is never called.
-    index.insert_unique(hash, id, |&i| sites[i as usize].hash);
-    found(&mut table, id)
 }
 
 /// Changes a site's totals after the growth or shrinking of a live sample

@@ -399,6 +399,7 @@ fn totals(sites: &[Site]) -> Totals {
     totals.freed_allocs = sum(|s| s.freed_allocs);
     totals.live_samples = sum(|s| s.live_samples);
     totals.samples_dropped = counters::dropped();
+    totals.samples_merged = counters::merged();
     if inner_is_jemalloc {
         totals.allocator = jemalloc_stats();
     }

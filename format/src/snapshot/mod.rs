@@ -206,6 +206,12 @@ pub struct Totals {
     /// Samples the profiler could not record (memory for its own tables was
     /// short); 0 normally.
     pub samples_dropped: u64,
+    /// Samples (and buffer highs) of new stacks after the site table
+    /// reached its cap (`HEAPSNAP_MAX_SITES`): recorded in their tag's site
+    /// without a stack, so totals stay whole; 0 normally (absent from older
+    /// writers' files).
+    #[serde(default)]
+    pub samples_merged: u64,
     /// The allocator's own statistics, when available.
     pub allocator: Option<AllocatorStats>,
     /// Resident set size of the process.

@@ -333,7 +333,7 @@ fn analyse(series: Assembled<'_>, options: &Options) -> Report {
         interval_bytes: newest.sampling.interval_bytes,
         live_bytes_first: first.totals.live_bytes,
         live_bytes_last: newest.totals.live_bytes,
-        notes: series.notes.clone(),
+        notes: notes(&series),
         suspects,
         possible,
         not_leaking,
@@ -341,6 +341,20 @@ fn analyse(series: Assembled<'_>, options: &Options) -> Report {
         min_confidence: options.min_confidence,
         earlier_runs: Vec::new(),
     }
+}
+
+/// The series' notes, and one when the newest snapshot merged samples of
+/// new stacks (its site table was full): their growth is in one site per
+/// tag, without a stack.
+fn notes(series: &Assembled<'_>) -> Vec<String> {
+    let mut notes = series.notes.clone();
+    let merged = series.newest().totals.samples_merged;
+    if merged > 0 {
+        notes.push(format!(
+            "{merged} samples of new stacks came after the profiler's site table was full (HEAPSNAP_MAX_SITES): they are in one site per tag, without a stack"
+        ));
+    }
+    notes
 }
 
 /// The groups that grow, as suspects (at `min_confidence` or above) and

@@ -56,6 +56,12 @@ pub(crate) fn heap_line(summary: &Summary) -> String {
             format::count(summary.samples_dropped)
         );
     }
+    if summary.samples_merged > 0 {
+        line += &format!(
+            " · {} samples of stacks past the site table's cap (HEAPSNAP_MAX_SITES) merged into one site per tag, without a stack",
+            format::count(summary.samples_merged)
+        );
+    }
     line
 }
 
