@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::leaks;
 use crate::load::Loaded;
-use crate::view::{self, Location};
+use crate::view::{self, FunctionIds, Location, SiteKey};
 
 /// Snapshots in a report at most.
 pub const MAX_SNAPSHOTS: usize = 60;
@@ -113,10 +113,6 @@ pub struct SnapshotFigures {
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct SiteFigures(pub u32, pub u64, pub u64, pub u64, pub u64);
 
-/// The site a snapshot's site is, across snapshots: its tag, type and the
-/// functions of its stack.
-type Key = (Option<String>, String, Vec<u32>);
-
 /// Builds the data set of the run `options` picks among `loaded`.
 pub fn report(loaded: &[Loaded], options: &Options) -> Result<Report, leaks::Error> {
     let run = leaks::run_snapshots(loaded, options.pid)?;
@@ -187,7 +183,7 @@ pub fn report(loaded: &[Loaded], options: &Options) -> Result<Report, leaks::Err
             .unwrap_or_else(|| format!("heapsnap: {program} (pid {})", process.pid)),
         exe: process.exe.clone(),
         pid: process.pid,
-        frames: builder.frames,
+        frames: builder.functions.names(),
         sites,
         snapshots,
         leaks,
@@ -223,9 +219,8 @@ struct Figures {
 /// Numbers frames and sites across snapshots.
 #[derive(Default)]
 struct Builder {
-    frames: Vec<String>,
-    frame_ids: HashMap<String, u32>,
-    site_ids: HashMap<Key, u32>,
+    functions: FunctionIds,
+    site_ids: HashMap<SiteKey, u32>,
     infos: Vec<SiteInfo>,
     /// The most live bytes and bytes allocated each site had in a snapshot.
     peaks: Vec<(u64, u64)>,
@@ -242,18 +237,7 @@ impl Builder {
     /// A snapshot's sites as (site id, figures), merged by site.
     fn add(&mut self, loaded: &Loaded) -> Vec<(u32, Figures)> {
         let snapshot = &loaded.snapshot;
-        let ids: Vec<u32> = snapshot
-            .frames
-            .iter()
-            .map(|frame| {
-                let name = view::function_name(frame);
-                let next = self.frames.len() as u32;
-                *self.frame_ids.entry(name.clone()).or_insert_with(|| {
-                    self.frames.push(name);
-                    next
-                })
-            })
-            .collect();
+        let ids = self.functions.for_snapshot(snapshot);
         let outside: Vec<bool> = snapshot
             .frames
             .iter()
@@ -261,12 +245,7 @@ impl Builder {
             .collect();
         let mut figures: HashMap<u32, Figures> = HashMap::new();
         for site in view::sites(snapshot) {
-            let functions = site
-                .stack
-                .iter()
-                .map(|&i| ids.get(i as usize).copied().unwrap_or(u32::MAX))
-                .collect();
-            let key = (site.site.tag.clone(), site.ty.full.clone(), functions);
+            let key = site.key(ids);
             let next = self.infos.len() as u32;
             let id = *self.site_ids.entry(key).or_insert(next);
             if id == next {
@@ -277,7 +256,7 @@ impl Builder {
                     tag: site.site.tag.clone(),
                     path: site
                         .program_frames(&outside)
-                        .filter_map(|i| ids.get(i as usize).copied())
+                        .map(|i| ids.of_frame(i))
                         .collect(),
                 });
                 self.peaks.push((0, 0));

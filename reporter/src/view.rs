@@ -110,6 +110,15 @@ impl FunctionIds {
     pub fn of_frame(&self, index: u32) -> u32 {
         self.frames.get(index as usize).copied().unwrap_or(u32::MAX)
     }
+
+    /// Every function name numbered so far, indexed by id.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = vec![String::new(); self.ids.len()];
+        for (name, &id) in &self.ids {
+            names[id as usize] = name.clone();
+        }
+        names
+    }
 }
 
 /// Finds a site in other snapshots.

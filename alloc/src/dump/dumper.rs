@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{RUNNING, SIGNALLED, Settings, files};
+use super::{EXIT_DUMPED, EXITING, RUNNING, SIGNALLED, Settings, TERMINATING, files};
 use crate::record::counters;
 use crate::snapshot::{self, Error, ErrorKind, Trigger, memory};
 use crate::sys;
@@ -57,12 +57,13 @@ impl Dumper {
         self.dump(Trigger::Start);
         while RUNNING.load(Ordering::Acquire) {
             std::thread::park_timeout(POLL);
-            if super::exiting() {
+            if EXITING.load(Ordering::Acquire) {
                 self.dump(Trigger::Exit);
-                super::exit_dumped();
+                EXIT_DUMPED.store(true, Ordering::Release);
                 return;
             }
-            if let Some(signal) = super::take_termination() {
+            let signal = TERMINATING.swap(0, Ordering::AcqRel);
+            if signal != 0 {
                 self.dump(Trigger::Terminate);
                 super::end_as_signalled(signal);
                 continue;

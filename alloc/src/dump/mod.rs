@@ -140,12 +140,6 @@ extern "C" fn on_termination(signal: std::ffi::c_int) {
     TERMINATING.store(signal, Ordering::Relaxed);
 }
 
-/// The termination signal received since the last call, if any.
-pub(super) fn take_termination() -> Option<std::ffi::c_int> {
-    let signal = TERMINATING.swap(0, Ordering::AcqRel);
-    (signal != 0).then_some(signal)
-}
-
 /// After the last dump on a termination `signal`: ends the process as the
 /// signal would have ended it, unless a handler of the program's replaced
 /// the profiler's meanwhile (it then chains to ours, and shuts down its own
@@ -173,16 +167,6 @@ extern "C" fn at_exit() {
     {
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// True when the process is exiting and wants its last dump.
-pub(super) fn exiting() -> bool {
-    EXITING.load(Ordering::Acquire)
-}
-
-/// The last dump at exit is written.
-pub(super) fn exit_dumped() {
-    EXIT_DUMPED.store(true, Ordering::Release);
 }
 
 /// Called in a forked child: the background thread did not follow it.

@@ -136,7 +136,7 @@ pub(crate) fn record_allocated(
         return Some(id);
     }
     let id = with_site(frames, stack_hash, tag, |site| site.totals.add(&change))?;
-    let _ = THREAD_SITES.try_with(|cache| cache.remember(hash, tag, id));
+    let _ = THREAD_SITES.try_with(|cache| cache.remember(hash, tag, frames, id));
     Some(id)
 }
 
@@ -321,10 +321,14 @@ impl ThreadSites {
         Some(cached.id)
     }
 
-    /// Caches site `id`, moving out the site it replaces.
-    fn remember(&self, hash: u64, tag: u32, id: SiteId) {
+    /// Caches site `id`, found for `frames`, moving out the site it
+    /// replaces; unless the site is not that stack's own (the table was
+    /// full: it is the tag's site without a stack), which no later lookup
+    /// of the stack would find in the cache.
+    fn remember(&self, hash: u64, tag: u32, frames: &[usize], id: SiteId) {
         // The site's stack as the table keeps it.
-        let Some(frames) = SITES.lock().sites.get(id as usize).map(|s| s.frames) else {
+        let kept = SITES.lock().sites.get(id as usize).map(|s| s.frames);
+        let Some(frames) = kept.filter(|&kept| kept == frames) else {
             return;
         };
         self.ids[Self::index(hash)].set(id);

@@ -470,10 +470,10 @@ impl Symbols {
         let mut seen: HashMap<Frame, u32> = HashMap::new();
         let build = &mut self.build;
         symbolize::resolve_while(addresses, may_look_up, |addr, symbols| {
-            if let Some(symbols) = symbols {
-                count_build(build, symbols);
-            }
             let frames = frames_at(addr, symbols.unwrap_or(&[]));
+            if symbols.is_some() {
+                count_build(build, &frames);
+            }
             let ids = frames
                 .into_iter()
                 .map(|frame| {
@@ -504,20 +504,16 @@ impl Symbols {
     }
 }
 
-/// Counts what one looked-up address has: by the function that owns its
-/// code (the last symbol; those before it were inlined into it). The
-/// compiler's allocator shims (`__rustc::__rust_alloc`) are left out: they
-/// have no lines in any build.
-fn count_build(build: &mut Build, symbols: &[Symbol]) {
-    let Some(owner) = symbols.last() else {
-        build.addresses += 1;
+/// Counts what one looked-up address has (its `frames`): by the function
+/// that owns its code (the last frame; those before it were inlined into
+/// it). The allocator's frames (the compiler's shims, the allocator
+/// interface, the profiler) are left out: they say nothing of the program's
+/// build.
+fn count_build(build: &mut Build, frames: &[Frame]) {
+    let Some(owner) = frames.last() else {
         return;
     };
-    if owner
-        .function
-        .as_deref()
-        .is_some_and(|f| f.starts_with("__rustc::"))
-    {
+    if is_allocator_frame(owner) {
         return;
     }
     build.addresses += 1;

@@ -72,8 +72,21 @@ impl Workload {
         match self {
             Workload::SmallObjects => at_depth(DEPTH, &mut || small_objects(ops)),
             Workload::Mixed => at_depth(DEPTH, &mut || mixed(ops)),
-            Workload::SerdeJson => serde_json_passes(ops),
-            Workload::Syn => syn_passes(ops),
+            Workload::SerdeJson => {
+                static FILES: OnceLock<Vec<String>> = OnceLock::new();
+                passes(ops, corpus("BENCH_JSON_DIR", ".json", &FILES), |text| {
+                    let value: serde_json::Value = serde_json::from_str(text).expect("JSON");
+                    black_box(serde_json::to_string(&value).expect("written"));
+                });
+            }
+            Workload::Syn => {
+                static FILES: OnceLock<Vec<String>> = OnceLock::new();
+                // A file syn cannot parse (a test fixture of invalid Rust) is
+                // work too.
+                passes(ops, corpus("BENCH_RUST_DIR", ".rs", &FILES), |text| {
+                    black_box(syn::parse_file(text).ok());
+                });
+            }
         }
     }
 }
@@ -110,28 +123,11 @@ fn collect(dir: &Path, extension: &str, files: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// Runs `work` on every file of a corpus, `ops` times over.
 #[inline(never)]
-fn serde_json_passes(ops: u64) {
-    static FILES: OnceLock<Vec<String>> = OnceLock::new();
-    let files = corpus("BENCH_JSON_DIR", ".json", &FILES);
+fn passes(ops: u64, files: &[String], work: fn(&str)) {
     for _ in 0..ops {
-        for text in files {
-            let value: serde_json::Value = serde_json::from_str(text).expect("JSON");
-            black_box(serde_json::to_string(&value).expect("written"));
-        }
-    }
-}
-
-#[inline(never)]
-fn syn_passes(ops: u64) {
-    static FILES: OnceLock<Vec<String>> = OnceLock::new();
-    let files = corpus("BENCH_RUST_DIR", ".rs", &FILES);
-    for _ in 0..ops {
-        for text in files {
-            // A file syn cannot parse (a test fixture of invalid Rust) is
-            // work too.
-            black_box(syn::parse_file(text).ok());
-        }
+        files.iter().for_each(|text| work(text));
     }
 }
 

@@ -445,6 +445,12 @@ function grouped(snapshot, by) {
   return rows;
 }
 
+/** The columns that say what a row is and where it was allocated. */
+const PLACE_COLUMNS = [
+  { key: "type", label: "TYPE", cls: () => "type" },
+  { key: "location", label: "LOCATION", cls: () => "loc", title: (r) => r.stack },
+];
+
 function drawTop() {
   const snapshot = Number(document.getElementById("top-snapshot").value);
   const by = document.getElementById("top-by").value;
@@ -455,8 +461,7 @@ function drawTop() {
     { key: "allocs", label: "ALLOCS", num: true, cell: (r) => count(r.allocs) },
     { key: "share", label: "SHARE", num: true, cell: (r) => percent(r.share) },
     { key: "allocated", label: "ALLOCATED", num: true, cell: (r) => bytes(r.allocated) },
-    { key: "type", label: "TYPE", cls: () => "type" },
-    { key: "location", label: "LOCATION", cls: () => "loc", title: (r) => r.stack },
+    ...PLACE_COLUMNS,
     { key: "tag", label: "TAG" },
   ], rows, "live", true);
 }
@@ -484,16 +489,16 @@ function drawDiff() {
     const change = (n ? n.live : 0) - (b ? b.live : 0);
     const allocs = (n ? n.allocs : 0) - (b ? b.allocs : 0);
     if (change === 0 && allocs === 0) continue;
-    const site = (n || b).site;
+    const place = n || b;
     rows.push({
       change,
       error: 2 * Math.sqrt((b ? b.variance : 0) + (n ? n.variance : 0)),
       base: b ? b.live : 0,
       now: n ? n.live : 0,
       allocs,
-      type: site.type,
-      location: locationText(site.location),
-      stack: pathNames(site).slice().reverse().join("\n"),
+      type: place.type,
+      location: place.location,
+      stack: place.stack,
     });
   }
   const sb = DATA.snapshots[baseAt];
@@ -508,8 +513,7 @@ function drawDiff() {
     { key: "base", label: "BASE", num: true, cell: (r) => bytes(r.base) },
     { key: "now", label: "NEW", num: true, cell: (r) => bytes(r.now) },
     { key: "allocs", label: "ALLOCS", num: true, cell: (r) => signedCount(r.allocs) },
-    { key: "type", label: "TYPE", cls: () => "type" },
-    { key: "location", label: "LOCATION", cls: () => "loc", title: (r) => r.stack },
+    ...PLACE_COLUMNS,
   ], rows, "change", true);
 }
 
