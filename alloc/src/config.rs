@@ -12,6 +12,7 @@
 //! | `HEAPSNAP_SEED` | seed for the samplers (reproducible runs) | random |
 //! | `HEAPSNAP_MAX_FRAMES` | deepest stack recorded, 4 to 128 | 64 |
 //! | `HEAPSNAP_MAX_SITES` | most sites (stack and tag) recorded; samples of new stacks beyond go to one site per tag, without a stack, and are counted | 32768 |
+//! | `HEAPSNAP_SYMBOLIZE` | `on`: name frames in the process (cached; the debug information read is let go after each snapshot); `off`: keep bare addresses and the module map for `heapsnap symbolize` (no lookup cost or memory in the process) | `on` |
 //! | `HEAPSNAP_STACK_WALK` | `auto` (frame pointers when the build has them) or `backtrace` (always unwind with DWARF) | `auto` |
 //!
 //! Automatic dumps (see `AutoDump`), on when `HEAPSNAP_DIR` is set:
@@ -125,6 +126,9 @@ fn load() {
             other => warn("HEAPSNAP_STACK_WALK", other, b"expected auto or backtrace"),
         }
     }
+    if let Some(value) = env(c"HEAPSNAP_SYMBOLIZE") {
+        settings::set_symbolize(!off(text(&value)));
+    }
 }
 
 /// Changes the sampling interval for every thread (after reading the
@@ -138,7 +142,6 @@ pub(crate) fn set_interval(bytes: u64) {
 /// Read with `getenv` too: this runs on the allocator's slow path.
 pub(crate) fn auto_dump() -> Option<crate::AutoDump> {
     let mut dump = crate::AutoDump::new(text(&env(c"HEAPSNAP_DIR")?));
-    let off = |value: &str| matches!(value, "off" | "0" | "no" | "false");
     if let Some(value) = env(c"HEAPSNAP_DUMP_INTERVAL") {
         let text = text(&value);
         match units::parse_duration(text) {
@@ -194,6 +197,11 @@ pub(crate) fn auto_dump() -> Option<crate::AutoDump> {
         dump = dump.memory_limit_file(Some(text(&value).into()));
     }
     Some(dump)
+}
+
+/// True for the words that turn a switch off.
+fn off(value: &str) -> bool {
+    matches!(value, "off" | "0" | "no" | "false")
 }
 
 /// Writes `heapsnap: ignoring NAME=VALUE: REASON` to stderr, without

@@ -288,6 +288,41 @@ pub fn is_library_frame(frame: &Frame) -> bool {
     }
 }
 
+/// True for frames between a program and the memory it asked for: the
+/// allocator's entry points (`__rust_alloc`), a profiler inlined into them
+/// (heapsnap's), the allocator interface (`alloc::alloc::alloc`,
+/// `Global::allocate`) and the inner allocator. Judged by name, or by
+/// source file where names are the short ones of
+/// `debug = "line-tables-only"` builds (`alloc`). A stack is trimmed of
+/// these at its innermost end: they say nothing of the program.
+pub fn is_allocator_frame(frame: &Frame) -> bool {
+    const NAMES: [&str; 12] = [
+        "heapsnap::",
+        "__rustc::",
+        "__rust_",
+        "__rg_",
+        "__rdl_",
+        "alloc::alloc::",
+        "std::alloc::",
+        "core::alloc::",
+        "tikv_jemallocator::",
+        "backtrace::",
+        "_Unwind_",
+        "_rjem_",
+    ];
+    const FILES: [&str; 4] = [
+        "/library/alloc/src/alloc.rs",
+        "/library/std/src/alloc.rs",
+        "/library/core/src/alloc/",
+        "/tikv-jemallocator-",
+    ];
+    let function = frame.function.as_deref().unwrap_or("");
+    let name = function.strip_prefix('<').unwrap_or(function);
+    let file = frame.file.as_deref().unwrap_or("");
+    NAMES.iter().any(|prefix| name.starts_with(prefix))
+        || FILES.iter().any(|part| file.contains(part))
+}
+
 /// True for frames of the program's dependencies: crates built from the
 /// registry (`$CARGO_HOME/registry/src/…/name-version/`) or from git
 /// (`$CARGO_HOME/git/checkouts/…`), as their source paths say. A leak is

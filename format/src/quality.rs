@@ -35,7 +35,9 @@ impl Shortfall {
             Shortfall::LineTables => {
                 "debug line tables (no file:line, and inlined functions vanish from stacks)"
             }
-            Shortfall::Symbols => "symbols (the binary was stripped: frames are bare addresses)",
+            Shortfall::Symbols => {
+                "symbols (the binary was stripped, or HEAPSNAP_SYMBOLIZE=off: frames are bare addresses)"
+            }
         }
     }
 }
@@ -93,7 +95,7 @@ pub fn warning(snapshot: &Snapshot) -> Option<String> {
     }
     if missing.contains(&Shortfall::Symbols) {
         fixes.push(
-            "profile an unstripped build (strip after copying the debug information aside)"
+            "name them offline from the unstripped binary or its debug file (`heapsnap symbolize SNAPSHOTS --binary PATH -o DIR`, or --binary/--debug-dir on any command); keep the debug information when stripping (`objcopy --only-keep-debug`)"
                 .to_owned(),
         );
     }

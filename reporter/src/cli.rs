@@ -20,6 +20,22 @@ pub struct Cli {
     /// or TERM is dumb), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    #[command(flatten)]
+    pub symbols: Symbols,
+}
+
+/// Debug information for snapshots of stripped binaries (see `symbolize`).
+#[derive(Debug, Default, Args)]
+pub struct Symbols {
+    /// Name frames from this binary or debug file (the unstripped build, or
+    /// what `objcopy --only-keep-debug` made of it); matched to the
+    /// snapshot's modules by build id. Repeatable.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub binary: Vec<PathBuf>,
+    /// Name frames from the debug files in this directory, found by build
+    /// id as in /usr/lib/debug (.build-id/ab/cdef….debug). Repeatable.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub debug_dir: Vec<PathBuf>,
 }
 
 /// When to colour text reports.
@@ -64,6 +80,9 @@ pub enum Command {
     /// Convert a snapshot to a pprof profile (gzipped profile.proto) for
     /// `go tool pprof`, Parca, Pyroscope or Grafana.
     Pprof(PprofArgs),
+    /// Name the frames of snapshots taken from a stripped binary, from its
+    /// debug information (--binary, --debug-dir), and write them out.
+    Symbolize(SymbolizeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell).
     Completions {
@@ -72,6 +91,18 @@ pub enum Command {
     },
     /// Print the manual page (roff), e.g. `heapsnap man > heapsnap.1`.
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct SymbolizeArgs {
+    /// Snapshot files, or directories of them.
+    #[arg(required = true)]
+    pub snapshots: Vec<String>,
+    /// Where to write: a file (or - for standard output) for one snapshot,
+    /// a directory for several (created if missing; never an input's own
+    /// directory). Files keep their names.
+    #[arg(short, long)]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

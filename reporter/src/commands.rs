@@ -1,17 +1,19 @@
 //! One function per command: build the library's options from the
 //! arguments, run it, write the report.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::CommandFactory;
 use heapsnap_report::filter::Filter;
 use heapsnap_report::render::{self, Format};
+use heapsnap_report::symbolize::{self, Symbolizer};
 use heapsnap_report::{Loaded, diff, flame, leaks, load, report, top};
 
 use crate::cli::{
     Cli, Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, PprofArgs, ReportArgs, SiteFilter,
-    TopArgs,
+    SymbolizeArgs, Symbols, TopArgs,
 };
 use crate::output;
 
@@ -22,13 +24,15 @@ pub enum Outcome {
 }
 
 pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
+    let prepare = &mut Prepare::new(cli.symbols)?;
     match cli.command {
-        Command::Top(args) => top(args),
-        Command::Flamegraph(args) => flamegraph(args),
-        Command::Diff(args) => diff(args),
-        Command::Leaks(args) => leaks(args),
-        Command::Pprof(args) => pprof(args),
-        Command::Report(args) => report(args),
+        Command::Top(args) => top(args, prepare),
+        Command::Flamegraph(args) => flamegraph(args, prepare),
+        Command::Diff(args) => diff(args, prepare),
+        Command::Leaks(args) => leaks(args, prepare),
+        Command::Pprof(args) => pprof(args, prepare),
+        Command::Report(args) => report(args, prepare),
+        Command::Symbolize(args) => symbolize(args, prepare),
         Command::Completions { shell } => {
             output::stdout(|out| {
                 clap_complete::generate(shell, &mut Cli::command(), "heapsnap", out);
@@ -43,14 +47,65 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
     }
 }
 
+/// What every command does to the snapshots it loaded before reading
+/// them: name their frames from the debug information given (`--binary`,
+/// `--debug-dir`), then say what their build still lacks.
+struct Prepare {
+    symbolizer: Symbolizer,
+    /// True when debug information was given (`--binary`, `--debug-dir`);
+    /// without, only the modules' own files on this machine are used,
+    /// where their build ids match.
+    given: bool,
+}
+
+impl Prepare {
+    fn new(symbols: Symbols) -> Result<Prepare> {
+        let mut options = symbolize::Options::default();
+        options.binaries = symbols.binary;
+        options.debug_dirs = symbols.debug_dir;
+        let given = !options.is_empty();
+        let symbolizer = Symbolizer::new(options).context("--binary")?;
+        Ok(Prepare { symbolizer, given })
+    }
+
+    /// Symbolises `loaded`, saying on standard error what was named from
+    /// where and which modules had no debug information; then warns of the
+    /// build. The number of addresses named.
+    fn apply(&mut self, loaded: &mut [Loaded]) -> usize {
+        let mut named = 0;
+        let mut sources = BTreeSet::new();
+        let mut unmatched = BTreeSet::new();
+        for one in loaded.iter_mut() {
+            let outcome = self.symbolizer.symbolize(&mut one.snapshot);
+            named += outcome.named;
+            if outcome.named > 0 {
+                sources.extend(outcome.matched.into_iter().map(|(_, file)| file));
+            }
+            unmatched.extend(outcome.unmatched);
+        }
+        for why in &unmatched {
+            eprintln!("heapsnap: warning: no debug information for {why}");
+        }
+        if named > 0 {
+            let sources: Vec<String> = sources.iter().map(|p| p.display().to_string()).collect();
+            eprintln!(
+                "heapsnap: named {named} addresses from {}",
+                sources.join(", ")
+            );
+        }
+        warn_of_build(loaded);
+        named
+    }
+}
+
 /// The snapshot `path` names (a directory: its newest, said on standard
-/// error), with `filter` applied.
-fn load_newest(path: &str, filter: &SiteFilter) -> Result<Loaded> {
+/// error), prepared, with `filter` applied.
+fn load_newest(path: &str, filter: &SiteFilter, prepare: &mut Prepare) -> Result<Loaded> {
     let mut loaded = load::newest(path)?;
     if path != "-" && Path::new(path).is_dir() {
         eprintln!("heapsnap: {path}: the newest snapshot, {}", loaded.source);
     }
-    warn_of_build(std::slice::from_ref(&loaded));
+    prepare.apply(std::slice::from_mut(&mut loaded));
     site_filter(filter)?.apply(&mut loaded);
     Ok(loaded)
 }
@@ -64,21 +119,86 @@ fn warn_of_build(loaded: &[Loaded]) {
     }
 }
 
+/// Writes each snapshot of `args`, its frames named (see [`Prepare`]).
+fn symbolize(args: SymbolizeArgs, prepare: &mut Prepare) -> Result<Outcome> {
+    if !prepare.given {
+        bail!("symbolize needs debug information: --binary PATH or --debug-dir DIR");
+    }
+    let mut loaded = load::many(&args.snapshots)?;
+    if prepare.apply(&mut loaded) == 0 {
+        bail!(
+            "no frame could be named: the debug information given does not match \
+             the snapshots' modules (see the warnings above)"
+        );
+    }
+    let single = loaded.len() == 1 && !args.output.is_dir();
+    if single {
+        return write_snapshot(&args.output, &loaded[0]).map(|()| Outcome::Fine);
+    }
+    let dir = &args.output;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Every name is checked before anything is written.
+    let mut targets = Vec::new();
+    for one in &loaded {
+        let name = match Path::new(&one.source).file_name() {
+            Some(name) if one.source != "-" => name.to_owned(),
+            _ => "stdin.json".into(),
+        };
+        let target = dir.join(&name);
+        if same_file(&target, Path::new(&one.source)) {
+            bail!(
+                "{}: would replace the snapshot it was read from; write elsewhere",
+                target.display()
+            );
+        }
+        if targets.contains(&target) {
+            bail!("{}: two snapshots of this name", target.display());
+        }
+        targets.push(target);
+    }
+    for (target, one) in targets.iter().zip(&loaded) {
+        write_snapshot(target, one)?;
+    }
+    Ok(Outcome::Fine)
+}
+
+/// True when `a` and `b` name one existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    canonical(a).is_some_and(|a| Some(a) == canonical(b))
+}
+
+/// Writes `loaded` to `path` as JSON, gzip-compressed when the name ends
+/// in `.gz`.
+fn write_snapshot(path: &Path, loaded: &Loaded) -> Result<()> {
+    let gzip = path.extension().is_some_and(|e| e == "gz");
+    output::file(path, |out| {
+        if gzip {
+            let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+            serde_json::to_writer(&mut encoder, &loaded.snapshot)?;
+            encoder.finish()?.flush()
+        } else {
+            serde_json::to_writer(&mut *out, &loaded.snapshot)?;
+            out.flush()
+        }
+    })
+}
+
 fn site_filter(filter: &SiteFilter) -> Result<Filter> {
     Filter::new(filter.focus.as_deref(), filter.ignore.as_deref())
         .context("--focus or --ignore is not a regular expression")
 }
 
-fn pprof(args: PprofArgs) -> Result<Outcome> {
-    let loaded = load_newest(&args.snapshot, &SiteFilter::default())?;
+fn pprof(args: PprofArgs, prepare: &mut Prepare) -> Result<Outcome> {
+    let loaded = load_newest(&args.snapshot, &SiteFilter::default(), prepare)?;
     let profile = heapsnap_format::pprof::gzipped(&loaded.snapshot);
     output::file(&args.output, |out| out.write_all(&profile))?;
     Ok(Outcome::Fine)
 }
 
-fn report(args: ReportArgs) -> Result<Outcome> {
-    let loaded = load::many(&args.snapshots)?;
-    warn_of_build(&loaded);
+fn report(args: ReportArgs, prepare: &mut Prepare) -> Result<Outcome> {
+    let mut loaded = load::many(&args.snapshots)?;
+    prepare.apply(&mut loaded);
     let mut options = report::Options::default();
     options.pid = args.pid;
     options.title = args.title;
@@ -89,8 +209,8 @@ fn report(args: ReportArgs) -> Result<Outcome> {
     Ok(Outcome::Fine)
 }
 
-fn top(args: TopArgs) -> Result<Outcome> {
-    let loaded = load_newest(&args.snapshot, &args.filter)?;
+fn top(args: TopArgs, prepare: &mut Prepare) -> Result<Outcome> {
+    let loaded = load_newest(&args.snapshot, &args.filter, prepare)?;
     let mut options = top::Options::default();
     options.by = args.by.into();
     options.limit = args.limit;
@@ -103,8 +223,8 @@ fn top(args: TopArgs) -> Result<Outcome> {
     Ok(Outcome::Fine)
 }
 
-fn flamegraph(args: FlamegraphArgs) -> Result<Outcome> {
-    let loaded = load_newest(&args.snapshot, &args.filter)?;
+fn flamegraph(args: FlamegraphArgs, prepare: &mut Prepare) -> Result<Outcome> {
+    let loaded = load_newest(&args.snapshot, &args.filter, prepare)?;
     let mut options = flame::Options::default();
     options.metric = args.metric.into();
     options.by_type = args.by == FlameBy::Type;
@@ -121,11 +241,11 @@ fn flamegraph(args: FlamegraphArgs) -> Result<Outcome> {
     Ok(Outcome::Fine)
 }
 
-fn diff(args: DiffArgs) -> Result<Outcome> {
+fn diff(args: DiffArgs, prepare: &mut Prepare) -> Result<Outcome> {
     let filter = site_filter(&args.filter)?;
-    let mut base = load::one(&args.base)?;
-    let mut new = load::one(&args.new)?;
-    warn_of_build(std::slice::from_ref(&new));
+    let mut both = [load::one(&args.base)?, load::one(&args.new)?];
+    prepare.apply(&mut both);
+    let [mut base, mut new] = both;
     filter.apply(&mut base);
     filter.apply(&mut new);
     let mut options = diff::Options::default();
@@ -151,9 +271,9 @@ fn diff(args: DiffArgs) -> Result<Outcome> {
     })
 }
 
-fn leaks(args: LeaksArgs) -> Result<Outcome> {
-    let loaded = load::many(&args.snapshots)?;
-    warn_of_build(&loaded);
+fn leaks(args: LeaksArgs, prepare: &mut Prepare) -> Result<Outcome> {
+    let mut loaded = load::many(&args.snapshots)?;
+    prepare.apply(&mut loaded);
     let mut options = leaks::Options::default();
     options.min_confidence = args.min_confidence / 100.0;
     options.limit = args.limit;

@@ -21,6 +21,7 @@ pub mod leaks;
 pub mod load;
 pub mod render;
 pub mod report;
+pub mod symbolize;
 pub mod top;
 
 mod format;

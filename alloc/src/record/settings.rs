@@ -24,6 +24,7 @@ static GENERATION: AtomicU32 = AtomicU32::new(1);
 static SEED: AtomicU64 = AtomicU64::new(0);
 static MAX_FRAMES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAMES);
 static FORCE_BACKTRACE: AtomicBool = AtomicBool::new(false);
+static SYMBOLIZE: AtomicBool = AtomicBool::new(true);
 static MAX_SITES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_SITES);
 /// Allocations of this many bytes or more are watched for growth (see
 /// `watch`); `usize::MAX` when the watch is off.
@@ -104,6 +105,16 @@ pub(crate) fn force_backtrace() -> bool {
 
 pub(crate) fn set_force_backtrace(force: bool) {
     FORCE_BACKTRACE.store(force, Ordering::Relaxed);
+}
+
+/// False when snapshots keep bare addresses for the reporter to name
+/// (`HEAPSNAP_SYMBOLIZE=off`).
+pub(crate) fn symbolize() -> bool {
+    SYMBOLIZE.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_symbolize(on: bool) {
+    SYMBOLIZE.store(on, Ordering::Relaxed);
 }
 
 #[cfg(test)]

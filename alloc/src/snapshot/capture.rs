@@ -163,8 +163,11 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
         .zip(&sums)
         .filter(|(_, sum)| copied.wants(sum))
         .map(|(site, _)| site.frames);
-    let looked_up = symbols.resolve(wanted, || {
-        !oom && lookups_allowed
+    let symbolizing = settings::symbolize();
+    let looked_up = symbols.resolve(wanted, symbolizing, || {
+        symbolizing
+            && !oom
+            && lookups_allowed
             && reserve::served() == reserve_used
             && (!limited
                 || memory::address_space_headroom().is_none_or(|left| left >= SYMBOLIZE_HEADROOM))
@@ -454,10 +457,13 @@ struct Symbols {
 
 impl Symbols {
     /// Symbolises every address of `stacks`; true when it looked any up
-    /// (rather than finding them all cached).
+    /// (rather than finding them all cached). With `symbolizing` off
+    /// (`HEAPSNAP_SYMBOLIZE=off`), the bare addresses count in the build's
+    /// record, so that readers say how to name them.
     fn resolve<'a>(
         &mut self,
         stacks: impl Iterator<Item = &'a [usize]>,
+        symbolizing: bool,
         may_look_up: impl FnMut() -> bool,
     ) -> bool {
         let mut addresses: Vec<usize> = stacks
@@ -471,7 +477,7 @@ impl Symbols {
         let build = &mut self.build;
         symbolize::resolve_while(addresses, may_look_up, |addr, symbols| {
             let frames = frames_at(addr, symbols.unwrap_or(&[]));
-            if symbols.is_some() {
+            if symbols.is_some() || !symbolizing {
                 count_build(build, &frames);
             }
             let ids = frames
@@ -521,42 +527,19 @@ fn count_build(build: &mut Build, frames: &[Frame]) {
     build.with_lines += u32::from(owner.file.is_some() && owner.line.is_some());
 }
 
-/// Frames between a program and the memory it asked for: the allocator's
-/// entry points (`__rust_alloc`), the profiler inlined into them, the
-/// allocator interface (`alloc::alloc::alloc`, `Global::allocate`) and the
-/// inner allocator. Judged by name, or by source file where names are the
-/// short ones of `debug = "line-tables-only"` builds (`alloc`).
+/// [`heapsnap_format::names::is_allocator_frame`], and this crate's own
+/// source (the profiler inlined into the entry points, in builds whose
+/// names are the short ones of `debug = "line-tables-only"`).
 ///
 /// The profiler's own frames never reach a stack (the walk starts above
 /// them, see `stack::capture`); these are what is left between the
 /// program's call and that point.
 fn is_allocator_frame(frame: &Frame) -> bool {
-    const NAMES: [&str; 12] = [
-        "heapsnap::",
-        "__rustc::",
-        "__rust_",
-        "__rg_",
-        "__rdl_",
-        "alloc::alloc::",
-        "std::alloc::",
-        "core::alloc::",
-        "tikv_jemallocator::",
-        "backtrace::",
-        "_Unwind_",
-        "_rjem_",
-    ];
-    const FILES: [&str; 4] = [
-        "/library/alloc/src/alloc.rs",
-        "/library/std/src/alloc.rs",
-        "/library/core/src/alloc/",
-        "/tikv-jemallocator-",
-    ];
-    let function = frame.function.as_deref().unwrap_or("");
-    let name = function.strip_prefix('<').unwrap_or(function);
-    let file = frame.file.as_deref().unwrap_or("");
-    NAMES.iter().any(|prefix| name.starts_with(prefix))
-        || FILES.iter().any(|part| file.contains(part))
-        || file.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"))
+    heapsnap_format::names::is_allocator_frame(frame)
+        || frame
+            .file
+            .as_deref()
+            .is_some_and(|file| file.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/src/")))
 }
 
 /// The frames at one address: one per inlined function, then the function

@@ -1,0 +1,215 @@
+//! Offline symbolisation, end to end, as a production build is shipped: the
+//! leaky-server example is built, its debug information copied aside with
+//! `objcopy --only-keep-debug`, and the binary stripped. The stripped server
+//! runs with automatic dumps; its snapshots hold bare addresses, and the
+//! reporter warns. Named offline (`heapsnap symbolize --debug-dir`, a
+//! directory laid out by build id as `/usr/lib/debug` is, or `--binary` on
+//! a report command), they read as an unstripped build's do: the same frames
+//! at each address, the same leak named by the same holder.
+//!
+//! And `HEAPSNAP_SYMBOLIZE=off` on an unstripped build: the process names
+//! nothing, the reporter names it all from the binary.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use heapsnap_report::Snapshot;
+use serde_json::Value;
+
+/// The frames at each address, by file address (the address less its
+/// module's load bias), so that runs of one build compare.
+type FramesByAddress = HashMap<u64, Vec<(Option<String>, Option<String>, Option<u32>)>>;
+
+fn frames_by_address(snapshot: &Snapshot) -> FramesByAddress {
+    let mut by_address = FramesByAddress::new();
+    for stack in &snapshot.stacks {
+        for &id in stack {
+            let frame = &snapshot.frames[id as usize];
+            let Some(module) = snapshot
+                .modules
+                .iter()
+                .find(|m| m.start <= frame.ip && frame.ip < m.end)
+            else {
+                continue;
+            };
+            let at = by_address.entry(frame.ip - module.bias).or_default();
+            let entry = (frame.function.clone(), frame.file.clone(), frame.line);
+            if !at.contains(&entry) {
+                at.push(entry);
+            }
+        }
+    }
+    by_address
+}
+
+fn newest(dir: &Path) -> Snapshot {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    Snapshot::read_from_path(files.last().expect("a snapshot")).unwrap()
+}
+
+/// Runs `server` for a few seconds, dumping into `dir`.
+fn run(server: &Path, dir: &Path, env: &[(&str, &str)]) {
+    support::output_ok(
+        Command::new(server)
+            .args(["--seconds", "6", "--interval-ms", "400", "--no-report"])
+            .arg("--dir")
+            .arg(dir)
+            .envs(env.iter().copied())
+            .env_remove("HEAPSNAP_DIR"),
+    );
+}
+
+/// `heapsnap leaks --format json` over `dir` with `extra` options: the
+/// report, and what it said on standard error.
+fn leaks(dir: &Path, extra: &[&str]) -> (Value, String) {
+    let output = support::output_ok(
+        Command::new(support::heapsnap_bin())
+            .args(["leaks", "--format", "json"])
+            .arg(dir)
+            .args(extra),
+    );
+    let report = serde_json::from_slice(&output.stdout).expect("leaks writes JSON");
+    (report, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// The first suspect's type and function.
+fn first_suspect(report: &Value) -> (String, String) {
+    let first = &report["suspects"][0];
+    let text = |key: &str| first[key].as_str().unwrap_or("").to_owned();
+    (text("type"), text("function"))
+}
+
+fn tool(name: &str, args: &[&Path]) {
+    let status = Command::new(name)
+        .args(args)
+        .status()
+        .unwrap_or_else(|err| panic!("{name} runs (binutils): {err}"));
+    assert!(status.success(), "{name} {args:?}");
+}
+
+#[test]
+fn a_stripped_server_named_offline_reads_as_the_unstripped_one() {
+    let scratch = support::scratch("symbolize");
+    let server = scratch.join("server");
+    std::fs::copy(support::example("leaky_server"), &server).unwrap();
+    let debug = scratch.join("server.debug");
+    let stripped = scratch.join("server.stripped");
+    tool(
+        "objcopy",
+        &[Path::new("--only-keep-debug"), &server, &debug],
+    );
+    tool(
+        "strip",
+        &[
+            Path::new("--strip-all"),
+            Path::new("-o"),
+            &stripped,
+            &server,
+        ],
+    );
+
+    let plain_dumps = scratch.join("unstripped");
+    let stripped_dumps = scratch.join("stripped");
+    run(&server, &plain_dumps, &[]);
+    run(&stripped, &stripped_dumps, &[]);
+
+    // Stripped: bare addresses, and the reporter says so with the fix.
+    let (bare, said) = leaks(&stripped_dumps, &[]);
+    assert!(said.contains("stripped"), "{said}");
+    assert!(said.contains("heapsnap symbolize"), "{said}");
+    let (ty, function) = first_suspect(&bare);
+    assert!(
+        !ty.contains("HashMap") && !function.contains("::"),
+        "{ty} {function}"
+    );
+
+    // The debug file under a build-id directory, as distributions lay it out.
+    let build_id = newest(&stripped_dumps)
+        .process
+        .build_id
+        .expect("the build id is recorded");
+    let by_id = scratch.join("debug/.build-id").join(&build_id[..2]);
+    std::fs::create_dir_all(&by_id).unwrap();
+    std::fs::copy(&debug, by_id.join(format!("{}.debug", &build_id[2..]))).unwrap();
+    let named_dumps = scratch.join("named");
+    let output = support::output_ok(
+        Command::new(support::heapsnap_bin())
+            .arg("symbolize")
+            .arg(&stripped_dumps)
+            .arg("--debug-dir")
+            .arg(scratch.join("debug"))
+            .arg("-o")
+            .arg(&named_dumps),
+    );
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("named "), "{said}");
+
+    // Every address both runs saw has the same frames.
+    let named = frames_by_address(&newest(&named_dumps));
+    let plain = frames_by_address(&newest(&plain_dumps));
+    let common: Vec<&u64> = named.keys().filter(|a| plain.contains_key(a)).collect();
+    assert!(
+        common.len() >= 20,
+        "only {} addresses in common",
+        common.len()
+    );
+    for address in common {
+        assert_eq!(named[address], plain[address], "at {address:#x}");
+    }
+
+    // The same leak, named by the same holder, and no warning left.
+    let (named_report, said) = leaks(&named_dumps, &[]);
+    assert!(!said.contains("warning"), "{said}");
+    let (plain_report, _) = leaks(&plain_dumps, &[]);
+    let holder = first_suspect(&plain_report);
+    assert!(holder.0.contains("HashMap"), "{holder:?}");
+    assert_eq!(first_suspect(&named_report), holder);
+
+    // Any command names frames itself, given the debug file.
+    let (direct, said) = leaks(&stripped_dumps, &["--binary", &debug.display().to_string()]);
+    assert!(!said.contains("warning"), "{said}");
+    assert_eq!(first_suspect(&direct), holder);
+}
+
+#[test]
+fn symbolizing_deferred_to_the_reporter() {
+    let scratch = support::scratch("symbolize-off");
+    let server = scratch.join("server");
+    std::fs::copy(support::example("leaky_server"), &server).unwrap();
+    let dumps = scratch.join("dumps");
+    run(&server, &dumps, &[("HEAPSNAP_SYMBOLIZE", "off")]);
+    let snapshot = newest(&dumps);
+    assert!(
+        snapshot.frames.iter().all(|f| f.function.is_none()),
+        "the process named frames"
+    );
+    // Where the program still is (the same build, by its build id), the
+    // reporter names its frames from it unasked.
+    let (report, said) = leaks(&dumps, &[]);
+    assert!(
+        said.contains("named ") && !said.contains("warning"),
+        "{said}"
+    );
+    let (ty, function) = first_suspect(&report);
+    assert!(
+        ty.contains("HashMap") && function.ends_with("bind"),
+        "{ty} {function}"
+    );
+
+    // Gone, it must be given; the warning says why frames are bare.
+    let elsewhere = scratch.join("kept");
+    std::fs::rename(&server, &elsewhere).unwrap();
+    let (_, said) = leaks(&dumps, &[]);
+    assert!(said.contains("HEAPSNAP_SYMBOLIZE=off"), "{said}");
+    let (report, said) = leaks(&dumps, &["--binary", &elsewhere.display().to_string()]);
+    assert!(!said.contains("warning"), "{said}");
+    assert_eq!(first_suspect(&report), (ty, function));
+}
