@@ -80,7 +80,11 @@ fn rotate_in(
 fn is_full(err: &Error) -> bool {
     match err.kind() {
         ErrorKind::Io(io) => {
-            io.kind() == io::ErrorKind::StorageFull || io.raw_os_error() == Some(libc::EDQUOT)
+            #[cfg(unix)]
+            let quota = io.raw_os_error() == Some(libc::EDQUOT);
+            #[cfg(not(unix))]
+            let quota = false;
+            io.kind() == io::ErrorKind::StorageFull || quota
         }
         _ => false,
     }
@@ -172,12 +176,12 @@ fn write_numbered(
 /// Creates `dir` (and its parents) readable by the owner only, or accepts it
 /// if it exists.
 pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    // On Windows a new directory inherits its parent's access rules.
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
         Ok(()) => Ok(()),
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(err) => Err(err),

@@ -1,0 +1,155 @@
+//! The system calls of Unix-like systems (Linux, macOS).
+
+/// Monotonic clock in nanoseconds (a vDSO read: no lock, no allocation).
+pub(crate) fn monotonic_ns() -> u64 {
+    read_clock(libc::CLOCK_MONOTONIC)
+}
+
+/// The monotonic clock as of the last timer tick (a few milliseconds of
+/// resolution), in nanoseconds: a plain memory read in the vDSO, cheap
+/// enough for every sample's age.
+pub(crate) fn coarse_monotonic_ns() -> u64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let clock = libc::CLOCK_MONOTONIC_COARSE;
+    // Elsewhere (macOS): the precise clock, a vDSO-like read there too.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let clock = libc::CLOCK_MONOTONIC;
+    read_clock(clock)
+}
+
+fn read_clock(clock: libc::clockid_t) -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(clock, &mut now) };
+    if rc != 0 {
+        return 0;
+    }
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// The size of a memory page.
+pub(crate) fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+/// Registers `fork` handlers.
+pub(crate) fn register_atfork(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) {
+    // SAFETY: the handlers are plain `extern "C"` functions with no
+    // arguments, which is all `pthread_atfork` requires; they never unwind
+    // (an `extern "C"` function aborts rather than unwind).
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
+
+/// Installs `handler` for SIGUSR1, unless the program has a handler of its
+/// own (its disposition is not the default). The handler must be
+/// async-signal-safe.
+pub(crate) fn on_sigusr1(handler: extern "C" fn(libc::c_int)) {
+    install_where_default(libc::SIGUSR1, handler);
+}
+
+/// Installs `handler` for SIGTERM and SIGINT where the program left them
+/// at their default action (ending the process); a program's own handler,
+/// or an ignored signal, stays as it is. The handler must be
+/// async-signal-safe.
+pub(crate) fn on_termination(handler: extern "C" fn(libc::c_int)) {
+    install_where_default(libc::SIGTERM, handler);
+    install_where_default(libc::SIGINT, handler);
+}
+
+/// The action for `signal` now: its handler's address, `SIG_DFL` or
+/// `SIG_IGN`; `None` if it cannot be read.
+fn current_action(signal: libc::c_int) -> Option<libc::sighandler_t> {
+    // SAFETY: `current` is a valid, writable sigaction; a null new action
+    // only queries.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) };
+    (rc == 0).then_some(current.sa_sigaction)
+}
+
+fn install_where_default(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+    if current_action(signal) != Some(libc::SIG_DFL) {
+        return;
+    }
+    // SAFETY: a zeroed sigaction is a valid starting point; the handler is
+    // an `extern "C" fn(c_int)`, as `sa_sigaction` without `SA_SIGINFO`
+    // expects, and only stores to atomics.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
+}
+
+/// True while `handler` is the action for `signal`: no handler of the
+/// program's replaced it since.
+pub(crate) fn is_action(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) -> bool {
+    current_action(signal) == Some(handler as usize)
+}
+
+/// True when a process with this pid exists (it may be another's than
+/// the one that had the pid: pids are reused, so this errs on the side of
+/// "exists").
+pub(crate) fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the
+    // process exists and may be signalled. No memory is involved.
+    let result = unsafe { libc::kill(pid, 0) };
+    // EPERM: it exists, but belongs to someone else.
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Maps `bytes` of private, zeroed address space that commits no memory
+/// until touched (`MAP_NORESERVE`). Returns its address.
+pub(crate) fn map_reserve(bytes: usize) -> Option<usize> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's
+    // choosing touches no existing memory.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    (ptr != libc::MAP_FAILED).then_some(ptr as usize)
+}
+
+/// Unmaps a mapping made by [`map_reserve`].
+///
+/// # Safety
+///
+/// Nothing may use the mapping, or any pointer into it, afterwards.
+pub(crate) unsafe fn unmap(addr: usize, bytes: usize) {
+    // SAFETY: the caller guarantees the mapping is no longer used.
+    unsafe { libc::munmap(addr as *mut libc::c_void, bytes) };
+}
+
+/// The address-space limit (RLIMIT_AS, `ulimit -v`) in bytes, or `None`
+/// when there is none.
+pub(crate) fn address_space_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } != 0 {
+        return None;
+    }
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
