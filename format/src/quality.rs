@@ -52,7 +52,8 @@ pub fn shortfalls(snapshot: &Snapshot) -> Vec<Shortfall> {
     if build.addresses == 0 {
         return missing;
     }
-    if snapshot.sampling.stack_walk == StackWalk::Backtrace {
+    // Unwinding asked for on a build with frame pointers lacks nothing.
+    if snapshot.sampling.stack_walk == StackWalk::Backtrace && build.frame_pointers != Some(true) {
         missing.push(Shortfall::FramePointers);
     }
     if build.named * 2 < build.addresses {
@@ -121,6 +122,7 @@ mod tests {
     fn build(addresses: u32, named: u32, with_lines: u32, v0_symbols: bool) -> Build {
         Build {
             v0_symbols,
+            frame_pointers: None,
             addresses,
             named,
             with_lines,
@@ -152,6 +154,19 @@ mod tests {
         assert!(text.contains("RUSTFLAGS"), "{text}");
         assert!(text.contains(r#"debug = "limited""#), "{text}");
         assert!(text.contains("`Vec<?>`"), "{text}");
+    }
+
+    #[test]
+    fn unwinding_asked_for_is_no_shortfall() {
+        let mut asked = build(100, 100, 95, true);
+        asked.frame_pointers = Some(true);
+        assert_eq!(shortfalls(&with(StackWalk::Backtrace, asked)), []);
+        let mut forced = build(100, 100, 95, true);
+        forced.frame_pointers = Some(false);
+        assert_eq!(
+            shortfalls(&with(StackWalk::Backtrace, forced)),
+            [Shortfall::FramePointers]
+        );
     }
 
     #[test]

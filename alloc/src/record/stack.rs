@@ -103,16 +103,23 @@ fn capture_into(
 }
 
 /// Unwinds with the `backtrace` crate; returns how many elements of `out`
-/// it initialised. Frames whose canonical frame address (the stack pointer
-/// of their caller) is at or below `boundary` are the profiler's; the first
-/// one above it is the boundary function's own frame; recording starts
-/// after it, at the return address into its caller. A `boundary` of 0 keeps
-/// every frame.
+/// it initialised. Frames whose stack pointer is at or below `boundary`
+/// are the profiler's (the boundary function's own included); recording
+/// starts at the first frame above it, the boundary function's caller, at
+/// the return address into it. A `boundary` of 0 keeps every frame.
+///
+/// What the unwinder reports as a frame's `sp` is that frame's own stack
+/// pointer (libgcc's and LLVM's `_Unwind_GetCFA`, read while tracing, give
+/// the canonical frame address of the frame below it, which is the same
+/// value). Were it the frame's canonical address instead, the boundary
+/// function's frame would be recorded too, and trimmed by name with the
+/// allocator's entry points: either way no frame of the program is lost,
+/// even where the entry point reaches the boundary function by a tail call
+/// and the program's frame comes right after it.
 #[inline(never)]
 pub(crate) fn unwind(out: &mut [MaybeUninit<usize>], boundary: usize) -> usize {
     let mut n = 0;
     let mut started = boundary == 0;
-    let mut boundary_frame_seen = false;
     // SAFETY: `trace_unsynchronized` is unsafe only because it does not take
     // the `backtrace` crate's global lock; on Linux it calls libgcc's
     // unwinder, which is safe to call from several threads at once. Taking
@@ -121,10 +128,8 @@ pub(crate) fn unwind(out: &mut [MaybeUninit<usize>], boundary: usize) -> usize {
     unsafe {
         backtrace::trace_unsynchronized(|frame| {
             if !started {
-                if boundary_frame_seen {
-                    started = true;
-                } else {
-                    boundary_frame_seen = frame.sp() as usize > boundary;
+                started = frame.sp() as usize > boundary;
+                if !started {
                     return true;
                 }
             }

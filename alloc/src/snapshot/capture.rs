@@ -182,6 +182,7 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
     snapshot.sampling.allocator = counters::inner_allocator().map(allocator_name);
     let mut build = symbols.build.clone();
     build.v0_symbols = cfg!(heapsnap_v0_symbols);
+    build.frame_pointers = Some(cfg!(heapsnap_frame_pointers));
     snapshot.sampling.build = Some(build);
     snapshot.modules = modules.into_iter().map(module).collect();
     add_sites(&mut snapshot, merged, &symbols, &copied.tag_names);

@@ -176,6 +176,12 @@ pub struct Build {
     /// arguments in function names (the standard library's own symbols are
     /// v0 in every build, so this is the build's flag, not what names say).
     pub v0_symbols: bool,
+    /// Built with frame pointers the profiler walks. With `stack_walk`
+    /// `backtrace` and this true, the fallback was asked for
+    /// (`HEAPSNAP_STACK_WALK=backtrace`), not forced by the build. Absent
+    /// from older snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_pointers: Option<bool>,
     /// Addresses looked up.
     pub addresses: u32,
     /// Of those, addresses in a named function.
