@@ -884,3 +884,60 @@ fn a_programs_own_sigterm_handler_runs_and_its_exit_writes_the_last_dump() {
     assert!(stdout.contains("own handler ran"), "{stdout}");
     assert_eq!(triggers(&dumps(&dir)), ["start", "terminate", "exit"]);
 }
+
+#[test]
+#[ignore = "run by the tests above in a child process"]
+fn child_dumps_on_demand_then_stops() {
+    // Exact: the block held below is in the dumps for certain.
+    heapsnap::set_sample_interval(1);
+    let dir = PathBuf::from(env_var("CHILD_DIR"));
+    let dumps_running = AutoDump::new(dir.join("first"))
+        .interval(None)
+        .on_growth(None)
+        .start()
+        .unwrap();
+    let held = vec![7u8; 1 << 20];
+    let first = dumps_running.dump_now().unwrap();
+    let second = dumps_running.dump_now().unwrap();
+    assert_ne!(first, second);
+    assert!(first.is_file() && second.is_file());
+    dumps_running.stop();
+    // Stopped: nothing more is written, on demand or at exit, and SIGTERM
+    // has its default action again.
+    // SAFETY: a query only: a null new action.
+    let action = unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGTERM, std::ptr::null(), &mut current);
+        current.sa_sigaction
+    };
+    assert_eq!(action, libc::SIG_DFL);
+    // Started again, elsewhere.
+    let again = AutoDump::new(dir.join("second"))
+        .interval(None)
+        .on_growth(None)
+        .on_exit(false)
+        .start()
+        .unwrap();
+    let third = again.dump_now().unwrap();
+    assert!(third.starts_with(dir.join("second")), "{third:?}");
+    std::hint::black_box(held);
+    println!("DUMPED");
+}
+
+#[test]
+fn a_handle_dumps_on_demand_and_stops_the_dumps() {
+    let dir = support::scratch("auto-handle");
+    let output = run_child(
+        "dumps_on_demand_then_stops",
+        &[
+            ("CHILD_DIR", dir.display().to_string()),
+            // The first start would dump at exit had it not been stopped.
+            ("HEAPSNAP_DUMP_ON_EXIT", "on".into()),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("DUMPED"));
+    let first = dumps(&dir.join("first"));
+    assert_eq!(triggers(&first), ["start", "manual", "manual"]);
+    assert!(first[1].1.totals.live_bytes >= 1 << 20);
+    assert_eq!(triggers(&dumps(&dir.join("second"))), ["start", "manual"]);
+}

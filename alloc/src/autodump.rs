@@ -104,8 +104,45 @@ impl AutoDump {
 
     /// Starts the background thread. Fails if the directory cannot be
     /// created, or if automatic dumps are already running.
-    pub fn start(self) -> Result<(), Error> {
+    ///
+    /// The handle writes a dump on demand and stops the dumps; dropping it
+    /// leaves them running for the life of the process.
+    pub fn start(self) -> Result<AutoDumpHandle, Error> {
         start::ensure();
-        dump::start(self.settings)
+        let thread = dump::start(self.settings)?;
+        Ok(AutoDumpHandle { thread })
+    }
+}
+
+/// Running automatic dumps (see [`AutoDump::start`]).
+///
+/// ```no_run
+/// let dumps = heapsnap::AutoDump::new("/var/tmp/heap").start()?;
+/// // ... at a moment worth keeping:
+/// let path = dumps.dump_now()?;
+/// // ... and when the dumps should end (before a planned shutdown that
+/// // must not leave a last dump, or between phases of a test):
+/// dumps.stop();
+/// # Ok::<(), heapsnap::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct AutoDumpHandle {
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl AutoDumpHandle {
+    /// Writes a dump into the directory now (trigger `manual`), rotated
+    /// like the others, and waits until it is on disk: its path. Fails if
+    /// it could not be written (the directory removed, a full disk) or the
+    /// dumps were stopped.
+    pub fn dump_now(&self) -> Result<PathBuf, Error> {
+        dump::dump_now()
+    }
+
+    /// Stops the dumps: the dump being written is finished, no other is
+    /// (not at exit either), and the signal handlers the dumps installed
+    /// are removed. `AutoDump::start` may be called again.
+    pub fn stop(self) {
+        dump::stop(self.thread);
     }
 }

@@ -50,7 +50,7 @@ pub mod testing;
 
 use std::path::{Path, PathBuf};
 
-pub use autodump::AutoDump;
+pub use autodump::{AutoDump, AutoDumpHandle};
 pub use heapsnap_format::units;
 pub use profiler::Profiler;
 pub use record::settings::DEFAULT_SAMPLE_INTERVAL;

@@ -2,6 +2,7 @@
 //! 100 ms and writes a dump when one fires. It runs under the re-entrancy
 //! guard for its whole life: nothing it allocates is sampled.
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -54,22 +55,29 @@ impl Dumper {
 
     pub(super) fn run(mut self) {
         files::remove_abandoned_temps(&self.settings.dir);
-        self.dump(Trigger::Start);
+        let _ = self.dump(Trigger::Start);
         while RUNNING.load(Ordering::Acquire) {
             std::thread::park_timeout(POLL);
+            if !RUNNING.load(Ordering::Acquire) {
+                // Stopped (`AutoDumpHandle::stop`).
+                return;
+            }
             if EXITING.load(Ordering::Acquire) {
-                self.dump(Trigger::Exit);
+                let _ = self.dump(Trigger::Exit);
                 EXIT_DUMPED.store(true, Ordering::Release);
                 return;
             }
             let signal = TERMINATING.swap(0, Ordering::AcqRel);
             if signal != 0 {
-                self.dump(Trigger::Terminate);
+                let _ = self.dump(Trigger::Terminate);
                 super::end_as_signalled(signal);
                 continue;
             }
-            if let Some(trigger) = self.due() {
-                self.dump(trigger);
+            if super::asked() {
+                let outcome = self.dump(Trigger::Manual);
+                super::answer(outcome);
+            } else if let Some(trigger) = self.due() {
+                let _ = self.dump(trigger);
             }
         }
     }
@@ -110,19 +118,22 @@ impl Dumper {
         }
     }
 
-    fn dump(&mut self, trigger: Trigger) {
+    /// Captures and writes a dump: the file's path.
+    fn dump(&mut self, trigger: Trigger) -> Result<PathBuf, Error> {
         let snapshot = snapshot::capture(trigger);
         self.last_dump = Instant::now();
         self.high = self.high.max(snapshot.totals.live_bytes).max(1);
-        match files::write_rotating(&self.settings.dir, self.settings.keep, &snapshot) {
+        let written = files::write_rotating(&self.settings.dir, self.settings.keep, &snapshot);
+        match &written {
             Ok(_) if !self.reported.is_empty() => {
                 sys::write_stderr(b"heapsnap: automatic dumps are written again\n");
                 // The next outage is news again.
                 self.reported.clear();
             }
             Ok(_) => {}
-            Err(err) => self.report(&err),
+            Err(err) => self.report(err),
         }
+        written
     }
 
     fn read_limit(&self) -> Option<u64> {

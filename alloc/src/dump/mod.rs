@@ -12,8 +12,9 @@ pub(crate) mod files;
 mod oom;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::record::thread;
@@ -68,24 +69,48 @@ static TERMINATING: AtomicI32 = AtomicI32::new(0);
 /// Set when the process exits normally; the background thread writes the
 /// last dump and sets `EXIT_DUMPED`.
 static EXITING: AtomicBool = AtomicBool::new(false);
+/// True when the running dumps want a last dump at exit (the `atexit`
+/// handler, once registered, stays for the life of the process).
+static ON_EXIT: AtomicBool = AtomicBool::new(false);
 static EXIT_DUMPED: AtomicBool = AtomicBool::new(false);
 /// How long an exiting process waits for its last dump.
 const EXIT_WAIT: Duration = Duration::from_secs(10);
 /// The background thread, to wake it.
-static DUMPER: OnceLock<std::thread::Thread> = OnceLock::new();
-/// Settings for the out-of-memory dump, written by the failing thread.
-static OOM_DUMPS: OnceLock<Settings> = OnceLock::new();
+static DUMPER: Mutex<Option<std::thread::Thread>> = Mutex::new(None);
+/// Settings for the out-of-memory dump, read by the failing thread.
+static OOM_DUMPS: Mutex<Option<Settings>> = Mutex::new(None);
+/// A dump asked for by [`dump_now`], and its outcome once written.
+static REQUEST: Mutex<Request> = Mutex::new(Request {
+    asked: false,
+    answer: None,
+});
+/// Signalled when `REQUEST` has its answer.
+static ANSWERED: Condvar = Condvar::new();
+/// One [`dump_now`] at a time: each gets its own dump and its own answer.
+static ONE_REQUEST: Mutex<()> = Mutex::new(());
 
-/// Starts the background thread. Fails if the directory cannot be created,
-/// or if automatic dumps are already running.
-pub(crate) fn start(settings: Settings) -> Result<(), Error> {
+/// A dump asked for from a program's thread.
+struct Request {
+    asked: bool,
+    answer: Option<Result<PathBuf, Error>>,
+}
+
+/// Locks `mutex`, whether or not a thread panicked holding it (what it
+/// guards stays consistent: plain values, written whole).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the background thread, and returns it. Fails if the directory
+/// cannot be created, or if automatic dumps are already running.
+pub(crate) fn start(settings: Settings) -> Result<JoinHandle<()>, Error> {
     thread::with(|state| {
         let _busy = state.enter();
         start_guarded(settings)
     })
 }
 
-fn start_guarded(settings: Settings) -> Result<(), Error> {
+fn start_guarded(settings: Settings) -> Result<JoinHandle<()>, Error> {
     if RUNNING.swap(true, Ordering::AcqRel) {
         let busy = std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
@@ -100,9 +125,11 @@ fn start_guarded(settings: Settings) -> Result<(), Error> {
     if settings.signal {
         sys::on_sigusr1(on_signal);
     }
+    ON_EXIT.store(settings.on_exit, Ordering::Release);
     if settings.on_exit {
         sys::on_termination(on_termination);
-        sys::at_exit(at_exit);
+        static REGISTERED: std::sync::Once = std::sync::Once::new();
+        REGISTERED.call_once(|| sys::at_exit(at_exit));
     }
     let for_thread = settings.clone();
     let spawned = std::thread::Builder::new()
@@ -116,9 +143,9 @@ fn start_guarded(settings: Settings) -> Result<(), Error> {
         });
     match spawned {
         Ok(handle) => {
-            let _ = DUMPER.set(handle.thread().clone());
-            let _ = OOM_DUMPS.set(settings);
-            Ok(())
+            *lock(&DUMPER) = Some(handle.thread().clone());
+            *lock(&OOM_DUMPS) = Some(settings);
+            Ok(handle)
         }
         Err(err) => {
             RUNNING.store(false, Ordering::Release);
@@ -153,19 +180,92 @@ pub(super) fn end_as_signalled(signal: std::ffi::c_int) {
 /// At normal exit: asks the background thread for the last dump and waits
 /// for it (at most `EXIT_WAIT`). Allocates nothing.
 extern "C" fn at_exit() {
-    if !RUNNING.load(Ordering::Acquire) {
+    if !RUNNING.load(Ordering::Acquire) || !ON_EXIT.load(Ordering::Acquire) {
         return;
     }
     EXITING.store(true, Ordering::Release);
-    if let Some(dumper) = DUMPER.get() {
-        dumper.unpark();
-    }
+    wake_dumper();
     let deadline = Instant::now() + EXIT_WAIT;
     while !EXIT_DUMPED.load(Ordering::Acquire)
         && RUNNING.load(Ordering::Acquire)
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Wakes the background thread to look at its triggers now.
+fn wake_dumper() {
+    if let Some(dumper) = lock(&DUMPER).as_ref() {
+        dumper.unpark();
+    }
+}
+
+/// Writes a dump now (trigger `manual`) and waits for it: the file's path.
+/// Fails when automatic dumps are not running, or the dump could not be
+/// written.
+pub(crate) fn dump_now() -> Result<PathBuf, Error> {
+    let not_running = || {
+        Error::from(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            "automatic dumps are not running",
+        ))
+    };
+    // Before any lock: a forked child (never running) takes none.
+    if !RUNNING.load(Ordering::Acquire) {
+        return Err(not_running());
+    }
+    let _one = lock(&ONE_REQUEST);
+    lock(&REQUEST).asked = true;
+    wake_dumper();
+    let mut request = lock(&REQUEST);
+    loop {
+        if let Some(answer) = request.answer.take() {
+            return answer;
+        }
+        if !RUNNING.load(Ordering::Acquire) {
+            request.asked = false;
+            return Err(not_running());
+        }
+        request = ANSWERED
+            .wait_timeout(request, Duration::from_millis(100))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+/// For the background thread: true when [`dump_now`] asked for a dump.
+fn asked() -> bool {
+    lock(&REQUEST).asked
+}
+
+/// For the background thread: the outcome of the dump [`dump_now`] asked
+/// for.
+fn answer(outcome: Result<PathBuf, Error>) {
+    let mut request = lock(&REQUEST);
+    request.asked = false;
+    request.answer = Some(outcome);
+    ANSWERED.notify_all();
+}
+
+/// Stops automatic dumps: the background thread finishes what it is
+/// writing and ends, and the signal handlers it installed are removed (a
+/// signal they caught meanwhile is acted on as it would have been).
+/// `start` may be called again afterwards.
+pub(crate) fn stop(dumper: JoinHandle<()>) {
+    RUNNING.store(false, Ordering::Release);
+    dumper.thread().unpark();
+    let _ = dumper.join();
+    *lock(&DUMPER) = None;
+    *lock(&OOM_DUMPS) = None;
+    sys::remove_handler(sys::SIGUSR1, on_signal);
+    sys::remove_handler(sys::SIGTERM, on_termination);
+    sys::remove_handler(sys::SIGINT, on_termination);
+    SIGNALLED.store(false, Ordering::Relaxed);
+    let signal = TERMINATING.swap(0, Ordering::AcqRel);
+    if signal != 0 {
+        // Caught after the thread stopped looking: the default action now.
+        end_as_signalled(signal);
     }
 }
 

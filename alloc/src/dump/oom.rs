@@ -18,12 +18,14 @@ pub(crate) fn out_of_memory() {
     if !RUNNING.load(Ordering::Acquire) || OOM_DUMPED.swap(true, Ordering::AcqRel) {
         return;
     }
-    let Some(settings) = OOM_DUMPS.get() else {
+    // Never wait here: a thread starting or stopping dumps holds it only
+    // for an assignment, and this dump is best effort.
+    let Ok(guard) = OOM_DUMPS.try_lock() else {
         return;
     };
-    if !settings.on_oom {
+    let Some(settings) = guard.as_ref().filter(|s| s.on_oom) else {
         return;
-    }
+    };
     thread::with(|state| {
         // The allocating thread may already be inside the profiler (a
         // failed allocation of its own): then do nothing.

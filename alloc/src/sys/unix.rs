@@ -92,6 +92,17 @@ fn install_where_default(signal: libc::c_int, handler: extern "C" fn(libc::c_int
     }
 }
 
+pub(crate) use libc::{SIGINT, SIGTERM, SIGUSR1};
+
+/// Restores the default action for `signal` if `handler` is its action
+/// (a handler the program installed since stays).
+pub(crate) fn remove_handler(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+    if is_action(signal, handler) {
+        // SAFETY: restoring the default action touches no memory of ours.
+        unsafe { libc::signal(signal, libc::SIG_DFL) };
+    }
+}
+
 /// True while `handler` is the action for `signal`: no handler of the
 /// program's replaced it since.
 pub(crate) fn is_action(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) -> bool {

@@ -43,6 +43,13 @@ pub(crate) fn on_sigusr1(_handler: extern "C" fn(libc::c_int)) {}
 /// SIGTERM is never delivered on Windows; the last dump at exit still is.
 pub(crate) fn on_termination(_handler: extern "C" fn(libc::c_int)) {}
 
+pub(crate) use libc::{SIGINT, SIGTERM};
+/// No SIGUSR1 on Windows: a number no handler is ever installed for.
+pub(crate) const SIGUSR1: libc::c_int = 0;
+
+/// Nothing was installed (see [`on_sigusr1`], [`on_termination`]).
+pub(crate) fn remove_handler(_signal: libc::c_int, _handler: extern "C" fn(libc::c_int)) {}
+
 /// Never installed (see [`on_termination`]).
 pub(crate) fn is_action(_signal: libc::c_int, _handler: extern "C" fn(libc::c_int)) -> bool {
     false
