@@ -130,6 +130,8 @@ fn a_stripped_server_named_offline_reads_as_the_unstripped_one() {
         !ty.contains("HashMap") && !function.contains("::"),
         "{ty} {function}"
     );
+    // `?` says why.
+    assert_eq!(bare["suspects"][0]["unknown"], "no_symbols", "{bare:#}");
 
     // The debug file under a build-id directory, as distributions lay it out.
     let build_id = newest(&stripped_dumps)

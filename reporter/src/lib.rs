@@ -34,4 +34,4 @@ pub use heapsnap_format::Snapshot;
 pub use load::Loaded;
 pub use summary::Summary;
 pub use trend::Verdict;
-pub use view::Location;
+pub use view::{Location, Unknown};

@@ -50,7 +50,21 @@ impl<'a> SiteView<'a> {
 
     /// Where the site is, for people.
     pub fn location_info(&self) -> Location {
-        Location::of(self.location())
+        let frames = || {
+            self.stack
+                .iter()
+                .filter_map(|&i| self.all_frames.get(i as usize))
+        };
+        let unknown = if self.stack.is_empty() {
+            Unknown::NoStack
+        } else if frames().any(|f| f.function.is_none()) {
+            // Frames without names cannot be told the program's: those
+            // named are the C library's, which keeps its symbols.
+            Unknown::NoSymbols
+        } else {
+            Unknown::LibraryOnly
+        };
+        Location::of(self.location(), unknown)
     }
 
     /// Its frames' indices, outermost first, from the program's outermost
@@ -139,29 +153,62 @@ pub struct Location {
     pub file: Option<String>,
     /// Source line.
     pub line: Option<u32>,
+    /// Why the function is `?`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<Unknown>,
+}
+
+/// Why a site has no location in the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unknown {
+    /// No stack was recorded: the site table was full
+    /// (`HEAPSNAP_MAX_SITES`), or the walk found no frame.
+    NoStack,
+    /// Its frames are bare addresses: the binary was stripped, or
+    /// symbolisation was left to the reporter and not given the debug
+    /// information.
+    NoSymbols,
+    /// Every frame is the standard library's or a dependency's (memory
+    /// the runtime allocates for itself).
+    LibraryOnly,
+}
+
+impl Unknown {
+    /// The words shown after `?`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Unknown::NoStack => "no stack recorded",
+            Unknown::NoSymbols => "no symbols",
+            Unknown::LibraryOnly => "library code only",
+        }
+    }
 }
 
 impl Location {
-    fn of(frame: Option<&Frame>) -> Location {
+    fn of(frame: Option<&Frame>, unknown: Unknown) -> Location {
         match frame {
             Some(frame) => Location {
                 function: function_name(frame),
                 file: frame.file.as_deref().map(|f| short_file_path(f).to_owned()),
                 line: frame.line,
+                unknown: None,
             },
             None => Location {
                 function: "?".into(),
                 file: None,
                 line: None,
+                unknown: Some(unknown),
             },
         }
     }
 
-    /// `app::Ips::bind (src/ips.rs:57)`.
+    /// `app::Ips::bind (src/ips.rs:57)`, or `? (no symbols)`.
     pub fn label(&self) -> String {
-        match (&self.file, self.line) {
-            (Some(file), Some(line)) => format!("{} ({file}:{line})", self.function),
-            (Some(file), None) => format!("{} ({file})", self.function),
+        match (&self.file, self.line, self.unknown) {
+            (Some(file), Some(line), _) => format!("{} ({file}:{line})", self.function),
+            (Some(file), None, _) => format!("{} ({file})", self.function),
+            (None, _, Some(why)) => format!("{} ({})", self.function, why.describe()),
             _ => self.function.clone(),
         }
     }

@@ -149,6 +149,8 @@ pub struct Suspect {
     pub file: Option<String>,
     /// Source line.
     pub line: Option<u32>,
+    /// Why the function is `?`, when it is.
+    pub unknown: Option<crate::Unknown>,
     /// Tag of its allocations, if any.
     pub tag: Option<String>,
     /// Live allocations of the holder itself in the newest snapshot: how
@@ -474,6 +476,7 @@ mod tests {
                 function: function.to_owned(),
                 file: Some("src/app.rs".to_owned()),
                 line: Some(line),
+                unknown: None,
             },
             tag: None,
             stack: vec![function.to_owned()],

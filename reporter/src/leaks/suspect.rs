@@ -32,6 +32,7 @@ pub(super) fn suspect(group: &Group<'_>, assembled: &Assembled<'_>) -> Option<Su
         function: latest.location.function.clone(),
         file: latest.location.file.clone(),
         line: latest.location.line,
+        unknown: latest.location.unknown,
         tag: latest.tag.clone(),
         instances: holder.points.last_allocs().max(0.0).round() as u64,
         instances_stddev: holder.points.last().map_or(0.0, |p| p.allocs_var.sqrt()),

@@ -41,6 +41,7 @@ impl Serialize for Suspect {
             function,
             file,
             line,
+            unknown,
             tag,
             instances,
             instances_stddev,
@@ -63,7 +64,7 @@ impl Serialize for Suspect {
             keeps_growing: _,
             stack,
         } = self;
-        let mut out = serializer.serialize_struct("Suspect", 28)?;
+        let mut out = serializer.serialize_struct("Suspect", 29)?;
         out.serialize_field("rank", rank)?;
         out.serialize_field("verdict", verdict)?;
         out.serialize_field("type", ty)?;
@@ -71,6 +72,9 @@ impl Serialize for Suspect {
         out.serialize_field("function", function)?;
         out.serialize_field("file", file)?;
         out.serialize_field("line", line)?;
+        if let Some(unknown) = unknown {
+            out.serialize_field("unknown", unknown)?;
+        }
         out.serialize_field("tag", tag)?;
         out.serialize_field("instances", instances)?;
         out.serialize_field("instances_stddev", instances_stddev)?;

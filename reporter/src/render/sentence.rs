@@ -12,8 +12,9 @@ use heapsnap_format::types::is_collection;
 pub fn suspect(s: &Suspect) -> String {
     let keeps_growing = s.keeps_growing;
     let (error, _) = format::rate(s.growth_bytes_per_sec_stddev, s.window_ms);
-    let place = match (&s.file, s.line) {
-        (Some(file), Some(line)) => format!(" ({file}:{line})"),
+    let place = match (&s.file, s.line, s.unknown) {
+        (Some(file), Some(line), _) => format!(" ({file}:{line})"),
+        (None, _, Some(why)) => format!(" ({})", why.describe()),
         _ => String::new(),
     };
     let function = names::short_function(&s.function);

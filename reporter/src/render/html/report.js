@@ -89,9 +89,12 @@ function seconds(ms) {
   return `${(ms / 3600000).toFixed(1)} h`;
 }
 
+// Why a location is `?` (view::Unknown::describe).
+const UNKNOWN = { no_stack: "no stack recorded", no_symbols: "no symbols", library_only: "library code only" };
+
 function locationText(loc) {
   if (!loc || !loc.function) return "";
-  if (!loc.file) return loc.function;
+  if (!loc.file) return loc.unknown ? `${loc.function} (${UNKNOWN[loc.unknown]})` : loc.function;
   return loc.line ? `${loc.function} (${loc.file}:${loc.line})` : `${loc.function} (${loc.file})`;
 }
 
