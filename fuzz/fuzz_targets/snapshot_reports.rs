@@ -1,16 +1,22 @@
 //! Every report on arbitrary input, as the `heapsnap` command reads it
-//! (JSON or gzip, bounded): load, then top, flamegraphs, diff and leaks
-//! with every renderer. Errors are fine; panics are findings.
+//! (JSON or gzip, bounded): load, name what can be named (as every command
+//! does first), then top, flamegraphs, diff, leaks, pprof and the HTML
+//! report with every renderer. Errors are fine; panics are findings.
 #![no_main]
 
-use heapsnap_report::{Loaded, diff, flame, leaks, load, render, top};
+use heapsnap_report::symbolize::{Options, Symbolizer};
+use heapsnap_report::{Loaded, diff, flame, leaks, load, render, report, top};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(case) = load::from_reader("case", data) else {
+    let Ok(mut case) = load::from_reader("case", data) else {
         return;
     };
+    if let Ok(mut symbolizer) = Symbolizer::new(Options::default()) {
+        symbolizer.symbolize(&mut case.snapshot);
+    }
     let mut out = Vec::new();
+    let _ = heapsnap_format::pprof::gzipped(&case.snapshot);
     for by in [
         top::GroupBy::Site,
         top::GroupBy::Type,
@@ -39,5 +45,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(report) = leaks::leaks(&twice, &leaks::Options::default()) {
         let _ = render::text::leaks(&report, &mut out);
         let _ = render::markdown::leaks(&report, &mut out);
+    }
+    if let Ok(page) = report::report(&twice, &report::Options::default()) {
+        let _ = render::html::write(&page, &mut out);
     }
 });

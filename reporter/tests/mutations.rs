@@ -1,9 +1,10 @@
 //! Mutated snapshots through every report: thousands of seeded mutations of
 //! real snapshots (values replaced by extreme numbers, hostile strings,
 //! wrong types; keys removed; bytes flipped, cut and inserted; gzip), each
-//! loaded and, when it loads, run through `top` (every grouping),
-//! `flamegraph` (plain, by type, differential), `diff` and `leaks`, and
-//! every renderer. None may panic. A sample of them also goes through the
+//! loaded and, when it loads, named offline where it can be (`symbolize`,
+//! as every command does first), run through `top` (every grouping),
+//! `flamegraph` (plain, by type, differential), `diff`, `leaks`, `pprof`
+//! and the HTML `report`, and every renderer. None may panic. A sample of them also goes through the
 //! `heapsnap` binary: exit 0, or 2 with one line naming the file.
 //!
 //! Seeded: a failure names its case, which reproduces with
@@ -13,7 +14,8 @@ use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use heapsnap_report::{Loaded, diff, flame, leaks, load, render, top};
+use heapsnap_report::symbolize::{self, Symbolizer};
+use heapsnap_report::{Loaded, diff, flame, leaks, load, render, report, top};
 use serde_json::{Value, json};
 
 fn data(path: &str) -> PathBuf {
@@ -194,6 +196,14 @@ fn mutate(original: &[u8], rng: &mut Rng) -> Vec<u8> {
 /// original it was mutated from.
 fn every_report(case: &Loaded, original: &Loaded) {
     let mut out = Vec::new();
+    // The module paths are the snapshot's word: a symboliser looks at
+    // files on this machine, and must take any path calmly.
+    let mut named = case.snapshot.clone();
+    Symbolizer::new(symbolize::Options::default())
+        .unwrap()
+        .symbolize(&mut named);
+    named.validate().unwrap();
+    let _ = heapsnap_format::pprof::gzipped(&case.snapshot);
     for by in [
         top::GroupBy::Site,
         top::GroupBy::Type,
@@ -230,6 +240,9 @@ fn every_report(case: &Loaded, original: &Loaded) {
             render::text::leaks(&report, &mut out).unwrap();
             render::markdown::leaks(&report, &mut out).unwrap();
             render::json::write(&report, &mut out).unwrap();
+        }
+        if let Ok(page) = report::report(&series, &report::Options::default()) {
+            render::html::write(&page, &mut out).unwrap();
         }
     }
 }
@@ -300,10 +313,12 @@ fn mutated_snapshots_exit_0_or_2_with_one_line() {
         let path = scratch.path().join(format!("case-{seed}.json"));
         std::fs::write(&path, &bytes).unwrap();
         let path = path.to_str().unwrap();
-        let command: Vec<&str> = match seed % 4 {
+        let command: Vec<&str> = match seed % 6 {
             0 => vec!["top", path],
             1 => vec!["flamegraph", path, "-o", "-"],
             2 => vec!["diff", &original_path, path],
+            3 => vec!["pprof", path, "-o", "-"],
+            4 => vec!["report", &original_path, path, "-o", "-"],
             _ => vec!["leaks", &original_path, path],
         };
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_heapsnap"))
@@ -322,7 +337,7 @@ fn mutated_snapshots_exit_0_or_2_with_one_line() {
                 assert!(
                     stderr.contains(path)
                         || stderr.contains(&original_path)
-                        || command[0] == "leaks",
+                        || matches!(command[0], "leaks" | "report"),
                     "seed {seed} {command:?}: {stderr}"
                 );
             }
