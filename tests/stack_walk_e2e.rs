@@ -30,13 +30,7 @@ fn run(dir: &Path, env: &[(&str, &str)]) -> Vec<Snapshot> {
             .envs(env.iter().copied())
             .env_remove("HEAPSNAP_DIR"),
     );
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
+    support::snapshot_files(dir)
         .iter()
         .map(|f| Snapshot::read_from_path(f).unwrap())
         .collect()

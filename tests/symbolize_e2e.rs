@@ -13,7 +13,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use heapsnap_report::Snapshot;
@@ -46,12 +46,7 @@ fn frames_by_address(snapshot: &Snapshot) -> FramesByAddress {
 }
 
 fn newest(dir: &Path) -> Snapshot {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files = support::snapshot_files(dir);
     Snapshot::read_from_path(files.last().expect("a snapshot")).unwrap()
 }
 

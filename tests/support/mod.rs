@@ -71,6 +71,18 @@ pub fn output_ok(command: &mut Command) -> Output {
     output
 }
 
+/// The snapshot files (`*.json`) of a dump directory, in the order they
+/// were written.
+pub fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A fresh, empty directory for one test.
 pub fn scratch(test: &str) -> PathBuf {
     let dir = workspace()
