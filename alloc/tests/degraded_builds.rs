@@ -20,6 +20,11 @@ use heapsnap_format::snapshot::Build;
 
 /// Builds the probe with `rustflags` into `target/<dir>`; its path.
 fn build_probe(dir: &str, rustflags: &str) -> PathBuf {
+    build_probe_for(dir, rustflags, None)
+}
+
+/// [`build_probe`] for another target (`--target`).
+fn build_probe_for(dir: &str, rustflags: &str, target: Option<&str>) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let target_dir = workspace.join("target").join(dir);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -34,6 +39,7 @@ fn build_probe(dir: &str, rustflags: &str) -> PathBuf {
             "--example",
             "fallback_probe",
         ])
+        .args(target.map(|t| ["--target", t]).into_iter().flatten())
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTFLAGS", rustflags)
@@ -41,7 +47,9 @@ fn build_probe(dir: &str, rustflags: &str) -> PathBuf {
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building the probe failed");
-    target_dir.join("debug/examples/fallback_probe")
+    target_dir
+        .join(target.unwrap_or(""))
+        .join("debug/examples/fallback_probe")
 }
 
 /// The snapshot the probe at `probe` writes, and the build it records.
@@ -152,4 +160,48 @@ fn a_snapshot_says_what_a_plain_build_lacks() {
             r#"debug = "limited""#,
         ],
     );
+}
+
+const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// True when rustup has the musl target; with `CI` set it must (`.ci/run`
+/// adds it).
+fn musl_installed() -> bool {
+    let listed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(MUSL));
+    if !listed {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI: the {MUSL} target is required"
+        );
+        eprintln!("skipped: no {MUSL} target (rustup target add {MUSL})");
+    }
+    listed
+}
+
+#[test]
+fn a_static_musl_build_names_its_program_and_build_id() {
+    // musl's loader calls the program `/proc/self/exe`, a path that means
+    // the reader's own program anywhere else; the snapshot must name the
+    // executable and carry its build id, for offline symbolisation.
+    if !musl_installed() {
+        return;
+    }
+    let probe = build_probe_for(
+        "musl",
+        "-C force-frame-pointers=yes -C symbol-mangling-version=v0",
+        Some(MUSL),
+    );
+    let (snapshot, _) = probe_snapshot(&probe);
+    let program = snapshot
+        .modules
+        .iter()
+        .find(|m| m.path == snapshot.process.exe)
+        .unwrap_or_else(|| panic!("no module is the program: {:?}", snapshot.modules));
+    assert!(program.build_id.is_some(), "{program:?}");
+    assert_eq!(snapshot.process.build_id, program.build_id);
+    assert!(snapshot.modules.iter().all(|m| m.path != "/proc/self/exe"));
+    assert_eq!(shortfalls(&snapshot), []);
 }

@@ -46,7 +46,12 @@ pub(crate) fn loaded() -> Vec<Loaded> {
     // `dl_phdr_info` it is given, within the bounds that info describes.
     unsafe { libc::dl_iterate_phdr(Some(collect), (&mut out as *mut Vec<Loaded>).cast()) };
     drop(loader);
-    if let Some(main) = out.iter_mut().find(|m| m.path.is_empty()) {
+    // The program itself: glibc names it "", musl "/proc/self/exe" (a
+    // path that means the reader's own program anywhere else).
+    if let Some(main) = out
+        .iter_mut()
+        .find(|m| m.path.is_empty() || m.path == "/proc/self/exe")
+    {
         main.path = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
