@@ -50,6 +50,14 @@ fn newest(dir: &Path) -> Snapshot {
     Snapshot::read_from_path(files.last().expect("a snapshot")).unwrap()
 }
 
+/// A copy of the leaky-server example in `scratch`, for the test to strip
+/// or move.
+fn server_in(scratch: &Path) -> std::path::PathBuf {
+    let server = scratch.join("server");
+    std::fs::copy(support::example("leaky_server"), &server).unwrap();
+    server
+}
+
 /// Runs `server` for a few seconds, dumping into `dir`.
 fn run(server: &Path, dir: &Path, env: &[(&str, &str)]) {
     support::output_ok(
@@ -93,8 +101,7 @@ fn tool(name: &str, args: &[&Path]) {
 #[test]
 fn a_stripped_server_named_offline_reads_as_the_unstripped_one() {
     let scratch = support::scratch("symbolize");
-    let server = scratch.join("server");
-    std::fs::copy(support::example("leaky_server"), &server).unwrap();
+    let server = server_in(&scratch);
     let debug = scratch.join("server.debug");
     let stripped = scratch.join("server.stripped");
     tool(
@@ -179,8 +186,7 @@ fn a_stripped_server_named_offline_reads_as_the_unstripped_one() {
 #[test]
 fn symbolizing_deferred_to_the_reporter() {
     let scratch = support::scratch("symbolize-off");
-    let server = scratch.join("server");
-    std::fs::copy(support::example("leaky_server"), &server).unwrap();
+    let server = server_in(&scratch);
     let dumps = scratch.join("dumps");
     run(&server, &dumps, &[("HEAPSNAP_SYMBOLIZE", "off")]);
     let snapshot = newest(&dumps);

@@ -92,6 +92,9 @@ pub struct Symbolizer {
     candidates: Vec<Candidate>,
     loaders: HashMap<PathBuf, Option<Rc<addr2line::Loader>>>,
     symbols: HashMap<(PathBuf, u64), Rc<[Symbol]>>,
+    /// Each module's debug file, found once for every snapshot of a run:
+    /// by path, build id and whether it is the program.
+    found: HashMap<(String, Option<String>, bool), Option<PathBuf>>,
 }
 
 impl std::fmt::Debug for Symbolizer {
@@ -132,6 +135,7 @@ impl Symbolizer {
             candidates,
             loaders: HashMap::new(),
             symbols: HashMap::new(),
+            found: HashMap::new(),
         })
     }
 
@@ -201,17 +205,33 @@ impl Symbolizer {
         outcome
     }
 
-    /// The debug file for module `index` (said in `outcome`), if any.
+    /// The debug file for module `index` (said in `outcome`), if any;
+    /// looked for once per module across snapshots.
     fn debug_file(
-        &self,
+        &mut self,
         snapshot: &Snapshot,
         index: usize,
         outcome: &mut Outcome,
     ) -> Option<PathBuf> {
         let module = &snapshot.modules[index];
         let is_program = is_program(snapshot, module);
-        let found = self
-            .candidates
+        let key = (module.path.clone(), module.build_id.clone(), is_program);
+        let found = match self.found.get(&key) {
+            Some(found) => found.clone(),
+            None => {
+                let found = self.find_debug_file(module, is_program);
+                self.found.insert(key, found.clone());
+                found
+            }
+        }?;
+        outcome.matched.push((module.path.clone(), found.clone()));
+        Some(found)
+    }
+
+    /// Where `module`'s debug information is: a binary given, a debug
+    /// directory, or the module's own file here.
+    fn find_debug_file(&self, module: &Module, is_program: bool) -> Option<PathBuf> {
+        self.candidates
             .iter()
             .find(|candidate| {
                 let by_id = module.build_id.is_some() && module.build_id == candidate.build_id;
@@ -223,22 +243,20 @@ impl Symbolizer {
             })
             .map(|candidate| candidate.linked.clone().unwrap_or(candidate.path.clone()))
             .or_else(|| by_build_id(&self.options.debug_dirs, module.build_id.as_deref()?))
-            .or_else(|| self.same_build_here(snapshot, module))?;
-        outcome.matched.push((module.path.clone(), found.clone()));
-        Some(found)
+            .or_else(|| self.same_build_here(module, is_program))
     }
 
     /// The module's own file on this machine, when it is the same build
     /// (its build id says so), or its `.gnu_debuglink` file: what `perf`
     /// and `pprof` use for a program profiled where it runs. A stripped
     /// program is no use; a shared library's exported names are.
-    fn same_build_here(&self, snapshot: &Snapshot, module: &Module) -> Option<PathBuf> {
+    fn same_build_here(&self, module: &Module, is_program: bool) -> Option<PathBuf> {
         let wanted = module.build_id.as_ref()?;
         let here = candidate(Path::new(&module.path), &self.options.debug_dirs).ok()?;
         if here.build_id.as_ref() != Some(wanted) {
             return None;
         }
-        let named = here.has_symbols || (here.has_dynamic_symbols && !is_program(snapshot, module));
+        let named = here.has_symbols || (here.has_dynamic_symbols && !is_program);
         here.linked.or(named.then_some(here.path))
     }
 
