@@ -604,7 +604,7 @@ impl<'a> SiteIndex<'a> {
 
 /// The member that holds the others, and is not held by another member:
 /// a collection that holds other members (the outermost: the map, not the
-/// sets in it); failing that, the object the others were built inside (the
+/// sets in it, nor a list of what the sets hold); failing that, the object the others were built inside (the
 /// `Arc<Program>` that owns what `compile` allocated); failing that, the
 /// largest collection, or the largest member.
 pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
@@ -636,18 +636,34 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
                 .collect()
         })
         .unwrap_or_default();
+    // Member collections that hold other members: whoever holds one of
+    // them is outermost (the map of the sets of `Arc`s, not a list of the
+    // same `Arc`s made beside it).
+    let member_holders: HashSet<&str> = members
+        .iter()
+        .filter(|m| {
+            m.holding
+                .elements
+                .iter()
+                .any(|e| member_types.contains(e.as_str()))
+        })
+        .map(|m| m.latest.ty.as_str())
+        .collect();
     let rank = |m: &SiteTrend| {
-        let holds = m
-            .holding
-            .elements
-            .iter()
-            .any(|e| member_types.contains(e.as_str()));
+        let holds_any = |types: &HashSet<&str>| {
+            m.holding
+                .elements
+                .iter()
+                .any(|e| types.contains(e.as_str()))
+        };
         let place = (m.latest.location.function.as_str(), m.latest.location.line);
         (
-            holds,
+            holds_any(&member_types),
+            holds_any(&member_holders),
             anchor_built_in.contains(&place),
             anchor.is_some_and(|a| a.id == m.id),
             built_at.contains(&place),
+            m.retention,
             m.holding.holds_allocations,
             m.holding.is_collection,
         )
@@ -1068,6 +1084,60 @@ mod tests {
             .unwrap();
         assert_eq!(holder(registry).map(|h| h.id), Some(3));
         assert!(registry.members.iter().all(|m| m.id != 0));
+    }
+
+    /// Seen in a scenario run: the sets grew, the map that holds them and a
+    /// health check's list of the same `Arc`s were both sampled, neither
+    /// grew; the map, which holds the sets, is named, not the list.
+    #[test]
+    fn a_list_of_what_the_sets_hold_does_not_outrank_the_map_of_the_sets() {
+        let n = 12;
+        // Type names as the profiler writes them: the map sorts before the
+        // list, so that a tie goes to the list.
+        let mut list = site(
+            0,
+            "Vec<alloc::sync::Arc<app::Conn>>",
+            "<app::Registry>::heartbeat",
+            90,
+            &[("app::health", 12)],
+            &flat(n, 0.0),
+        );
+        list.retention = Retention::Highs;
+        let mut map = site(
+            1,
+            "HashMap<alloc::string::String, std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>>",
+            "<app::Registry>::bind",
+            30,
+            &[("app::accept", 21)],
+            &flat(n, 0.0),
+        );
+        map.retention = Retention::Samples;
+        let mut set = site(
+            2,
+            "std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>",
+            "<app::Registry>::bind",
+            31,
+            &[("app::accept", 21)],
+            &linear(n, 0.1 * MIB),
+        );
+        set.retention = Retention::Samples;
+        let mut conn = site(
+            3,
+            "alloc::sync::Arc<app::Conn>",
+            "app::accept",
+            20,
+            &[],
+            &linear(n, 0.3 * MIB),
+        );
+        conn.retention = Retention::Samples;
+        let sites = [list, map, set, conn];
+        let all: Vec<&SiteTrend> = sites.iter().collect();
+        let groups = groups(&all);
+        let registry = groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m.id == 3))
+            .unwrap();
+        assert_eq!(holder(registry).map(|h| h.id), Some(1));
     }
 
     #[test]
