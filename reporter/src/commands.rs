@@ -70,22 +70,23 @@ impl Prepare {
 
     /// Symbolises `loaded`, saying on standard error what was named from
     /// where and which modules had no debug information; then warns of the
-    /// build. The number of addresses named.
+    /// build. How many distinct addresses were named.
     fn apply(&mut self, loaded: &mut [Loaded]) -> usize {
-        let mut named = 0;
+        let mut named = BTreeSet::new();
         let mut sources = BTreeSet::new();
         let mut unmatched = BTreeSet::new();
         for one in loaded.iter_mut() {
-            let outcome = self.symbolizer.symbolize(&mut one.snapshot);
-            named += outcome.named;
-            if outcome.named > 0 {
+            let mut outcome = self.symbolizer.symbolize(&mut one.snapshot);
+            if !outcome.named.is_empty() {
                 sources.extend(outcome.matched.into_iter().map(|(_, file)| file));
             }
+            named.append(&mut outcome.named);
             unmatched.extend(outcome.unmatched);
         }
         for why in &unmatched {
             eprintln!("heapsnap: warning: no debug information for {why}");
         }
+        let named = named.len();
         if named > 0 {
             let sources: Vec<String> = sources.iter().map(|p| p.display().to_string()).collect();
             eprintln!(

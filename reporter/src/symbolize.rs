@@ -16,14 +16,14 @@
 //! profiler could not recognise without names, and the build record is
 //! counted again so that the reporter's warning says what is still missing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use heapsnap_format::Snapshot;
 use heapsnap_format::names::is_allocator_frame;
-use heapsnap_format::snapshot::{Frame, Module};
+use heapsnap_format::snapshot::{Frame, Module, Symbol};
 use object::{Object, ObjectSection};
 
 /// Where debug information may be found.
@@ -50,10 +50,9 @@ impl Options {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Outcome {
-    /// Addresses named from debug information.
-    pub named: usize,
-    /// Addresses in modules with debug information that it could not name.
-    pub unnamed: usize,
+    /// The addresses named from debug information: each as the debug file
+    /// and the address in it (the same across snapshots of one build).
+    pub named: BTreeSet<(PathBuf, u64)>,
     /// Each module given debug information, and the file it came from.
     pub matched: Vec<(String, PathBuf)>,
     /// Modules that hold frames but got no debug information, each with
@@ -75,14 +74,6 @@ struct Candidate {
     /// True when it has a dynamic symbol table: a shared library's names
     /// every function it exports.
     has_dynamic_symbols: bool,
-}
-
-/// One source-level frame at an address (see `Frame`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Symbol {
-    function: Option<String>,
-    file: Option<String>,
-    line: Option<u32>,
 }
 
 /// Names frames from debug files, keeping each file open and each address
@@ -191,12 +182,10 @@ impl Symbolizer {
             let module = &snapshot.modules[index];
             // A return address: the call is the instruction before it.
             let probe = ip.wrapping_sub(module.bias).wrapping_sub(1);
-            let symbols = self.look_up(path, &loader, probe);
+            let symbols = self.look_up(path.clone(), &loader, probe);
             if symbols.last().is_some_and(|s| s.function.is_some()) {
-                outcome.named += 1;
+                outcome.named.insert((path, probe));
                 found.insert(ip, symbols);
-            } else {
-                outcome.unnamed += 1;
             }
         }
         if !found.is_empty() {
@@ -478,7 +467,7 @@ fn rewrite(snapshot: &mut Snapshot, groups: &[Vec<Group>], found: &HashMap<u64, 
         let mut rewritten: Vec<(Frame, bool)> = Vec::new();
         for group in groups {
             let at: Vec<Frame> = match found.get(&group.ip) {
-                Some(symbols) => frames_at(group.ip, symbols),
+                Some(symbols) => Frame::at(group.ip, symbols),
                 None => group
                     .frames
                     .iter()
@@ -520,23 +509,6 @@ fn rewrite(snapshot: &mut Snapshot, groups: &[Vec<Group>], found: &HashMap<u64, 
         build.named = count(|o| o.0);
         build.with_lines = count(|o| o.1);
     }
-}
-
-/// The frames at one address, as the profiler writes them.
-fn frames_at(ip: u64, symbols: &[Symbol]) -> Vec<Frame> {
-    symbols
-        .iter()
-        .enumerate()
-        .map(|(i, symbol)| {
-            let mut frame = Frame::default();
-            frame.ip = ip;
-            frame.function = symbol.function.clone();
-            frame.file = symbol.file.clone();
-            frame.line = symbol.line;
-            frame.inlined = i + 1 < symbols.len();
-            frame
-        })
-        .collect()
 }
 
 #[cfg(test)]

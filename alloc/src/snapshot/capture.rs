@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::symbolize::{self, Symbol};
+use super::symbolize;
 use super::{
     AgeBucket, AllocatorStats, Build, Frame, Module, Process, Site, Snapshot, StackWalk, Totals,
     Trigger, age_bucket, memory, modules,
@@ -477,7 +477,7 @@ impl Symbols {
         let mut seen: HashMap<Frame, u32> = HashMap::new();
         let build = &mut self.build;
         symbolize::resolve_while(addresses, may_look_up, |addr, symbols| {
-            let frames = frames_at(addr, symbols.unwrap_or(&[]));
+            let frames = Frame::at(addr as u64, symbols.unwrap_or(&[]));
             if symbols.is_some() || !symbolizing {
                 count_build(build, &frames);
             }
@@ -541,30 +541,6 @@ fn is_allocator_frame(frame: &Frame) -> bool {
             .file
             .as_deref()
             .is_some_and(|file| file.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/src/")))
-}
-
-/// The frames at one address: one per inlined function, then the function
-/// that owns the code; one anonymous frame when nothing is known.
-fn frames_at(addr: usize, symbols: &[Symbol]) -> Vec<Frame> {
-    let frame = |symbol: Option<&Symbol>, inlined: bool| {
-        let mut frame = Frame::default();
-        frame.ip = addr as u64;
-        if let Some(symbol) = symbol {
-            frame.function = symbol.function.clone();
-            frame.file = symbol.file.clone();
-            frame.line = symbol.line;
-        }
-        frame.inlined = inlined;
-        frame
-    };
-    if symbols.is_empty() {
-        return vec![frame(None, false)];
-    }
-    symbols
-        .iter()
-        .enumerate()
-        .map(|(i, symbol)| frame(Some(symbol), i + 1 < symbols.len()))
-        .collect()
 }
 
 #[cfg(test)]

@@ -15,12 +15,7 @@ use crate::sys::lock::SpinLock;
 /// One source-level frame at an address. An address yields several when
 /// functions were inlined into each other: innermost first, the function
 /// that really owns the machine code last.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Symbol {
-    pub function: Option<String>,
-    pub file: Option<String>,
-    pub line: Option<u32>,
-}
+pub(crate) use heapsnap_format::snapshot::Symbol;
 
 type Cache = HashMap<usize, Box<[Symbol]>, AddrHash>;
 

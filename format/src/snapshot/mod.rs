@@ -261,6 +261,44 @@ pub struct Frame {
     pub inlined: bool,
 }
 
+/// What debug information says of one function at an address: the parts
+/// of a [`Frame`] that symbolisation finds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Symbol {
+    /// Demangled function name; `None` when unknown.
+    pub function: Option<String>,
+    /// Source file.
+    pub file: Option<String>,
+    /// Source line.
+    pub line: Option<u32>,
+}
+
+impl Frame {
+    /// The frames at return address `ip` from what debug information says
+    /// of it (`symbols`: the inlined functions innermost first, the
+    /// function that owns the code last); one anonymous frame when nothing
+    /// is known.
+    pub fn at(ip: u64, symbols: &[Symbol]) -> Vec<Frame> {
+        if symbols.is_empty() {
+            return vec![Frame {
+                ip,
+                ..Frame::default()
+            }];
+        }
+        symbols
+            .iter()
+            .enumerate()
+            .map(|(i, symbol)| Frame {
+                ip,
+                function: symbol.function.clone(),
+                file: symbol.file.clone(),
+                line: symbol.line,
+                inlined: i + 1 < symbols.len(),
+            })
+            .collect()
+    }
+}
+
 /// A site: a stack and a tag, with estimated figures.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
