@@ -20,17 +20,28 @@ fn workspace() -> PathBuf {
 
 /// Builds the `scenario` program in release mode (with the workspace's
 /// build settings: frame pointers, v0 symbols, line tables) and returns its
-/// path.
+/// path. The `heapsnap` command is built in the same run (see
+/// [`build_cli`]): one release build of the reporter serves both.
 pub fn build() -> PathBuf {
-    cargo_build(&["--release", "-p", "heapsnap-scenarios", "--bin", "scenario"]);
+    cargo_build(&[
+        "--release",
+        "-p",
+        "heapsnap-scenarios",
+        "--bin",
+        "scenario",
+        "-p",
+        "heapsnap-report",
+        "--bin",
+        "heapsnap",
+    ]);
     target_dir().join("release").join("scenario")
 }
 
-/// Builds the `heapsnap` command (as the tests build it, unoptimized) and
+/// Builds the `heapsnap` command in release mode, as users run it, and
 /// returns its path.
 pub fn build_cli() -> PathBuf {
-    cargo_build(&["-p", "heapsnap-report", "--bin", "heapsnap"]);
-    target_dir().join("debug").join("heapsnap")
+    build();
+    target_dir().join("release").join("heapsnap")
 }
 
 fn cargo_build(args: &[&str]) {
