@@ -291,11 +291,13 @@ fn group_around<'a>(
             members.push(order[i]);
         }
     }
-    // Other collections of what grew in the group that did not grow
-    // themselves, if they keep what they hold; and those that hold a
-    // member collection (the map of the sets that grew): what the sets
-    // keep, it keeps. A group of the anchor alone has none: a list that
-    // grew names no registry of the elements it lists.
+    // Other collections of what grew in the group, if they keep what they
+    // hold; and those that hold a member collection (the map of the sets
+    // that grew): what the sets keep, it keeps. One that did not grow is a
+    // holder unseen; one still growing joins the group (the watcher's list
+    // of the engines built beside a bigger collection, seen by one sample).
+    // A group of the anchor alone has none: a list that grew names no
+    // registry of the elements it lists.
     let anchor_id = order[anchor].id;
     let alone = members.iter().all(|m| m.id == anchor_id);
     let held_types = members
@@ -309,9 +311,16 @@ fn group_around<'a>(
     let holds_a_member = SiteIndex::lookup(&index.by_element, member_collections);
     for i in SiteIndex::lookup(&index.by_element, held_types) {
         let keeps = order[i].retains() || holds_a_member.binary_search(&i).is_ok();
-        if !claims.grew[i] && !claims.holder[i] && keeps {
+        if claims.holder[i] || !keeps {
+            continue;
+        }
+        if !claims.grew[i] {
             claims.holder[i] = true;
             unseen_holders.push(order[i]);
+        } else if !claims.taken[i] && grows_late(order[i]) {
+            claims.holder[i] = true;
+            claims.taken[i] = true;
+            members.push(order[i]);
         }
     }
     // Nothing grew with it: its sites are left to the others.
@@ -1138,6 +1147,54 @@ mod tests {
             .find(|g| g.members.iter().any(|m| m.id == 3))
             .unwrap();
         assert_eq!(holder(registry).map(|h| h.id), Some(1));
+    }
+
+    /// The instance-per-call incident: each engine's program is the largest
+    /// collection and is grouped first, with the `Arc<Engine>`s built
+    /// beside it; the watcher's list of those engines, seen by one sample
+    /// and still reaching new sizes, holds them all and names the group.
+    #[test]
+    fn a_growing_list_of_the_groups_instances_joins_it_and_holds_it() {
+        let n = 12;
+        let mut program = site(
+            0,
+            "alloc::vec::Vec<app::Op>",
+            "<app::Engine>::compile",
+            30,
+            &[("app::handle", 71)],
+            &linear(n, 8.0 * MIB),
+        );
+        program.retention = Retention::Samples;
+        let mut engine = site(
+            1,
+            "alloc::sync::Arc<app::Engine>",
+            "app::handle",
+            71,
+            &[],
+            &linear(n, 3.0 * MIB),
+        );
+        engine.retention = Retention::Samples;
+        let mut points = flat(n, 0.0);
+        points[n - 1] = 0.6 * MIB;
+        let mut list = site(
+            2,
+            "alloc::vec::Vec<alloc::sync::Arc<app::Engine>>",
+            "<app::Watcher>::watch",
+            63,
+            &[("app::handle", 73)],
+            &points,
+        );
+        list.retention = Retention::Samples;
+        list.late_high = true;
+        let sites = [program, engine, list];
+        let all: Vec<&SiteTrend> = sites.iter().collect();
+        let groups = groups(&all);
+        let leak = groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m.id == 1))
+            .unwrap();
+        assert!(leak.members.iter().any(|m| m.id == 2), "the list is apart");
+        assert_eq!(holder(leak).map(|h| h.id), Some(2));
     }
 
     #[test]
