@@ -306,7 +306,10 @@ fn engine_per_call_names_the_code_caches() {
             // `Arc<Program>`s): at 512 KiB over a short run, some runs never
             // sample one, and the suspect is named after what they hold,
             // the `Arc<Program>`s or, failing those too, the compiled code.
+            // The watcher's list of the engines, which keeps them all,
+            // names it as well when its samples show it growing.
             named: &[
+                ("Vec<Arc<Engine>>", "Watcher>::watch"),
                 ("HashMap<String, Arc<Program>>", "CodeLoader>::load"),
                 ("Arc<Program>", "CodeLoader>::load"),
                 ("Vec<Op>", "engine::compile"),
