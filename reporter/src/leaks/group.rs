@@ -1035,45 +1035,26 @@ mod tests {
         assert!(registry.members.iter().all(|m| m.id != 0));
     }
 
-    /// The registry's sets grow (their tables freed as they grow, so no
-    /// sample of them is old) inside a small map never seen to keep
-    /// anything, beside a health check's list of the same elements whose
-    /// buffers reach new sizes as the registry grows (rebuilt each time):
-    /// the elements go to the sets, whose calls they share, and the map
-    /// that holds the sets names the group.
-    #[test]
-    fn the_map_of_sets_that_keep_is_the_holder_not_a_list_rebuilt_as_they_grow() {
+    /// A registry's sites, with `retention` in this order: a health check's
+    /// list of its connections (0, the type `list`), the connections (1,
+    /// growing), the sets that hold them (2, growing) and the map of the
+    /// sets (3, the type `map`). The group of the connections, and its
+    /// holder.
+    fn registry_holder(
+        list: &str,
+        map: &str,
+        retention: [Retention; 4],
+    ) -> (Vec<usize>, Option<usize>) {
         let n = 12;
-        let mut list = site(
-            0,
-            "alloc::vec::Vec<alloc::sync::Arc<app::Conn>>",
-            "<app::Registry>::heartbeat",
-            90,
-            &[("app::health", 12)],
-            &flat(n, 0.0),
-        );
-        list.retention = Retention::Highs;
-        let mut map = site(
-            3,
-            "std::collections::hash::map::HashMap<alloc::string::String, std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>>",
-            "<app::Registry>::bind",
-            30,
-            &[("app::accept", 21)],
-            &flat(n, 0.0),
-        );
-        map.retention = Retention::None;
-        // Its samples are young: each table is freed when it grows.
-        let mut set = site(
-            2,
-            "std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>",
-            "<app::Registry>::bind",
-            31,
-            &[("app::accept", 21)],
-            &linear(n, 0.1 * MIB),
-        );
-        set.retention = Retention::None;
-        let sites = [
-            list,
+        let mut sites = [
+            site(
+                0,
+                list,
+                "<app::Registry>::heartbeat",
+                90,
+                &[("app::health", 12)],
+                &flat(n, 0.0),
+            ),
             site(
                 1,
                 "alloc::sync::Arc<app::Conn>",
@@ -1082,71 +1063,72 @@ mod tests {
                 &[],
                 &linear(n, 0.3 * MIB),
             ),
-            set,
-            map,
+            site(
+                2,
+                "std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>",
+                "<app::Registry>::bind",
+                31,
+                &[("app::accept", 21)],
+                &linear(n, 0.1 * MIB),
+            ),
+            site(
+                3,
+                map,
+                "<app::Registry>::bind",
+                30,
+                &[("app::accept", 21)],
+                &flat(n, 0.0),
+            ),
         ];
+        for (site, retention) in sites.iter_mut().zip(retention) {
+            site.retention = retention;
+        }
         let all: Vec<&SiteTrend> = sites.iter().collect();
         let groups = groups(&all);
         let registry = groups
             .iter()
             .find(|g| g.members.iter().any(|m| m.id == 1))
             .unwrap();
-        assert_eq!(holder(registry).map(|h| h.id), Some(3));
-        assert!(registry.members.iter().all(|m| m.id != 0));
+        let members = registry.members.iter().map(|m| m.id).collect();
+        (members, holder(registry).map(|h| h.id))
+    }
+
+    /// The registry's sets grow (their tables freed as they grow, so no
+    /// sample of them is old) inside a small map never seen to keep
+    /// anything, beside a health check's list of the same elements whose
+    /// buffers reach new sizes as the registry grows (rebuilt each time):
+    /// the elements go to the sets, whose calls they share, and the map
+    /// that holds the sets names the group.
+    #[test]
+    fn the_map_of_sets_that_keep_is_the_holder_not_a_list_rebuilt_as_they_grow() {
+        let (members, holder) = registry_holder(
+            "alloc::vec::Vec<alloc::sync::Arc<app::Conn>>",
+            "std::collections::hash::map::HashMap<alloc::string::String, std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>>",
+            [
+                Retention::Highs,
+                Retention::None,
+                Retention::None,
+                Retention::None,
+            ],
+        );
+        assert_eq!(holder, Some(3));
+        assert!(!members.contains(&0));
     }
 
     /// Seen in a scenario run: the sets grew, the map that holds them and a
     /// health check's list of the same `Arc`s were both sampled, neither
-    /// grew; the map, which holds the sets, is named, not the list.
+    /// grew; the map, which holds the sets, is named, not the list. (Type
+    /// names as the profiler writes them: the map sorts before the list,
+    /// so that a tie went to the list.)
     #[test]
     fn a_list_of_what_the_sets_hold_does_not_outrank_the_map_of_the_sets() {
-        let n = 12;
-        // Type names as the profiler writes them: the map sorts before the
-        // list, so that a tie goes to the list.
-        let mut list = site(
-            0,
+        use Retention::{Highs, Samples};
+        let (_, holder) = registry_holder(
             "Vec<alloc::sync::Arc<app::Conn>>",
-            "<app::Registry>::heartbeat",
-            90,
-            &[("app::health", 12)],
-            &flat(n, 0.0),
-        );
-        list.retention = Retention::Highs;
-        let mut map = site(
-            1,
             "HashMap<alloc::string::String, std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>>",
-            "<app::Registry>::bind",
-            30,
-            &[("app::accept", 21)],
-            &flat(n, 0.0),
+            [Highs, Samples, Samples, Samples],
         );
-        map.retention = Retention::Samples;
-        let mut set = site(
-            2,
-            "std::collections::hash::set::HashSet<alloc::sync::Arc<app::Conn>>",
-            "<app::Registry>::bind",
-            31,
-            &[("app::accept", 21)],
-            &linear(n, 0.1 * MIB),
-        );
-        set.retention = Retention::Samples;
-        let mut conn = site(
-            3,
-            "alloc::sync::Arc<app::Conn>",
-            "app::accept",
-            20,
-            &[],
-            &linear(n, 0.3 * MIB),
-        );
-        conn.retention = Retention::Samples;
-        let sites = [list, map, set, conn];
-        let all: Vec<&SiteTrend> = sites.iter().collect();
-        let groups = groups(&all);
-        let registry = groups
-            .iter()
-            .find(|g| g.members.iter().any(|m| m.id == 3))
-            .unwrap();
-        assert_eq!(holder(registry).map(|h| h.id), Some(1));
+        assert_eq!(holder, Some(3));
     }
 
     /// The instance-per-call incident: each engine's program is the largest
