@@ -428,9 +428,11 @@ fn runs_note(runs: &[(RunKey, Vec<&Loaded>)], chosen: &[usize]) -> String {
 /// before it (older than the time between the two: it had already lived
 /// that long): less than half of it survived to the last, a fall with no
 /// like in the series (a queue that drains now and then loses as much
-/// each time). Memory that dies young (a queue, a cache whose entries
-/// expire) is never old enough to count. The last snapshot is left out,
-/// and said so.
+/// each time), and the live heap fell by at least half of what died: a
+/// program that lets go of its state does not replace it, where a cache
+/// that turns its old entries over does. Memory that dies young (a queue,
+/// a cache whose entries expire) is never old enough to count. The last
+/// snapshot is left out, and said so.
 fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<String> {
     let n = snapshots.len();
     if n < 3 {
@@ -439,14 +441,18 @@ fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<String> {
     let heaps: Vec<Point> = snapshots.iter().map(|l| whole_heap(&l.snapshot)).collect();
     // The share of each snapshot's memory older than the time to the next
     // that survived to it.
+    let old_and_stayed = |k: usize| {
+        let (before, after) = (&snapshots[k - 1].snapshot, &snapshots[k].snapshot);
+        let gap_ms = after.uptime_ms.saturating_sub(before.uptime_ms) as f64;
+        let old = trend::older(&heaps[k - 1], &before.age_buckets_ms, gap_ms).bytes;
+        let stayed = trend::older(&heaps[k], &after.age_buckets_ms, 2.0 * gap_ms).bytes;
+        (old, stayed)
+    };
     let survived: Vec<f64> = (1..n)
         .map(|k| {
-            let (before, after) = (&snapshots[k - 1].snapshot, &snapshots[k].snapshot);
-            let gap_ms = after.uptime_ms.saturating_sub(before.uptime_ms) as f64;
-            let old = trend::older(&heaps[k - 1], &before.age_buckets_ms, gap_ms).bytes;
-            let stayed = trend::older(&heaps[k], &after.age_buckets_ms, 2.0 * gap_ms).bytes;
+            let (old, stayed) = old_and_stayed(k);
             // Old memory that is a sliver of the heap says nothing.
-            if old > 0.1 * before.totals.live_bytes as f64 {
+            if old > 0.1 * snapshots[k - 1].snapshot.totals.live_bytes as f64 {
                 stayed / old
             } else {
                 1.0
@@ -459,6 +465,11 @@ fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<String> {
         return None;
     }
     let before = snapshots[n - 2].snapshot.totals.live_bytes;
+    let fell = before as f64 - snapshots[n - 1].snapshot.totals.live_bytes as f64;
+    let (old, stayed) = old_and_stayed(n - 1);
+    if fell < (old - stayed) / 2.0 {
+        return None;
+    }
     let left_out = snapshots.pop()?;
     Some(format!(
         "the last snapshot ({}, {}) looks taken during teardown: {} of the old memory before it survived to it (the live heap fell from {} to {}); judged without it",
@@ -513,5 +524,59 @@ fn latest(view: &view::SiteView<'_>) -> Latest {
             .filter(|f| !view::is_outside_program(f))
             .map(view::function_name)
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heapsnap_format::snapshot::{AgeBucket, age_bucket};
+
+    /// A snapshot at `uptime_ms` whose one site holds samples of 64 KiB at
+    /// the ages given (milliseconds, how many).
+    fn at(uptime_ms: u64, ages: &[(u64, u64)]) -> Loaded {
+        let base = include_str!("../../tests/data/snapshots/quickstart.json");
+        let mut snapshot: Snapshot = serde_json::from_str(base).unwrap();
+        let sample = 65_536;
+        let mut site = snapshot.sites[0].clone();
+        site.live_by_age = ages
+            .iter()
+            .map(|&(age, count)| {
+                let bytes = count * sample;
+                AgeBucket::new(age_bucket(age), count, bytes, (bytes * sample) as f64)
+            })
+            .collect();
+        site.live_by_age.sort_by_key(|a| a.bucket);
+        site.live_bytes = ages.iter().map(|(_, count)| count * sample).sum();
+        snapshot.uptime_ms = uptime_ms;
+        snapshot.totals.live_bytes = site.live_bytes;
+        snapshot.sites = vec![site];
+        Loaded {
+            source: format!("at-{uptime_ms}.json"),
+            snapshot,
+        }
+    }
+
+    /// Old memory kept until a last snapshot in which all of it is gone:
+    /// teardown when the heap fell with it; a store turning its old entries
+    /// over when the heap grew all the same.
+    #[test]
+    fn teardown_is_old_memory_gone_and_the_heap_fallen() {
+        let before = [
+            at(0, &[(5000, 10)]),
+            at(2000, &[(7000, 10), (1000, 10)]),
+            at(4000, &[(9000, 10), (3000, 10), (1000, 10)]),
+        ];
+        let torn_down = at(8000, &[(500, 5)]);
+        let turned_over = at(8000, &[(3500, 15), (1500, 15), (500, 10)]);
+
+        let mut series: Vec<&Loaded> = before.iter().chain([&torn_down]).collect();
+        let note = leave_out_teardown(&mut series).expect("teardown");
+        assert!(note.contains("teardown"), "{note}");
+        assert_eq!(series.len(), 3);
+
+        let mut series: Vec<&Loaded> = before.iter().chain([&turned_over]).collect();
+        assert_eq!(leave_out_teardown(&mut series), None);
+        assert_eq!(series.len(), 4);
     }
 }
