@@ -96,16 +96,17 @@ struct Expected {
     through: &'static [&'static str],
     /// Functions of healthy parts: no suspect may hold what they allocate.
     healthy: &'static [&'static str],
-    /// Those of them that fill up to a bound (caches, capped lists, a
-    /// table loaded late): in the fixed version they must have stopped
-    /// growing by the last quarter of the run.
+    /// Frames of those of them that fill up to a bound (caches, capped
+    /// lists, a table loaded late): in the fixed version they must have
+    /// stopped growing by the last quarter of the run; in the leaking one,
+    /// a suspect of one still filling at the end is right.
     fills: &'static [&'static str],
     /// A frame every stack of the leak passes through (to tell whether the
     /// run leaked to its end).
     leak_frame: &'static str,
 }
 
-fn check_leak(report: &Value, failed: bool, expected: &Expected, run: &str) {
+fn check_leak(report: &Value, failed: bool, expected: &Expected, run: &str, dir: &Path) {
     let all = suspects(report);
     let first = all
         .first()
@@ -149,7 +150,27 @@ fn check_leak(report: &Value, failed: bool, expected: &Expected, run: &str) {
             context()
         );
     }
+    // A part that fills to a bound and was still filling at the end of the
+    // run (a busy machine slows its traffic) is growing for real: a
+    // suspect of it is right, as the evaluation counts it.
+    let filling: Vec<&str> = expected
+        .fills
+        .iter()
+        .copied()
+        .filter(|part| filling(dir, part).is_some())
+        .collect();
     for suspect in all {
+        let stack = suspect["stack"].as_array().unwrap();
+        if let Some(part) = filling
+            .iter()
+            .find(|part| stack.iter().any(|f| text(f).contains(*part)))
+        {
+            eprintln!(
+                "{run}: {part} still filling at the end: {}",
+                suspect["summary"]
+            );
+            continue;
+        }
         for held in suspect["holds"].as_array().unwrap() {
             let function = text(&held["function"]);
             assert!(
@@ -174,24 +195,26 @@ fn check_control(report: &Value, failed: bool, run: &str) {
 
 /// Why a fixed run still grows at its end, if it does: the heap growing in
 /// the last quarter more than half as fast as over the whole, or a part
-/// that fills to a bound (functions `fills`) still filling there at more
-/// than a tenth of its pace over the whole (beyond two sampling
-/// intervals). A cache still filling at the end is growing for real, and
-/// `leaks` is right to say so (`docs/LEAKS.md`, "The window"): such a run
-/// cannot test the control.
+/// that fills to a bound (functions `fills`) still filling. A cache still
+/// filling at the end is growing for real, and `leaks` is right to say so
+/// (`docs/LEAKS.md`, "The window"): such a run cannot test the control.
 fn still_filling(dir: &Path, fills: &[&str]) -> Option<String> {
     let (all, late) = busy::rates(dir, "", None);
-    if late > all / 2.0 {
+    if late > 0.0 && late > all / 2.0 {
         return Some(format!(
             "the heap grew {all:.0} B/ms overall, {late:.0} B/ms in the last quarter"
         ));
     }
-    fills.iter().find_map(|frame| {
-        let (all, late) = busy::rates(dir, frame, None);
-        (late > all / 10.0).then(|| {
-            format!("{frame:?} grew {all:.1} B/ms overall, {late:.1} B/ms in the last quarter")
-        })
-    })
+    fills.iter().find_map(|part| filling(dir, part))
+}
+
+/// Why the part of a run whose stacks pass through `part` was still
+/// filling at its end, if it was: growing in the last quarter at more than
+/// a tenth of its pace over the whole (beyond two sampling intervals).
+fn filling(dir: &Path, part: &str) -> Option<String> {
+    let (all, late) = busy::rates(dir, part, None);
+    (late > 0.0 && late > all / 10.0)
+        .then(|| format!("{part:?} grew {all:.1} B/ms overall, {late:.1} B/ms in the last quarter"))
 }
 
 fn repeat(example: &str, expected: &Expected) {
@@ -204,7 +227,7 @@ fn repeat(example: &str, expected: &Expected) {
                 |dir| busy::leak_stalled(dir, expected.leak_frame, None),
             );
             let (report, failed) = leaks(&dir);
-            check_leak(&report, failed, expected, &what);
+            check_leak(&report, failed, expected, &what, &dir);
 
             let what = format!("{example} --fixed at {interval}, run {run}");
             let dir = busy::run_until(
@@ -265,7 +288,9 @@ fn engine_per_call_names_the_code_caches() {
             holds: &[("Vec<Op>", "engine::compile")],
             through: &["CodeLoader>::load", "ReportService>::render"],
             healthy: &["Program>::run", "main::rows"],
-            fills: &["CodeLoader>::load"],
+            // Its one code cache fills through the same frames as the
+            // leak: the heap as a whole tells whether the fixed run filled.
+            fills: &[],
             leak_frame: "engine::compile",
         },
     );
