@@ -34,11 +34,11 @@
 //!    cache that filled, a store that reached its bound). At least half of
 //!    the later half's survivors born in a quarter of it, far more than
 //!    uniform arrivals would put there, and none after it, are a load, not
-//!    growth that goes on (a table loaded late, a batch). Fewer than half of the samples
-//!    born early in the later half (with no snapshot inside it, of those
-//!    established at its start) still alive at its end, beyond chance, are
-//!    a population that turns over: what came early did not stay, and what
-//!    grew is the rate things arrive at.
+//!    growth that goes on (a table loaded late, a batch). Fewer than half
+//!    of the samples born early in the later half (with no snapshot inside
+//!    it, of those established at its start) still alive at its end,
+//!    beyond chance, are a population that turns over: what came early did
+//!    not stay, and what grew is the rate things arrive at.
 //!
 //! The confidence that the series keeps growing is the lower of the first
 //! two. Where arrivals come in bunches (the changes between snapshots
@@ -1050,9 +1050,10 @@ mod tests {
     /// the end: a store that fills for half the window and then evicts its
     /// oldest grew between the last two with nothing seen in between; that
     /// what it held early is gone says it turns over (without that test,
-    /// 14 of 200 were suspects at 64 KiB). A leak seen the same way keeps what
-    /// it held and is still found. A store of 20 intervals holds too few
-    /// samples at its start to tell (3 or so): the detection limit.
+    /// 14 of 200 were suspects at 64 KiB). A leak seen the same way keeps
+    /// what it held and is still found. A store of 20 intervals holds too
+    /// few samples at its start to tell (3 or so; about 75 of 200 are
+    /// suspects): the detection limit.
     #[test]
     fn a_store_seen_only_early_and_at_the_end_turns_over() {
         let times = [0.0, 0.38, 0.59, 0.7, 8.7];
