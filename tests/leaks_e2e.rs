@@ -153,11 +153,12 @@ fn check_leak(report: &Value, failed: bool, expected: &Expected, run: &str, dir:
     // A part that fills to a bound and was still filling at the end of the
     // run (a busy machine slows its traffic) is growing for real: a
     // suspect of it is right, as the evaluation counts it.
+    let seen = busy::Run::load(dir, None);
     let filling: Vec<&str> = expected
         .fills
         .iter()
         .copied()
-        .filter(|part| filling(dir, part).is_some())
+        .filter(|part| seen.filling(part).is_some())
         .collect();
     for suspect in all {
         let stack = suspect["stack"].as_array().unwrap();
@@ -199,22 +200,14 @@ fn check_control(report: &Value, failed: bool, run: &str) {
 /// filling at the end is growing for real, and `leaks` is right to say so
 /// (`docs/LEAKS.md`, "The window"): such a run cannot test the control.
 fn still_filling(dir: &Path, fills: &[&str]) -> Option<String> {
-    let (all, late) = busy::rates(dir, "", None);
+    let seen = busy::Run::load(dir, None);
+    let (all, late) = seen.rates("");
     if late > 0.0 && late > all / 2.0 {
         return Some(format!(
             "the heap grew {all:.0} B/ms overall, {late:.0} B/ms in the last quarter"
         ));
     }
-    fills.iter().find_map(|part| filling(dir, part))
-}
-
-/// Why the part of a run whose stacks pass through `part` was still
-/// filling at its end, if it was: growing in the last quarter at more than
-/// a tenth of its pace over the whole (beyond two sampling intervals).
-fn filling(dir: &Path, part: &str) -> Option<String> {
-    let (all, late) = busy::rates(dir, part, None);
-    (late > 0.0 && late > all / 10.0)
-        .then(|| format!("{part:?} grew {all:.1} B/ms overall, {late:.1} B/ms in the last quarter"))
+    fills.iter().find_map(|part| seen.filling(part))
 }
 
 fn repeat(example: &str, expected: &Expected) {
@@ -224,7 +217,7 @@ fn repeat(example: &str, expected: &Expected) {
             let dir = busy::run_until(
                 &what,
                 || run_example(example, &[], interval, run),
-                |dir| busy::leak_stalled(dir, expected.leak_frame, None),
+                |dir| busy::Run::load(dir, None).leak_stalled(expected.leak_frame),
             );
             let (report, failed) = leaks(&dir);
             check_leak(&report, failed, expected, &what, &dir);

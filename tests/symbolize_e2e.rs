@@ -81,7 +81,7 @@ fn run(server: &Path, dir: &Path, env: &[(&str, &str)], debug: Option<&Path>) {
             );
             dir.to_path_buf()
         },
-        |dir| busy::leak_stalled(dir, LEAK_FRAME, debug),
+        |dir| busy::Run::load(dir, debug).leak_stalled(LEAK_FRAME),
     );
 }
 

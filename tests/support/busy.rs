@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use heapsnap_report::load::Loaded;
 use heapsnap_report::symbolize::{Options, Symbolizer};
 
 /// Runs `run` until `check` finds nothing wrong with the directory it
@@ -27,57 +28,84 @@ pub fn run_until(
     panic!("{what}: three runs the busy machine changed");
 }
 
-/// The growth rate of the live bytes of sites whose stacks pass through
-/// `frame` (every site for `""`): over the whole run, and over its last
-/// quarter. Frames are named from `binary` when given (a stripped run's
-/// debug file), else from the programs in place.
-pub fn rates(dir: &Path, frame: &str, binary: Option<&Path>) -> (f64, f64) {
-    let mut loaded = heapsnap_report::load::many(&[dir.display().to_string()]).unwrap();
-    let mut options = Options::default();
-    options.binaries.extend(binary.map(Path::to_path_buf));
-    let mut symbolizer = Symbolizer::new(options).unwrap();
-    for one in &mut loaded {
-        symbolizer.symbolize(&mut one.snapshot);
-    }
-    let points: Vec<(u64, f64)> = loaded
-        .iter()
-        .map(|l| {
-            let s = &l.snapshot;
-            let bytes: u64 = s
-                .sites
-                .iter()
-                .filter(|site| {
-                    frame.is_empty()
-                        || s.site_frames(site)
-                            .any(|f| f.function.as_deref().is_some_and(|n| n.contains(frame)))
-                })
-                .map(|site| site.live_bytes)
-                .sum();
-            (s.uptime_ms, bytes as f64)
-        })
-        .collect();
-    let (first, last) = (points[0], points[points.len() - 1]);
-    let interval = loaded
-        .last()
-        .map_or(0, |l| l.snapshot.sampling.interval_bytes) as f64;
-    let three_quarters = first.0 + (last.0 - first.0) * 3 / 4;
-    let before = points
-        .iter()
-        .rfind(|(t, _)| *t <= three_quarters)
-        .unwrap_or(&first);
-    let overall = (last.1 - first.1) / (last.0 - first.0).max(1) as f64;
-    // Growth within two samples is no growth: a flat heap's sampling noise
-    // says nothing about filling. (A megabyte at every interval let a
-    // cache of 5 MiB still filling at 64 KiB pass for full.)
-    let late = (last.1 - before.1 - 2.0 * interval).max(0.0) / (last.0 - before.0).max(1) as f64;
-    (overall, late)
+/// The snapshots a run left, their frames named: loaded once, asked about
+/// any part of the run.
+pub struct Run {
+    loaded: Vec<Loaded>,
 }
 
-/// Why a leaking run does not show its leak (the sites through
-/// `leak_frame`) going on to the end, if it does not: the leak must go on
-/// at least half as fast in the last quarter as over the whole.
-pub fn leak_stalled(dir: &Path, leak_frame: &str, binary: Option<&Path>) -> Option<String> {
-    let (all, late) = rates(dir, leak_frame, binary);
-    (late < all / 2.0)
-        .then(|| format!("the leak ran {all:.0} B/ms overall, {late:.0} B/ms in the last quarter"))
+impl Run {
+    /// Loads the snapshots in `dir`, naming frames from `binary` when given
+    /// (a stripped run's debug file), else from the programs in place.
+    pub fn load(dir: &Path, binary: Option<&Path>) -> Run {
+        let mut loaded = heapsnap_report::load::many(&[dir.display().to_string()]).unwrap();
+        let mut options = Options::default();
+        options.binaries.extend(binary.map(Path::to_path_buf));
+        let mut symbolizer = Symbolizer::new(options).unwrap();
+        for one in &mut loaded {
+            symbolizer.symbolize(&mut one.snapshot);
+        }
+        Run { loaded }
+    }
+
+    /// The growth rate of the live bytes of sites whose stacks pass through
+    /// `frame` (every site for `""`), in bytes per millisecond: over the
+    /// whole run, and over its last quarter beyond two sampling intervals
+    /// (a flat heap's sampling noise says nothing about filling; a
+    /// megabyte at every interval let a cache of 5 MiB still filling at
+    /// 64 KiB pass for full).
+    pub fn rates(&self, frame: &str) -> (f64, f64) {
+        let points: Vec<(u64, f64)> = self
+            .loaded
+            .iter()
+            .map(|l| {
+                let s = &l.snapshot;
+                let bytes: u64 = s
+                    .sites
+                    .iter()
+                    .filter(|site| {
+                        frame.is_empty()
+                            || s.site_frames(site)
+                                .any(|f| f.function.as_deref().is_some_and(|n| n.contains(frame)))
+                    })
+                    .map(|site| site.live_bytes)
+                    .sum();
+                (s.uptime_ms, bytes as f64)
+            })
+            .collect();
+        let (first, last) = (points[0], points[points.len() - 1]);
+        let interval = self
+            .loaded
+            .last()
+            .map_or(0, |l| l.snapshot.sampling.interval_bytes) as f64;
+        let three_quarters = first.0 + (last.0 - first.0) * 3 / 4;
+        let before = points
+            .iter()
+            .rfind(|(t, _)| *t <= three_quarters)
+            .unwrap_or(&first);
+        let overall = (last.1 - first.1) / (last.0 - first.0).max(1) as f64;
+        let late =
+            (last.1 - before.1 - 2.0 * interval).max(0.0) / (last.0 - before.0).max(1) as f64;
+        (overall, late)
+    }
+
+    /// Why the leak (the sites through `leak_frame`) does not go on to the
+    /// end, if it does not: it must go on at least half as fast in the last
+    /// quarter as over the whole.
+    pub fn leak_stalled(&self, leak_frame: &str) -> Option<String> {
+        let (all, late) = self.rates(leak_frame);
+        (late < all / 2.0).then(|| {
+            format!("the leak ran {all:.0} B/ms overall, {late:.0} B/ms in the last quarter")
+        })
+    }
+
+    /// Why the part whose stacks pass through `part` was still filling at
+    /// the end, if it was: growing in the last quarter at more than a tenth
+    /// of its pace over the whole.
+    pub fn filling(&self, part: &str) -> Option<String> {
+        let (all, late) = self.rates(part);
+        (late > 0.0 && late > all / 10.0).then(|| {
+            format!("{part:?} grew {all:.1} B/ms overall, {late:.1} B/ms in the last quarter")
+        })
+    }
 }

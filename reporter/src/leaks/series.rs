@@ -439,20 +439,23 @@ fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<String> {
         return None;
     }
     let heaps: Vec<Point> = snapshots.iter().map(|l| whole_heap(&l.snapshot)).collect();
-    // The share of each snapshot's memory older than the time to the next
-    // that survived to it.
-    let old_and_stayed = |k: usize| {
-        let (before, after) = (&snapshots[k - 1].snapshot, &snapshots[k].snapshot);
-        let gap_ms = after.uptime_ms.saturating_sub(before.uptime_ms) as f64;
-        let old = trend::older(&heaps[k - 1], &before.age_buckets_ms, gap_ms).bytes;
-        let stayed = trend::older(&heaps[k], &after.age_buckets_ms, 2.0 * gap_ms).bytes;
-        (old, stayed)
-    };
-    let survived: Vec<f64> = (1..n)
+    // Each snapshot's memory older than the time to the next, and how much
+    // of it survived to the next.
+    let old_and_stayed: Vec<(f64, f64)> = (1..n)
         .map(|k| {
-            let (old, stayed) = old_and_stayed(k);
+            let (before, after) = (&snapshots[k - 1].snapshot, &snapshots[k].snapshot);
+            let gap_ms = after.uptime_ms.saturating_sub(before.uptime_ms) as f64;
+            let old = trend::older(&heaps[k - 1], &before.age_buckets_ms, gap_ms).bytes;
+            let stayed = trend::older(&heaps[k], &after.age_buckets_ms, 2.0 * gap_ms).bytes;
+            (old, stayed)
+        })
+        .collect();
+    let survived: Vec<f64> = old_and_stayed
+        .iter()
+        .zip(snapshots.iter())
+        .map(|(&(old, stayed), before)| {
             // Old memory that is a sliver of the heap says nothing.
-            if old > 0.1 * snapshots[k - 1].snapshot.totals.live_bytes as f64 {
+            if old > 0.1 * before.snapshot.totals.live_bytes as f64 {
                 stayed / old
             } else {
                 1.0
@@ -466,7 +469,7 @@ fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<String> {
     }
     let before = snapshots[n - 2].snapshot.totals.live_bytes;
     let fell = before as f64 - snapshots[n - 1].snapshot.totals.live_bytes as f64;
-    let (old, stayed) = old_and_stayed(n - 1);
+    let (old, stayed) = old_and_stayed[n - 2];
     if fell < (old - stayed) / 2.0 {
         return None;
     }
