@@ -52,10 +52,12 @@ fn newest(dir: &Path) -> Snapshot {
 }
 
 /// A copy of the leaky-server example in `scratch`, for the test to strip
-/// or move.
+/// or move. `cp` writes it, not this process: a file this process held open
+/// for writing would be inherited by a child the other test forks meanwhile,
+/// and running the copy would then fail with "Text file busy".
 fn server_in(scratch: &Path) -> std::path::PathBuf {
     let server = scratch.join("server");
-    std::fs::copy(support::example("leaky_server"), &server).unwrap();
+    tool("cp", &[&support::example("leaky_server"), &server]);
     server
 }
 
@@ -109,7 +111,7 @@ fn tool(name: &str, args: &[&Path]) {
     let status = Command::new(name)
         .args(args)
         .status()
-        .unwrap_or_else(|err| panic!("{name} runs (binutils): {err}"));
+        .unwrap_or_else(|err| panic!("{name} runs: {err}"));
     assert!(status.success(), "{name} {args:?}");
 }
 
