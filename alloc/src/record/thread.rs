@@ -61,6 +61,12 @@ pub(crate) struct ThreadState {
     scope: Cell<u32>,
     /// What the thread counted for that scope so far.
     scope_counts: Cell<ScopeCounts>,
+    /// This thread's copy of the growth watch's threshold (see
+    /// `settings::watch_threshold`), taken with the countdown's generation:
+    /// the allocation fast path compares with it in one instruction, where
+    /// the global is two (its address, then its value). `usize::MAX` until
+    /// the thread is set up; the watch itself checks the global again.
+    watch_from: Cell<usize>,
     /// Highest address of this thread's stack; 0 until first needed.
     #[cfg_attr(
         not(heapsnap_frame_pointers),
@@ -89,6 +95,7 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
                 tag: Cell::new(NO_TAG),
                 scope: Cell::new(NO_SCOPE),
                 scope_counts: Cell::new(ScopeCounts { allocations: 0, bytes: 0 }),
+                watch_from: Cell::new(usize::MAX),
                 stack_top: Cell::new(0),
             }
         };
@@ -120,6 +127,13 @@ impl ThreadState {
         let left = self.countdown.get();
         self.countdown.set(left.wrapping_sub(bytes as i64));
         left <= bytes as i64
+    }
+
+    /// The fast path's other test: whether an allocation of `bytes` is
+    /// large enough to be watched for growth (see `record::watch`).
+    #[inline(always)]
+    pub(crate) fn watches(&self, bytes: usize) -> bool {
+        bytes >= self.watch_from.get()
     }
 
     /// Gives back bytes taken by [`ThreadState::count_down`], for
@@ -179,6 +193,7 @@ impl ThreadState {
                 self.rng.set(seed);
             }
             self.generation.set(generation);
+            self.watch_from.set(settings::watch_threshold());
             if interval != 0 {
                 let left = self.draw(interval).wrapping_sub(bytes as i64);
                 if left > 0 {
