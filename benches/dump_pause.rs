@@ -6,14 +6,21 @@
 //! frees without pause, measuring every operation, and takes a snapshot
 //! every 200 ms; the same thread runs as long without snapshots for
 //! comparison. It prints, per heap: the longest lock hold the snapshots
-//! recorded (`capture.max_pause_us`), all holds of one snapshot together,
+//! recorded (`capture.max_pause_us`), the longest any thread waited for a
+//! profiler lock (`capture.max_wait_us`), all holds of one snapshot together,
 //! the time to take one (symbolisation included), and the allocating
 //! thread's slowest operation and 99.99th percentile with and without
 //! snapshots.
 //!
 //! ```text
 //! cargo bench --bench dump_pause
+//! cargo bench --bench dump_pause -- --busy   # a spinning process per core
 //! ```
+//!
+//! `--busy` oversubscribes the machine: one more process per core spins for
+//! the whole run, so the snapshot's copying thread is preempted as it would
+//! be on a loaded server. A preempted holder makes a long hold; the longest
+//! hold bounds how long any allocating thread waited.
 //!
 //! Exact mode (every allocation sampled) makes the worst case: every
 //! operation of the measuring thread takes a shard lock, and the table holds
@@ -126,8 +133,45 @@ fn micros(ns: u64) -> String {
     format!("{:.1}", ns as f64 / 1000.0)
 }
 
+/// Processes that keep every core busy until dropped.
+struct Spinners(Vec<std::process::Child>);
+
+impl Spinners {
+    fn start() -> Spinners {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let exe = std::env::current_exe().expect("the bench's own path");
+        Spinners(
+            (0..cores)
+                .map(|_| {
+                    std::process::Command::new(&exe)
+                        .arg("--spin")
+                        .spawn()
+                        .expect("a spinning process starts")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let flag = |name: &str| std::env::args().any(|a| a == name);
+    if flag("--spin") {
+        let mut n = 0u64;
+        loop {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    }
+    let quick = flag("--quick");
+    let _spinners = flag("--busy").then(Spinners::start);
     let window = Duration::from_secs(if quick { 1 } else { 3 });
     // Sampled first: the live table keeps the capacity of its largest
     // moment, and a snapshot scans all of it.
@@ -142,9 +186,9 @@ fn main() {
         ]
     };
     println!(
-        "| interval | live blocks | live samples | longest hold (µs) | holds per snapshot (µs) | snapshot (ms) | op p99.99 quiet / during (µs) | slowest op quiet / during (µs) |"
+        "| interval | live blocks | live samples | longest hold (µs) | longest wait (µs) | holds per snapshot (µs) | snapshot (ms) | op p99.99 quiet / during (µs) | slowest op quiet / during (µs) |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &(interval, blocks) in heaps {
         heapsnap::set_sample_interval(interval);
         let heap = build_heap(blocks);
@@ -158,6 +202,7 @@ fn main() {
             .iter()
             .map(|s| s.capture.max_pause_us)
             .max();
+        let waited = during.snapshots.iter().map(|s| s.capture.max_wait_us).max();
         let n = during.snapshots.len().max(1) as u64;
         let total: u64 = during
             .snapshots
@@ -166,7 +211,7 @@ fn main() {
             .sum();
         let duration: u64 = during.snapshots.iter().map(|s| s.capture.duration_ms).sum();
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
             if interval == 1 {
                 "exact".to_owned()
             } else {
@@ -175,6 +220,7 @@ fn main() {
             blocks,
             warm.totals.live_samples,
             longest.unwrap_or(0),
+            waited.unwrap_or(0),
             total / n,
             duration / n,
             micros(quiet.latencies.quantile_ns(0.9999)),

@@ -22,7 +22,7 @@ use crate::record::sites::{self, Site as RawSite, SiteTotals};
 use crate::record::table::{self, Live};
 use crate::record::{counters, reserve, sampler, settings, stack, tags, thread, watch};
 use crate::sys::clock;
-use crate::sys::lock::Holds;
+use crate::sys::lock::{self, Holds};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -189,6 +189,7 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
     snapshot.totals = totals(&snapshot.sites);
     snapshot.totals.rss_bytes = rss_bytes;
     snapshot.capture.max_pause_us = copied.holds.max_ns / 1000;
+    snapshot.capture.max_wait_us = lock::take_longest_wait_ns() / 1000;
     snapshot.capture.total_pause_us = copied.holds.total_ns / 1000;
     if looked_up {
         // The debug information read for the lookups was freed; the pages

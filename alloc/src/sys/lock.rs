@@ -17,7 +17,7 @@ use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A mutual-exclusion lock that never allocates.
 pub(crate) struct SpinLock<T> {
@@ -60,6 +60,7 @@ impl<T> SpinLock<T> {
     #[cold]
     #[inline(never)]
     fn acquire_contended(&self) {
+        let start = super::monotonic_ns();
         let mut waits = 0u32;
         loop {
             while self.locked.load(Ordering::Relaxed) {
@@ -70,6 +71,8 @@ impl<T> SpinLock<T> {
                 .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
+                let waited = super::monotonic_ns().saturating_sub(start);
+                LONGEST_WAIT_NS.fetch_max(waited, Ordering::Relaxed);
                 return;
             }
         }
@@ -148,6 +151,18 @@ impl<T: Send> RawLock for SpinLock<T> {
         // SAFETY: our caller holds the lock, without a guard.
         unsafe { SpinLock::release(self) }
     }
+}
+
+/// The longest any thread waited for a profiler lock since it was last
+/// taken (see [`take_longest_wait_ns`]): the stall a snapshot, or a thread
+/// recording a sample, caused another thread. Only waits are timed; a lock
+/// taken at once costs nothing more.
+static LONGEST_WAIT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The longest wait for a profiler lock since the last call, in
+/// nanoseconds; counts afresh from now.
+pub(crate) fn take_longest_wait_ns() -> u64 {
+    LONGEST_WAIT_NS.swap(0, Ordering::Relaxed)
 }
 
 /// Waits a little longer each time: spin, then yield, then sleep.

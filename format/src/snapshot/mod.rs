@@ -125,6 +125,13 @@ pub struct Capture {
     pub max_pause_us: u64,
     /// All such holds together, in microseconds.
     pub total_pause_us: u64,
+    /// The longest any thread of the process waited for one of the
+    /// profiler's locks since the previous snapshot (or the start), in
+    /// microseconds: an allocating thread behind a snapshot's copy, or a
+    /// snapshot behind a thread recording a sample. Absent from older
+    /// writers' files.
+    #[serde(default)]
+    pub max_wait_us: u64,
     /// Time to take the snapshot, symbolisation included, in milliseconds.
     pub duration_ms: u64,
 }
