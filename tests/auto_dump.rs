@@ -130,7 +130,7 @@ fn dumps(dir: &Path) -> Vec<(String, Snapshot)> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("heapsnap-") && n.ends_with(".json"))
+        .filter(|n| n.starts_with("heapsnap-") && support::is_snapshot_name(n))
         .collect();
     names.sort();
     names
@@ -244,7 +244,10 @@ fn environment_alone_dumps_on_an_interval() {
     );
     for ((name, snap), (_, next)) in dumps.iter().zip(&dumps[1..]) {
         assert!(name.contains(&format!("-{}-", snap.process.pid)), "{name}");
-        assert!(name.ends_with(&format!("-{}.json", snap.trigger)), "{name}");
+        assert!(
+            name.ends_with(&format!("-{}.json.gz", snap.trigger)),
+            "{name}"
+        );
         assert!(next.seq > snap.seq && next.uptime_ms >= snap.uptime_ms + 250);
     }
     // The process kept growing; the dumps saw it.
@@ -320,7 +323,7 @@ fn count_dumps(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| {
         d.filter(|e| {
             e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .is_ok_and(|e| support::is_snapshot_name(&e.file_name().to_string_lossy()))
         })
         .count()
     })
@@ -345,6 +348,34 @@ fn wait_for_files(dir: &Path, count: usize) {
     while count_dumps(dir) < count {
         assert!(start.elapsed() < HANG, "no dump in {dir:?}");
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Files are gzip-compressed JSON unless `HEAPSNAP_COMPRESS=off`; either
+/// way they read as snapshots.
+#[test]
+fn dumps_are_gzipped_unless_compression_is_off() {
+    for (compress, suffix, first_byte) in [("gzip", ".json.gz", 0x1f), ("off", ".json", b'{')] {
+        let dir = support::scratch(&format!("auto-compress-{compress}"));
+        finish(spawn_growing(
+            &dir,
+            200,
+            4096,
+            &[
+                ("HEAPSNAP_DUMP_INTERVAL", "100ms"),
+                ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
+                ("HEAPSNAP_COMPRESS", compress),
+                ("CHILD_UNTIL_NUMBER", "2"),
+            ],
+        ));
+        let dumps = dumps(&dir);
+        assert!(dumps.len() >= 2, "{compress}: {} dumps", dumps.len());
+        for (name, snapshot) in &dumps {
+            assert!(name.ends_with(suffix), "{compress}: {name}");
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            assert_eq!(bytes[0], first_byte, "{compress}: {name}");
+            assert!(!snapshot.sites.is_empty(), "{name}");
+        }
     }
 }
 
@@ -404,8 +435,8 @@ fn a_full_disk_gives_up_old_dumps_for_new_ones() {
         }
     }
     let _unmount = Unmount(&dir);
-    // Far more dumps than fit: each is tens of KiB, the disk 1 MiB, and
-    // rotation alone (keep 1000) would never free any.
+    // Far more dumps than fit: each is tens of KiB uncompressed, the disk
+    // 1 MiB, and rotation alone (keep 1000) would never free any.
     let output = finish(spawn_growing(
         &dir,
         500,
@@ -414,6 +445,7 @@ fn a_full_disk_gives_up_old_dumps_for_new_ones() {
             ("HEAPSNAP_DUMP_INTERVAL", "20ms"),
             ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
             ("HEAPSNAP_KEEP", "1000"),
+            ("HEAPSNAP_COMPRESS", "off"),
             ("CHILD_UNTIL_NUMBER", "100"),
         ],
     ));
@@ -457,7 +489,7 @@ fn child_approaches_the_limit() {
     let dumps = dir.join("dumps");
     let dumped = |trigger: &str| {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let suffix = format!("-{trigger}.json");
+        let suffix = format!("-{trigger}.json.gz");
         let found = || {
             std::fs::read_dir(&dumps)
                 .into_iter()

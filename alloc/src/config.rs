@@ -13,6 +13,7 @@
 //! | `HEAPSNAP_MAX_FRAMES` | deepest stack recorded, 4 to 128 | 64 |
 //! | `HEAPSNAP_MAX_SITES` | most sites (stack and tag) recorded; samples of new stacks beyond go to one site per tag, without a stack, and are counted | 32768 |
 //! | `HEAPSNAP_SYMBOLIZE` | `on`: name frames in the process (cached; the debug information read is let go after each snapshot); `off`: keep bare addresses and the module map for `heapsnap symbolize` (no lookup cost or memory in the process) | `on` |
+//! | `HEAPSNAP_COMPRESS` | `gzip`: snapshot files the profiler numbers (automatic dumps, `dump_to_dir`) are gzip-compressed JSON, `.json.gz`; `off`: plain `.json` | `gzip` |
 //! | `HEAPSNAP_STACK_WALK` | `auto` (frame pointers when the build has them) or `backtrace` (always unwind with DWARF) | `auto` |
 //!
 //! Automatic dumps (see `AutoDump`), on when `HEAPSNAP_DIR` is set:
@@ -35,6 +36,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use heapsnap_format::units;
 
+use crate::dump::files;
 use crate::record::settings::{self, MAX_FRAMES_LIMIT};
 use crate::sys::{self, EnvValue, clock};
 
@@ -128,6 +130,13 @@ fn load() {
     }
     if let Some(value) = env(c"HEAPSNAP_SYMBOLIZE") {
         settings::set_symbolize(!off(text(&value)));
+    }
+    if let Some(value) = env(c"HEAPSNAP_COMPRESS") {
+        match text(&value) {
+            "gzip" | "on" => files::set_gzip(true),
+            text if off(text) => files::set_gzip(false),
+            other => warn("HEAPSNAP_COMPRESS", other, b"expected gzip or off"),
+        }
     }
 }
 

@@ -90,7 +90,8 @@ pub fn pprof() -> Vec<u8> {
 }
 
 /// Takes a snapshot and writes it as the next numbered file
-/// (`heapsnap-000001-PID-manual.json`, ...) in `dir`, which is created if
+/// (`heapsnap-000001-PID-manual.json.gz`, ...: gzip-compressed JSON, or
+/// `.json` with `HEAPSNAP_COMPRESS=off`) in `dir`, which is created if
 /// missing. Returns the file's path.
 pub fn dump_to_dir(dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
     dump::files::write_next(dir.as_ref(), &snapshot())

@@ -174,14 +174,12 @@ fn same_file(a: &Path, b: &Path) -> bool {
 fn write_snapshot(path: &Path, loaded: &Loaded) -> Result<()> {
     let gzip = path.extension().is_some_and(|e| e == "gz");
     output::file(path, |out| {
-        if gzip {
-            let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::default());
-            serde_json::to_writer(&mut encoder, &loaded.snapshot)?;
-            encoder.finish()?.flush()
+        let written = if gzip {
+            loaded.snapshot.write_gzipped_to(out)
         } else {
-            serde_json::to_writer(&mut *out, &loaded.snapshot)?;
-            out.flush()
-        }
+            loaded.snapshot.write_to(out)
+        };
+        written.map_err(std::io::Error::other)
     })
 }
 

@@ -73,16 +73,21 @@ pub fn output_ok(command: &mut Command) -> Output {
     output
 }
 
-/// The snapshot files (`*.json`) of a dump directory, in the order they
-/// were written.
+/// The snapshot files (`*.json.gz`, or `*.json`) of a dump directory, in
+/// the order they were written.
 pub fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| p.to_str().is_some_and(is_snapshot_name))
         .collect();
     files.sort();
     files
+}
+
+/// True for the name of a snapshot file the profiler wrote.
+pub fn is_snapshot_name(name: &str) -> bool {
+    name.ends_with(".json.gz") || name.ends_with(".json")
 }
 
 /// A fresh, empty directory for one test.

@@ -1,6 +1,8 @@
 //! Numbered snapshot files in a directory, and their rotation.
 //!
-//! Files are named `heapsnap-NNNNNN-PID-TRIGGER.json`; `NNNNNN` continues
+//! Files are named `heapsnap-NNNNNN-PID-TRIGGER.json.gz` (gzip-compressed
+//! JSON, a fifth to a tenth of the bytes; `.json` with
+//! `HEAPSNAP_COMPRESS=off`); `NNNNNN` continues
 //! from the highest number already in the directory, so the files of
 //! successive runs (a restarted container always has pid 1) sort in the
 //! order they were written and never overwrite each other.
@@ -14,6 +16,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use heapsnap_format::file;
@@ -125,12 +128,22 @@ pub(crate) fn remove_abandoned_temps(dir: &Path) {
 }
 
 const PREFIX: &str = "heapsnap-";
-const SUFFIX: &str = ".json";
+const JSON: &str = ".json";
+const GZIPPED: &str = ".json.gz";
 
-/// The sequence number in a snapshot file name, if it is one of ours.
+/// Whether numbered files are written gzip-compressed (the default).
+static GZIP: AtomicBool = AtomicBool::new(true);
+
+/// Writes numbered files gzip-compressed (`.json.gz`) or as plain JSON.
+pub(crate) fn set_gzip(gzip: bool) {
+    GZIP.store(gzip, Ordering::Relaxed);
+}
+
+/// The sequence number in a snapshot file name, if it is one of ours
+/// (compressed or not: numbers continue across runs that differ).
 pub(crate) fn file_number(name: &str) -> Option<u64> {
     let rest = name.strip_prefix(PREFIX)?;
-    if !name.ends_with(SUFFIX) {
+    if !name.ends_with(JSON) && !name.ends_with(GZIPPED) {
         return None;
     }
     let digits = rest.split(['-', '.']).next()?;
@@ -154,9 +167,14 @@ fn write_numbered(
     create_private_dir(dir).map_err(|err| Error::from(err).at(dir))?;
     let highest = highest_number(dir).map_err(|err| Error::from(err).at(dir))?;
     let mut number = highest.max(*last_number) + 1;
+    let suffix = if GZIP.load(Ordering::Relaxed) {
+        GZIPPED
+    } else {
+        JSON
+    };
     loop {
         let name = format!(
-            "{PREFIX}{number:06}-{}-{}{SUFFIX}",
+            "{PREFIX}{number:06}-{}-{}{suffix}",
             snapshot.process.pid,
             sanitize(snapshot.trigger.as_str())
         );
@@ -230,16 +248,25 @@ mod tests {
         snap.process.pid = 42;
         let mut last = 0;
         let first = write_numbered(&dir, &snap, &mut last).unwrap();
-        assert_eq!(first.file_name().unwrap(), "heapsnap-000001-42-manual.json");
+        assert_eq!(
+            first.file_name().unwrap(),
+            "heapsnap-000001-42-manual.json.gz"
+        );
+        assert_eq!(Snapshot::read_from_path(&first).unwrap(), snap);
+        // A plain file of a run with `HEAPSNAP_COMPRESS=off` counts too.
         fs::write(dir.join("heapsnap-000017-1-interval.json"), "{}").unwrap();
         fs::write(dir.join(".heapsnap-000099-1.json.1.2.heapsnap.tmp"), "").unwrap();
         snap.trigger = crate::snapshot::Trigger::NearLimit;
         let next = write_numbered(&dir, &snap, &mut last).unwrap();
         assert_eq!(
             next.file_name().unwrap(),
-            "heapsnap-000018-42-near-limit.json"
+            "heapsnap-000018-42-near-limit.json.gz"
         );
         assert_eq!(file_number("heapsnap-000018-42-near-limit.json"), Some(18));
+        assert_eq!(
+            file_number("heapsnap-000019-42-near-limit.json.gz"),
+            Some(19)
+        );
         assert_eq!(file_number("notes.txt"), None);
         assert_eq!(
             file_number(".heapsnap-000099-1.json.1.2.heapsnap.tmp"),

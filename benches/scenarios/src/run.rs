@@ -95,9 +95,9 @@ pub fn snapshots(dir: &Path) -> Vec<String> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("heapsnap-") && n.ends_with(".json"))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("heapsnap-") && (n.ends_with(".json.gz") || n.ends_with(".json"))
+            })
         })
         .map(|p| p.display().to_string())
         .collect();

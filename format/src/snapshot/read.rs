@@ -4,10 +4,32 @@
 use std::io::Read;
 use std::path::Path;
 
+use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
 use serde_json::error::Category;
 
 use super::{AgeBucket, Error, ErrorKind, FORMAT, Site, Snapshot, VERSION};
+
+/// The first bytes of a gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// More JSON than this, uncompressed, is not a snapshot but a gzip bomb.
+const MAX_UNCOMPRESSED: u64 = 4 << 30;
+
+/// The JSON inside gzip-compressed `bytes`.
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut json = Vec::new();
+    MultiGzDecoder::new(bytes)
+        .take(MAX_UNCOMPRESSED + 1)
+        .read_to_end(&mut json)
+        .map_err(|err| Error::new(ErrorKind::NotJson(format!("not valid gzip: {err}"))))?;
+    if json.len() as u64 > MAX_UNCOMPRESSED {
+        return Err(Error::new(ErrorKind::Invalid(
+            "more than 4 GiB of JSON once uncompressed".into(),
+        )));
+    }
+    Ok(json)
+}
 
 /// No heap, count or rate in a real snapshot comes near 2^60 (one EiB).
 const IMPLAUSIBLE: u64 = 1 << 60;
@@ -27,9 +49,13 @@ impl Snapshot {
         Snapshot::from_slice(&bytes)
     }
 
-    /// Parses and validates a snapshot held in memory; a file of version 1
-    /// is converted to the current version's types.
+    /// Parses and validates a snapshot held in memory, JSON or
+    /// gzip-compressed JSON (at most 4 GiB of it uncompressed); a file of
+    /// version 1 is converted to the current version's types.
     pub fn from_slice(bytes: &[u8]) -> Result<Snapshot, Error> {
+        if bytes.starts_with(&GZIP_MAGIC) {
+            return Snapshot::from_slice(&gunzip(bytes)?);
+        }
         match serde_json::from_slice::<Snapshot>(bytes) {
             Ok(mut snapshot) => {
                 snapshot.validate()?;
@@ -332,6 +358,23 @@ mod tests {
         assert_eq!(site.live_bytes_sq, 4.0e6);
         let bad = v1.replace("[1000,0,3000]", "[1000,3000]");
         assert!(error_of(&bad).contains("has 2 age buckets, but age_buckets_ms defines 3"));
+    }
+
+    #[test]
+    fn reads_gzipped_json_and_rejects_broken_gzip() {
+        let snapshot = valid();
+        let mut gzipped = Vec::new();
+        snapshot.write_gzipped_to(&mut gzipped).unwrap();
+        let json = serde_json::to_vec(&snapshot).unwrap();
+        assert!(
+            gzipped.len() < json.len(),
+            "{} >= {}",
+            gzipped.len(),
+            json.len()
+        );
+        assert_eq!(Snapshot::from_slice(&gzipped).unwrap(), snapshot);
+        let broken = Snapshot::from_slice(&gzipped[..gzipped.len() / 2]).unwrap_err();
+        assert!(broken.to_string().contains("not valid gzip"), "{broken}");
     }
 
     #[test]
