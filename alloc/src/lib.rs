@@ -94,7 +94,14 @@ pub fn pprof() -> Vec<u8> {
 /// `.json` with `HEAPSNAP_COMPRESS=off`) in `dir`, which is created if
 /// missing. Returns the file's path.
 pub fn dump_to_dir(dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
-    dump::files::write_next(dir.as_ref(), &snapshot())
+    let snapshot = snapshot();
+    // Writing it (the JSON, the compressor's buffers) is the profiler's own
+    // work, as the capture was: not sampled into the program's profile, and
+    // served from the reserve when memory runs out.
+    thread::with(|state| {
+        let _busy = state.enter();
+        dump::files::write_next(dir.as_ref(), &snapshot)
+    })
 }
 
 /// Sets the mean number of bytes between samples for every thread: `1`
