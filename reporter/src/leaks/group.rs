@@ -200,6 +200,7 @@ fn group_around<'a>(
         || claims.holder[anchor]
         || elements.is_empty()
         || !may_hold(anchor)
+        || part_of_a_held_value(order[anchor], anchor, index, may_hold)
     {
         return None;
     }
@@ -329,6 +330,30 @@ fn group_around<'a>(
         members,
         unseen_holders,
     })
+}
+
+/// True when `site` is a collection of values stored in place (`Vec<Op>`)
+/// made by a method of a program type that another collection holds and
+/// keeps (`Engine::compile`, and the watcher's `Vec<Arc<Engine>>`): it is
+/// part of the value that collection holds, with the value's other parts
+/// (made by the same method), not their holder. Collections of pointers
+/// (`HashMap<u64, Arc<Conn>>`) hold on their own, whoever made them.
+fn part_of_a_held_value(
+    site: &SiteTrend,
+    at: usize,
+    index: &SiteIndex<'_>,
+    may_hold: impl Fn(usize) -> bool,
+) -> bool {
+    if site.holding.holds_allocations {
+        return false;
+    }
+    let Some(owner) = site.holding.method_of.as_deref() else {
+        return false;
+    };
+    index
+        .by_pointee
+        .get(owner)
+        .is_some_and(|holders| holders.iter().any(|&h| h != at && may_hold(h)))
 }
 
 /// Sites that join `anchor`'s group besides its elements: allocated while
@@ -1176,6 +1201,54 @@ mod tests {
             .find(|g| g.members.iter().any(|m| m.id == 1))
             .unwrap();
         assert!(leak.members.iter().any(|m| m.id == 2), "the list is apart");
+        assert_eq!(holder(leak).map(|h| h.id), Some(2));
+    }
+
+    /// The watcher's list never sampled (a few KiB), seen only by its
+    /// buffers doubling; the engines' programs and symbol tables, made by
+    /// `Engine::compile`, sampled: the list holds them. The program vector,
+    /// made by the same method as the table beside it, used to anchor a
+    /// group of its own and take the table, leaving the list nothing.
+    #[test]
+    fn the_parts_of_a_held_value_go_to_its_holder_seen_only_by_highs() {
+        let n = 12;
+        let part = |id, type_full: &str, line, mib| {
+            let mut part = site(
+                id,
+                type_full,
+                "<app::Engine>::compile",
+                line,
+                &[("app::handle", 70)],
+                &linear(n, mib * MIB),
+            );
+            part.retention = Retention::Samples;
+            part
+        };
+        let program = part(0, "alloc::vec::Vec<app::Op>", 40, 8.0);
+        let symbols = part(
+            1,
+            "std::collections::hash::map::HashMap<alloc::string::String, u32>",
+            41,
+            1.0,
+        );
+        let mut list = site(
+            2,
+            "alloc::vec::Vec<alloc::sync::Arc<app::Engine>>",
+            "<app::Watcher>::watch",
+            63,
+            &[("app::handle", 73)],
+            &flat(n, 0.0),
+        );
+        list.retention = Retention::Highs;
+        list.late_high = true;
+        let sites = [program, symbols, list];
+        let all: Vec<&SiteTrend> = sites.iter().collect();
+        let groups = groups(&all);
+        let leak = groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m.id == 0))
+            .unwrap();
+        assert!(leak.members.iter().any(|m| m.id == 1), "the table is apart");
         assert_eq!(holder(leak).map(|h| h.id), Some(2));
     }
 
