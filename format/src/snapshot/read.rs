@@ -36,26 +36,35 @@ const IMPLAUSIBLE: u64 = 1 << 60;
 
 impl Snapshot {
     /// Reads and validates a snapshot file. Errors name the file.
+    /// Reads and validates a snapshot file, JSON or gzip-compressed JSON
+    /// (at most 4 GiB of it uncompressed). Errors name the file.
     pub fn read_from_path(path: impl AsRef<Path>) -> Result<Snapshot, Error> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|err| Error::from(err).at(path))?;
-        Snapshot::from_slice(&bytes).map_err(|err| err.at(path))
+        Snapshot::from_file_bytes(&bytes).map_err(|err| err.at(path))
     }
 
-    /// Reads and validates a snapshot from a reader.
+    /// Reads and validates a snapshot from a reader, JSON or
+    /// gzip-compressed JSON.
     pub fn read_from(mut reader: impl Read) -> Result<Snapshot, Error> {
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes)?;
-        Snapshot::from_slice(&bytes)
+        Snapshot::from_file_bytes(&bytes)
     }
 
-    /// Parses and validates a snapshot held in memory, JSON or
-    /// gzip-compressed JSON (at most 4 GiB of it uncompressed); a file of
-    /// version 1 is converted to the current version's types.
-    pub fn from_slice(bytes: &[u8]) -> Result<Snapshot, Error> {
+    /// A file's bytes, uncompressed first if they are gzip.
+    fn from_file_bytes(bytes: &[u8]) -> Result<Snapshot, Error> {
         if bytes.starts_with(&GZIP_MAGIC) {
-            return Snapshot::from_slice(&gunzip(bytes)?);
+            Snapshot::from_slice(&gunzip(bytes)?)
+        } else {
+            Snapshot::from_slice(bytes)
         }
+    }
+
+    /// Parses and validates a snapshot's JSON held in memory (a caller
+    /// that reads files uncompresses them first, within its own bounds); a
+    /// file of version 1 is converted to the current version's types.
+    pub fn from_slice(bytes: &[u8]) -> Result<Snapshot, Error> {
         match serde_json::from_slice::<Snapshot>(bytes) {
             Ok(mut snapshot) => {
                 snapshot.validate()?;
@@ -372,9 +381,12 @@ mod tests {
             gzipped.len(),
             json.len()
         );
-        assert_eq!(Snapshot::from_slice(&gzipped).unwrap(), snapshot);
-        let broken = Snapshot::from_slice(&gzipped[..gzipped.len() / 2]).unwrap_err();
+        assert_eq!(Snapshot::read_from(&gzipped[..]).unwrap(), snapshot);
+        let broken = Snapshot::read_from(&gzipped[..gzipped.len() / 2]).unwrap_err();
         assert!(broken.to_string().contains("not valid gzip"), "{broken}");
+        // JSON in memory is JSON: what a bounded reader uncompressed is
+        // not uncompressed again (a gzip inside a gzip).
+        assert!(Snapshot::from_slice(&gzipped).is_err());
     }
 
     #[test]
