@@ -84,12 +84,36 @@ fn mib(bytes: i64) -> String {
     format!("{:+.1} MiB", bytes as f64 / 1048576.0)
 }
 
-/// Takes a snapshot and writes it as JSON, as a dump does (into memory);
-/// returns its JSON size.
-fn snapshot() -> usize {
-    serde_json::to_vec(&heapsnap::snapshot())
-        .expect("JSON")
-        .len()
+/// What writing one snapshot took, as plain JSON and as a dump writes it
+/// (gzip-compressed), into memory.
+struct Written {
+    json_bytes: usize,
+    json: Duration,
+    gzip_bytes: usize,
+    gzip: Duration,
+}
+
+/// Takes a snapshot and writes it both ways.
+fn snapshot() -> Written {
+    let snapshot = heapsnap::snapshot();
+    let (mut json, mut gzip) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    snapshot.write_to(&mut json).expect("JSON");
+    let json_time = start.elapsed();
+    let start = Instant::now();
+    snapshot.write_gzipped_to(&mut gzip).expect("gzip");
+    Written {
+        json_bytes: json.len(),
+        json: json_time,
+        gzip_bytes: gzip.len(),
+        gzip: start.elapsed(),
+    }
+}
+
+/// The median of `values`.
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
 }
 
 fn main() {
@@ -116,7 +140,7 @@ fn main() {
     let before = rss_bytes() as i64;
     let cpu = cpu_seconds();
     let wall = Instant::now();
-    let size = snapshot();
+    let first = snapshot();
     let first_wall = wall.elapsed();
     let first_cpu = cpu_seconds() - cpu;
     let after_first = rss_bytes() as i64;
@@ -124,11 +148,15 @@ fn main() {
     std::thread::sleep(Duration::from_secs(12));
     let settled = rss_bytes() as i64;
     let mut after = Vec::new();
+    let mut writes = vec![(first.json, first.gzip)];
+    let mut last = first.gzip_bytes;
     for round in 1..=100 {
         for i in 0..20 {
             request(addr, 1 + (round + i) % 50);
         }
-        snapshot();
+        let written = snapshot();
+        writes.push((written.json, written.gzip));
+        last = written.gzip_bytes;
         if [10, 50, 100].contains(&round) {
             after.push((round, rss_bytes() as i64));
         }
@@ -143,8 +171,9 @@ fn main() {
     println!("| | RSS gained | CPU time | wall time |");
     println!("|---|---:|---:|---:|");
     println!(
-        "| first snapshot ({} KB of JSON) | {} | {:.0} ms | {:.0} ms |",
-        size / 1000,
+        "| first snapshot ({} KB of JSON, {} KB gzipped) | {} | {:.0} ms | {:.0} ms |",
+        first.json_bytes / 1000,
+        first.gzip_bytes / 1000,
         mib(after_first - before),
         first_cpu * 1000.0,
         first_wall.as_secs_f64() * 1000.0
@@ -154,4 +183,11 @@ fn main() {
         println!("| after {round} more | {} | | |", mib(rss - before));
     }
     println!("| 12 s later | {} | | |", mib(settled_100 - before));
+    println!(
+        "\nwriting one (median of {}): JSON {:.2} ms, gzip {:.2} ms; the last {} KB gzipped",
+        writes.len(),
+        median(writes.iter().map(|w| w.0).collect()).as_secs_f64() * 1000.0,
+        median(writes.iter().map(|w| w.1).collect()).as_secs_f64() * 1000.0,
+        last / 1000
+    );
 }
