@@ -261,12 +261,13 @@ impl Series<'_> {
         slowed && !still_growing
     }
 
-    /// True when most of the samples born early in the later half (from
-    /// snapshot `from` to the middle of the time after it, and established
-    /// by then) died by the last snapshot, fewer than half of them left,
-    /// beyond chance at `SIGNIFICANT`: the population turns over (lives
-    /// shorter than the half), and what grew is the rate things arrive at
-    /// (more traffic), not memory kept. A leak keeps its early samples.
+    /// True when most of the samples established at snapshot `from`, or
+    /// most of those born early in the later half (from `from` to the
+    /// middle of the time after it, and established by then), died by the
+    /// last snapshot, fewer than half of them left, beyond chance at
+    /// `SIGNIFICANT`: the population turns over, and what grew is the rate
+    /// things arrive at (more traffic) or a table rehashed larger, not
+    /// memory kept. A leak keeps its samples.
     /// Counted on the samples themselves, seen at the middle and again at
     /// the end: a stretch in which few were born (a stall) is not taken
     /// for one in which they died.
@@ -280,12 +281,19 @@ impl Series<'_> {
     /// like bunches, and would hide the very deaths this test counts.
     fn turns_over(&self, from: usize, persist_ms: f64, dispersion: f64) -> bool {
         let last = self.len() - 1;
+        // The population established at `from`, and what is left of it.
+        let since_ms = (self.times[last] - self.times[from]) * 1000.0;
+        let seen = self.older(from, persist_ms).samples;
+        let alive = self.older(last, persist_ms + since_ms).samples.min(seen);
         let Some(q) = self.middle_after(from) else {
-            let since_ms = (self.times[last] - self.times[from]) * 1000.0;
-            let seen = self.older(from, persist_ms).samples;
-            let alive = self.older(last, persist_ms + since_ms).samples.min(seen);
             return mostly_died(seen, alive, 1.0);
         };
+        // Most of it gone: what was kept is let go (a store that evicts
+        // its oldest, whose memory still grew: its table rehashed into a
+        // larger one). A leak keeps its population.
+        if mostly_died(seen, alive, dispersion) {
+            return true;
+        }
         let early_ms = (self.times[q] - self.times[from]) * 1000.0;
         let since_ms = (self.times[last] - self.times[q]) * 1000.0;
         if early_ms <= persist_ms {
