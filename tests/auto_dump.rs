@@ -26,6 +26,7 @@ use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use heapsnap::{AutoDump, Snapshot};
+use heapsnap_format::file;
 
 /// Jemalloc, except that it refuses (returns null for) absurd requests, as
 /// an allocator out of memory does.
@@ -130,7 +131,7 @@ fn dumps(dir: &Path) -> Vec<(String, Snapshot)> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("heapsnap-") && support::is_snapshot_name(n))
+        .filter(|n| n.starts_with("heapsnap-") && file::is_snapshot_name(n))
         .collect();
     names.sort();
     names
@@ -323,7 +324,7 @@ fn count_dumps(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| {
         d.filter(|e| {
             e.as_ref()
-                .is_ok_and(|e| support::is_snapshot_name(&e.file_name().to_string_lossy()))
+                .is_ok_and(|e| file::is_snapshot_name(&e.file_name().to_string_lossy()))
         })
         .count()
     })

@@ -164,12 +164,7 @@ unsafe fn realloc_by_moving<A: GlobalAlloc>(
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (sampled, watched) = thread::with(|state| {
-            (
-                state.count_down(layout.size()),
-                state.watches(layout.size()),
-            )
-        });
+        let (sampled, watched) = thread::with(|state| state.due(layout.size()));
         if sampled || watched {
             // SAFETY: our caller upholds `GlobalAlloc::alloc`'s contract.
             return unsafe { alloc_slow(&self.inner, layout, false, sampled) };
@@ -180,12 +175,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let (sampled, watched) = thread::with(|state| {
-            (
-                state.count_down(layout.size()),
-                state.watches(layout.size()),
-            )
-        });
+        let (sampled, watched) = thread::with(|state| state.due(layout.size()));
         if sampled || watched {
             // SAFETY: our caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
             return unsafe { alloc_slow(&self.inner, layout, true, sampled) };

@@ -8,12 +8,40 @@
 //! HTML and pprof outputs.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Temporary files end with this; readers of a directory skip them.
 pub const TEMP_SUFFIX: &str = ".heapsnap.tmp";
+
+/// A snapshot file of plain JSON ends with this.
+pub const JSON_SUFFIX: &str = ".json";
+/// A snapshot file of gzip-compressed JSON ends with this.
+pub const GZIP_SUFFIX: &str = ".json.gz";
+
+/// The first bytes of a gzip stream.
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// True for the name of a snapshot file, compressed or not.
+pub fn is_snapshot_name(name: &str) -> bool {
+    name.ends_with(JSON_SUFFIX) || name.ends_with(GZIP_SUFFIX)
+}
+
+/// True when a file named `path` holds gzip (its name ends in `.gz`).
+pub fn is_gzip_name(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
+/// Uncompresses gzip `bytes`, at most `limit` bytes of it: `None` when
+/// there is more (a gzip bomb, or a file past the reader's bound).
+pub fn gunzip_bounded(bytes: &[u8], limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(limit + 1)
+        .read_to_end(&mut out)?;
+    Ok((out.len() as u64 <= limit).then_some(out))
+}
 
 /// How a finished file takes its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -172,14 +172,11 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Writes `loaded` to `path` as JSON, gzip-compressed when the name ends
 /// in `.gz`.
 fn write_snapshot(path: &Path, loaded: &Loaded) -> Result<()> {
-    let gzip = path.extension().is_some_and(|e| e == "gz");
     output::file(path, |out| {
-        let written = if gzip {
-            loaded.snapshot.write_gzipped_to(out)
-        } else {
-            loaded.snapshot.write_to(out)
-        };
-        written.map_err(std::io::Error::other)
+        loaded
+            .snapshot
+            .write_named(path, out)
+            .map_err(std::io::Error::other)
     })
 }
 

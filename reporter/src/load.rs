@@ -11,7 +11,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use heapsnap_format::Snapshot;
-use heapsnap_format::file::TEMP_SUFFIX;
+use heapsnap_format::file::{self, TEMP_SUFFIX};
 use heapsnap_format::units;
 
 /// A snapshot and where it came from.
@@ -192,9 +192,8 @@ fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         let entry = entry.map_err(|err| Error::new(&source, ErrorKind::Io(err)))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let wanted = !name.starts_with('.')
-            && !name.ends_with(TEMP_SUFFIX)
-            && (name.ends_with(".json") || name.ends_with(".json.gz"));
+        let wanted =
+            !name.starts_with('.') && !name.ends_with(TEMP_SUFFIX) && file::is_snapshot_name(&name);
         if wanted && entry.path().is_file() {
             files.push(entry.path());
         }
@@ -243,7 +242,7 @@ fn read_bounded(path: &str, mut input: impl Read, limit: u64) -> Result<Vec<u8>,
     if raw.is_empty() {
         return Err(Error::new(path, ErrorKind::Empty));
     }
-    let gzip = raw.starts_with(&[0x1f, 0x8b]);
+    let gzip = raw.starts_with(&file::GZIP_MAGIC);
     let json = raw
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -261,15 +260,9 @@ fn read_bounded(path: &str, mut input: impl Read, limit: u64) -> Result<Vec<u8>,
     if !gzip {
         return Ok(raw);
     }
-    let mut json = Vec::new();
-    flate2::read::MultiGzDecoder::new(raw.as_slice())
-        .take(limit + 1)
-        .read_to_end(&mut json)
-        .map_err(|err| Error::new(path, ErrorKind::Gzip(err)))?;
-    if json.len() as u64 > limit {
-        return Err(Error::new(path, ErrorKind::TooLarge { limit }));
-    }
-    Ok(json)
+    file::gunzip_bounded(&raw, limit)
+        .map_err(|err| Error::new(path, ErrorKind::Gzip(err)))?
+        .ok_or_else(|| Error::new(path, ErrorKind::TooLarge { limit }))
 }
 
 /// Opens a file to read. A FIFO is opened without waiting for a writer

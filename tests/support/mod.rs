@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
+use heapsnap_format::file;
+
 /// The workspace root.
 pub fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -79,15 +81,10 @@ pub fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.to_str().is_some_and(is_snapshot_name))
+        .filter(|p| p.to_str().is_some_and(file::is_snapshot_name))
         .collect();
     files.sort();
     files
-}
-
-/// True for the name of a snapshot file the profiler wrote.
-pub fn is_snapshot_name(name: &str) -> bool {
-    name.ends_with(".json.gz") || name.ends_with(".json")
 }
 
 /// A fresh, empty directory for one test.

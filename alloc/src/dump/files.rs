@@ -128,8 +128,6 @@ pub(crate) fn remove_abandoned_temps(dir: &Path) {
 }
 
 const PREFIX: &str = "heapsnap-";
-const JSON: &str = ".json";
-const GZIPPED: &str = ".json.gz";
 
 /// Whether numbered files are written gzip-compressed (the default).
 static GZIP: AtomicBool = AtomicBool::new(true);
@@ -143,7 +141,7 @@ pub(crate) fn set_gzip(gzip: bool) {
 /// (compressed or not: numbers continue across runs that differ).
 pub(crate) fn file_number(name: &str) -> Option<u64> {
     let rest = name.strip_prefix(PREFIX)?;
-    if !name.ends_with(JSON) && !name.ends_with(GZIPPED) {
+    if !file::is_snapshot_name(name) {
         return None;
     }
     let digits = rest.split(['-', '.']).next()?;
@@ -168,9 +166,9 @@ fn write_numbered(
     let highest = highest_number(dir).map_err(|err| Error::from(err).at(dir))?;
     let mut number = highest.max(*last_number) + 1;
     let suffix = if GZIP.load(Ordering::Relaxed) {
-        GZIPPED
+        file::GZIP_SUFFIX
     } else {
-        JSON
+        file::JSON_SUFFIX
     };
     loop {
         let name = format!(

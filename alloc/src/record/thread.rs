@@ -129,11 +129,12 @@ impl ThreadState {
         left <= bytes as i64
     }
 
-    /// The fast path's other test: whether an allocation of `bytes` is
+    /// The allocation fast path's two tests for an allocation of `bytes`:
+    /// a sample is due ([`ThreadState::count_down`]), and the block is
     /// large enough to be watched for growth (see `record::watch`).
     #[inline(always)]
-    pub(crate) fn watches(&self, bytes: usize) -> bool {
-        bytes >= self.watch_from.get()
+    pub(crate) fn due(&self, bytes: usize) -> (bool, bool) {
+        (self.count_down(bytes), bytes >= self.watch_from.get())
     }
 
     /// Gives back bytes taken by [`ThreadState::count_down`], for

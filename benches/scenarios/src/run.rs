@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use heapsnap_format::file;
 use heapsnap_report::{leaks, load};
 
 use crate::plan::Plan;
@@ -95,9 +96,9 @@ pub fn snapshots(dir: &Path) -> Vec<String> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("heapsnap-") && (n.ends_with(".json.gz") || n.ends_with(".json"))
-            })
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("heapsnap-") && file::is_snapshot_name(n))
         })
         .map(|p| p.display().to_string())
         .collect();

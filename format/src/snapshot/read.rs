@@ -4,38 +4,19 @@
 use std::io::Read;
 use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
 use serde_json::error::Category;
 
 use super::{AgeBucket, Error, ErrorKind, FORMAT, Site, Snapshot, VERSION};
-
-/// The first bytes of a gzip stream.
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+use crate::file;
 
 /// More JSON than this, uncompressed, is not a snapshot but a gzip bomb.
 const MAX_UNCOMPRESSED: u64 = 4 << 30;
-
-/// The JSON inside gzip-compressed `bytes`.
-fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut json = Vec::new();
-    MultiGzDecoder::new(bytes)
-        .take(MAX_UNCOMPRESSED + 1)
-        .read_to_end(&mut json)
-        .map_err(|err| Error::new(ErrorKind::NotJson(format!("not valid gzip: {err}"))))?;
-    if json.len() as u64 > MAX_UNCOMPRESSED {
-        return Err(Error::new(ErrorKind::Invalid(
-            "more than 4 GiB of JSON once uncompressed".into(),
-        )));
-    }
-    Ok(json)
-}
 
 /// No heap, count or rate in a real snapshot comes near 2^60 (one EiB).
 const IMPLAUSIBLE: u64 = 1 << 60;
 
 impl Snapshot {
-    /// Reads and validates a snapshot file. Errors name the file.
     /// Reads and validates a snapshot file, JSON or gzip-compressed JSON
     /// (at most 4 GiB of it uncompressed). Errors name the file.
     pub fn read_from_path(path: impl AsRef<Path>) -> Result<Snapshot, Error> {
@@ -54,8 +35,15 @@ impl Snapshot {
 
     /// A file's bytes, uncompressed first if they are gzip.
     fn from_file_bytes(bytes: &[u8]) -> Result<Snapshot, Error> {
-        if bytes.starts_with(&GZIP_MAGIC) {
-            Snapshot::from_slice(&gunzip(bytes)?)
+        if bytes.starts_with(&file::GZIP_MAGIC) {
+            let json = file::gunzip_bounded(bytes, MAX_UNCOMPRESSED)
+                .map_err(|err| Error::new(ErrorKind::NotJson(format!("not valid gzip: {err}"))))?
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::Invalid(
+                        "more than 4 GiB of JSON once uncompressed".into(),
+                    ))
+                })?;
+            Snapshot::from_slice(&json)
         } else {
             Snapshot::from_slice(bytes)
         }

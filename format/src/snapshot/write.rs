@@ -8,24 +8,24 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use super::{Error, Snapshot};
-use crate::file::{Access, Publish, write_atomically};
+use crate::file::{self, Access, Publish, write_atomically};
 
 impl Snapshot {
     /// Writes the snapshot as JSON.
-    pub fn write_to(&self, writer: impl Write) -> Result<(), Error> {
-        let mut writer = BufWriter::with_capacity(1 << 16, writer);
-        self.write_json(&mut writer, false)?;
-        writer.flush()?;
-        Ok(())
+    pub fn write_to(&self, mut writer: impl Write) -> Result<(), Error> {
+        Ok(self.write_json(&mut writer, false)?)
     }
 
     /// Writes the snapshot as gzip-compressed JSON, as a `.json.gz` file
     /// holds it (a fifth to a tenth of the bytes).
-    pub fn write_gzipped_to(&self, writer: impl Write) -> Result<(), Error> {
-        let mut writer = BufWriter::with_capacity(1 << 16, writer);
-        self.write_json(&mut writer, true)?;
-        writer.flush()?;
-        Ok(())
+    pub fn write_gzipped_to(&self, mut writer: impl Write) -> Result<(), Error> {
+        Ok(self.write_json(&mut writer, true)?)
+    }
+
+    /// Writes the snapshot as a file named `name` holds it: gzip-compressed
+    /// for a name ending in `.gz`, plain JSON otherwise.
+    pub fn write_named(&self, name: &Path, mut writer: impl Write) -> Result<(), Error> {
+        Ok(self.write_json(&mut writer, file::is_gzip_name(name))?)
     }
 
     /// Writes the snapshot to `path` atomically, replacing any file there:
@@ -46,27 +46,28 @@ impl Snapshot {
     }
 
     fn write_file(&self, path: &Path, publish: Publish) -> io::Result<()> {
-        let gzip = path.extension().is_some_and(|e| e == "gz");
         write_atomically(path, publish, Access::Private, |out| {
-            self.write_json(out, gzip)
+            self.write_json(out, file::is_gzip_name(path))
         })
     }
 
-    /// The JSON, compressed if `gzip`, into an already buffered `out`.
+    /// The JSON, compressed if `gzip`, into `out`.
     fn write_json(&self, out: &mut dyn Write, gzip: bool) -> io::Result<()> {
-        if gzip {
-            // serde_json writes a few bytes at a time; the encoder works on
-            // whole buffers.
-            let mut encoder = GzEncoder::new(out, Compression::default());
-            let mut buffered = BufWriter::with_capacity(1 << 16, &mut encoder);
-            serde_json::to_writer(&mut buffered, self)?;
-            buffered.flush()?;
-            drop(buffered);
-            encoder.finish()?;
-        } else {
-            serde_json::to_writer(out, self)?;
+        if !gzip {
+            return self.write_buffered(out);
         }
-        Ok(())
+        let mut encoder = GzEncoder::new(out, Compression::default());
+        self.write_buffered(&mut encoder)?;
+        encoder.finish()?.flush()
+    }
+
+    /// serde_json writes a few bytes at a time: its output is buffered
+    /// before it reaches `out` (a file, or the encoder, which works on
+    /// whole buffers).
+    fn write_buffered(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut buffered = BufWriter::with_capacity(1 << 16, out);
+        serde_json::to_writer(&mut buffered, self)?;
+        buffered.flush()
     }
 }
 

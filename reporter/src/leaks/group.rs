@@ -1160,6 +1160,22 @@ mod tests {
     /// collection and is grouped first, with the `Arc<Engine>`s built
     /// beside it; the watcher's list of those engines, seen by one sample
     /// and still reaching new sizes, holds them all and names the group.
+    /// The watcher's `Vec<Arc<Engine>>`, its live bytes `points`, known by
+    /// `retention` and with buffers that reached a new size late.
+    fn watcher_list(id: usize, points: &[f64], retention: Retention) -> SiteTrend {
+        let mut list = site(
+            id,
+            "alloc::vec::Vec<alloc::sync::Arc<app::Engine>>",
+            "<app::Watcher>::watch",
+            63,
+            &[("app::handle", 73)],
+            points,
+        );
+        list.retention = retention;
+        list.late_high = true;
+        list
+    }
+
     #[test]
     fn a_growing_list_of_the_groups_instances_joins_it_and_holds_it() {
         let n = 12;
@@ -1183,16 +1199,7 @@ mod tests {
         engine.retention = Retention::Samples;
         let mut points = flat(n, 0.0);
         points[n - 1] = 0.6 * MIB;
-        let mut list = site(
-            2,
-            "alloc::vec::Vec<alloc::sync::Arc<app::Engine>>",
-            "<app::Watcher>::watch",
-            63,
-            &[("app::handle", 73)],
-            &points,
-        );
-        list.retention = Retention::Samples;
-        list.late_high = true;
+        let list = watcher_list(2, &points, Retention::Samples);
         let sites = [program, engine, list];
         let all: Vec<&SiteTrend> = sites.iter().collect();
         let groups = groups(&all);
@@ -1231,16 +1238,7 @@ mod tests {
             41,
             1.0,
         );
-        let mut list = site(
-            2,
-            "alloc::vec::Vec<alloc::sync::Arc<app::Engine>>",
-            "<app::Watcher>::watch",
-            63,
-            &[("app::handle", 73)],
-            &flat(n, 0.0),
-        );
-        list.retention = Retention::Highs;
-        list.late_high = true;
+        let list = watcher_list(2, &flat(n, 0.0), Retention::Highs);
         let sites = [program, symbols, list];
         let all: Vec<&SiteTrend> = sites.iter().collect();
         let groups = groups(&all);
