@@ -120,6 +120,15 @@ pub fn duration_ms(ms: u64) -> String {
     }
 }
 
+/// A duration in microseconds: `850 µs`, then as [`duration_ms`].
+pub fn micros(us: u64) -> String {
+    if us < 1000 {
+        format!("{us} µs")
+    } else {
+        duration_ms(us / 1000)
+    }
+}
+
 /// Milliseconds since the Unix epoch as `2026-11-22 02:43:53 UTC`.
 pub fn timestamp(unix_ms: u64) -> String {
     let secs = unix_ms / 1000;

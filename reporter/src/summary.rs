@@ -41,6 +41,22 @@ pub struct Summary {
     /// Samples of new stacks merged into their tag's stackless site after
     /// the profiler's site table filled.
     pub samples_merged: u64,
+    /// The profiler's own cost in taking this snapshot: how long it took
+    /// (ms), the longest it held a lock allocating threads take (µs), and
+    /// the longest any thread waited for one of its locks since the
+    /// previous snapshot (µs).
+    pub capture: Capture,
+}
+
+/// What taking a snapshot cost the process (see [`Summary::capture`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct Capture {
+    /// Time to take the snapshot, symbolisation included (ms).
+    pub duration_ms: u64,
+    /// The longest single hold of a lock the allocation path takes (µs).
+    pub max_pause_us: u64,
+    /// The longest wait of any thread for a profiler lock (µs).
+    pub max_wait_us: u64,
 }
 
 impl Summary {
@@ -64,6 +80,11 @@ impl Summary {
             memory_limit_bytes: s.totals.memory_limit_bytes,
             samples_dropped: s.totals.samples_dropped,
             samples_merged: s.totals.samples_merged,
+            capture: Capture {
+                duration_ms: s.capture.duration_ms,
+                max_pause_us: s.capture.max_pause_us,
+                max_wait_us: s.capture.max_wait_us,
+            },
         }
     }
 }

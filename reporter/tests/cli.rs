@@ -1029,3 +1029,35 @@ fn top_and_leaks_say_when_samples_were_merged_past_the_site_cap() {
             "1234 samples of new stacks came after the profiler's site table was full",
         ));
 }
+
+#[test]
+fn top_says_when_the_profilers_locks_stalled_threads() {
+    let scratch = Scratch::new();
+    let stall = "the profiler's locks";
+    for (hold, wait, shown) in [(900, 40, false), (2500, 12_000, true)] {
+        let path = scratch.file(
+            &format!("stall-{wait}.json"),
+            &edited(|s| {
+                s["capture"]["max_pause_us"] = hold.into();
+                s["capture"]["max_wait_us"] = wait.into();
+            }),
+        );
+        let output = heapsnap().arg("top").arg(&path).output().unwrap();
+        assert!(output.status.success());
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(stdout.contains(stall), shown, "{stdout}");
+        if shown {
+            assert!(
+                stdout.contains("held up to 2 ms, a thread waited up to 12 ms"),
+                "{stdout}"
+            );
+        }
+        let json = heapsnap()
+            .args(["top", "--format", "json"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(json["summary"]["capture"]["max_wait_us"], wait, "{json}");
+    }
+}

@@ -62,8 +62,24 @@ pub(crate) fn heap_line(summary: &Summary) -> String {
             format::count(summary.samples_merged)
         );
     }
+    // The profiler's own pauses, only when a thread could have felt them.
+    let stalled_us = summary
+        .capture
+        .max_pause_us
+        .max(summary.capture.max_wait_us);
+    if stalled_us >= NOTABLE_STALL_US {
+        line += &format!(
+            " · the profiler's locks: held up to {}, a thread waited up to {}",
+            format::micros(summary.capture.max_pause_us),
+            format::micros(summary.capture.max_wait_us)
+        );
+    }
     line
 }
+
+/// A stall by the profiler's locks worth telling the reader about (µs):
+/// below it, no request of a server would notice.
+const NOTABLE_STALL_US: u64 = 1000;
 
 /// The columns and cells of a `top` report's table, for text and Markdown.
 pub(super) fn top_table(report: &top::Report) -> (Vec<(&'static str, Align)>, Vec<Vec<String>>) {
