@@ -10,9 +10,11 @@ work (`--ops WORKLOAD PASSES 1`); runs are alternated in a new random
 order each round, so that a machine's slow moments fall on every
 configuration alike. Reported per configuration: the median wall time of
 the process and its spread (min-max), the median ratio to bare jemalloc
-over the rounds (each round's run against the same round's jemalloc), and
-the peak RSS. The best run of each configuration against jemalloc's best
-is the figure least disturbed by the machine. With --callgrind, also instructions and cache misses
+over the rounds (each round's run against the same round's jemalloc) with
+a 95% bootstrap interval (rounds resampled: how uncertain the machine's
+noise leaves that median), and the peak RSS. The best run of each
+configuration against jemalloc's best is the figure least disturbed by
+the machine. With --callgrind, also instructions and cache misses
 (callgrind's cache simulation, one pass).
 
     python3 benches/walltime.py                    # markdown tables on stdout
@@ -161,6 +163,12 @@ def cache_misses(binary, env, workload):
             figures.get("DLmr", 0) + figures.get("DLmw", 0))
 
 
+def median_interval(ratios, rng, resamples=2000):
+    """A 95% bootstrap interval of the median of `ratios` (rounds resampled)."""
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
 def mib(n):
     return f"{n / 1048576:.1f} MiB"
 
@@ -179,6 +187,7 @@ def main():
     wanted = set(filter(None, args.configs.split(",")))
     configs = [c for c in CONFIGS if not wanted or c[0] in wanted or c[0] == "jemalloc"]
     rng = random.Random(args.seed)
+    resampling = random.Random(args.seed)
     cpus = os.cpu_count()
     print(f"cores: {cpus}; {args.rounds} rounds, configurations alternated in a new random order each round")
     for workload in args.workloads.split(","):
@@ -204,11 +213,11 @@ def main():
         print(f"### {workload} ({passes} passes over the corpus per run)")
         print()
         columns = ("| configuration | wall time, median | min-max | vs jemalloc, median (min-max) "
-                   "| vs jemalloc, best of each | peak RSS |")
+                   "| median's 95% interval | vs jemalloc, best of each | peak RSS |")
         if args.callgrind:
             columns += " instructions (1 pass) | L1 data misses | last-level misses |"
         print(columns)
-        print("|---|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if args.callgrind else ""))
+        print("|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if args.callgrind else ""))
         base = walls["jemalloc"]
         for label, *_ in configs:
             ratios = [w / b for w, b in zip(walls[label], base)]
@@ -216,6 +225,7 @@ def main():
                 f"{statistics.median(walls[label]):.3f} s",
                 f"{min(walls[label]):.3f}-{max(walls[label]):.3f} s",
                 f"{statistics.median(ratios):.3f}x ({min(ratios):.2f}-{max(ratios):.2f})",
+                "{:.3f}-{:.3f}x".format(*median_interval(ratios, resampling)),
                 f"{min(walls[label]) / min(base):.3f}x",
                 mib(statistics.median(rss[label])),
             ]
