@@ -695,6 +695,12 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
             holds_any(&member_types),
             holds_any(&member_holders),
             anchor_built_in.contains(&place),
+            // A collection that takes in more grows with it (its buffer
+            // reallocated, or freed for a larger one): of two holding the
+            // members, one seen growing late holds them rather than one
+            // whose only sample sat still (the shared engine's filled
+            // cache against the caches of the engines built per call).
+            holds_any(&member_types) && grows_late(m),
             anchor.is_some_and(|a| a.id == m.id),
             built_at.contains(&place),
             m.retention,
@@ -1294,5 +1300,70 @@ mod tests {
             [1]
         );
         assert_eq!(holder(&groups[0]).map(|h| h.id), Some(0));
+    }
+
+    /// An engine shared by every export fills its code cache once, early;
+    /// an engine built per report call, each with a cache, leaks. Both
+    /// caches are maps of `Arc<Program>` made in one function; the shared
+    /// one was sampled at the start and sat still, the per-call ones were
+    /// sampled late. The growing one holds what grows, not the one that
+    /// sat still (whose stack leads to the wrong service).
+    #[test]
+    fn of_two_collections_holding_the_members_the_one_growing_late_holds_them() {
+        let n = 12;
+        let cache = "std::collections::hash::map::HashMap<alloc::string::String, alloc::sync::Arc<app::Program>>";
+        let with = |mut site: SiteTrend| {
+            site.retention = Retention::Samples;
+            site
+        };
+        let mut late = flat(n, 0.0);
+        for point in &mut late[7..] {
+            *point = 0.5 * MIB;
+        }
+        let sites = [
+            with(site(
+                0,
+                cache,
+                "<app::Loader>::load",
+                83,
+                &[("<app::Engine>::eval", 10), ("app::export", 20)],
+                &flat(n, 0.5 * MIB),
+            )),
+            with(site(
+                1,
+                cache,
+                "<app::Loader>::load",
+                83,
+                &[("<app::Engine>::eval", 10), ("app::render", 30)],
+                &late,
+            )),
+            with(site(
+                2,
+                "alloc::sync::Arc<app::Program>",
+                "<app::Loader>::load",
+                81,
+                &[("<app::Engine>::eval", 10), ("app::render", 30)],
+                &linear(n, 1.0 * MIB),
+            )),
+            with(site(
+                3,
+                "alloc::vec::Vec<app::Op>",
+                "app::compile",
+                62,
+                &[
+                    ("<app::Loader>::load", 81),
+                    ("<app::Engine>::eval", 10),
+                    ("app::render", 30),
+                ],
+                &linear(n, 8.0 * MIB),
+            )),
+        ];
+        let all: Vec<&SiteTrend> = sites.iter().collect();
+        let groups = groups(&all);
+        let leak = groups
+            .iter()
+            .find(|g| g.members.iter().any(|m| m.id == 2))
+            .unwrap();
+        assert_eq!(holder(leak).map(|h| h.id), Some(1));
     }
 }
