@@ -1,6 +1,6 @@
 //! The heap-wide figures every report starts with.
 
-use heapsnap_format::snapshot::Trigger;
+use heapsnap_format::snapshot::{Capture, Trigger};
 use serde::Serialize;
 
 use crate::load::Loaded;
@@ -44,19 +44,8 @@ pub struct Summary {
     /// The profiler's own cost in taking this snapshot: how long it took
     /// (ms), the longest it held a lock allocating threads take (µs), and
     /// the longest any thread waited for one of its locks since the
-    /// previous snapshot (µs).
+    /// previous snapshot (µs), as the snapshot records them.
     pub capture: Capture,
-}
-
-/// What taking a snapshot cost the process (see [`Summary::capture`]).
-#[derive(Clone, Debug, Serialize)]
-pub struct Capture {
-    /// Time to take the snapshot, symbolisation included (ms).
-    pub duration_ms: u64,
-    /// The longest single hold of a lock the allocation path takes (µs).
-    pub max_pause_us: u64,
-    /// The longest wait of any thread for a profiler lock (µs).
-    pub max_wait_us: u64,
 }
 
 impl Summary {
@@ -80,11 +69,7 @@ impl Summary {
             memory_limit_bytes: s.totals.memory_limit_bytes,
             samples_dropped: s.totals.samples_dropped,
             samples_merged: s.totals.samples_merged,
-            capture: Capture {
-                duration_ms: s.capture.duration_ms,
-                max_pause_us: s.capture.max_pause_us,
-                max_wait_us: s.capture.max_wait_us,
-            },
+            capture: s.capture.clone(),
         }
     }
 }
