@@ -28,6 +28,34 @@ pub fn is_snapshot_name(name: &str) -> bool {
     name.ends_with(JSON_SUFFIX) || name.ends_with(GZIP_SUFFIX)
 }
 
+/// The prefix of the numbered files the profiler writes
+/// (`heapsnap-000042-PID-TRIGGER.json.gz`).
+pub const NUMBERED_PREFIX: &str = "heapsnap-";
+
+/// The sequence number of a numbered snapshot file's name
+/// (`heapsnap-000042-1234-interval.json.gz` -> 42), compressed or not;
+/// `None` for any other name. Numbers have six digits or more: past
+/// 999,999 a name is longer, so the order of a directory is the order of
+/// these numbers, never of the names' bytes.
+pub fn snapshot_number(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix(NUMBERED_PREFIX)?;
+    if !is_snapshot_name(name) {
+        return None;
+    }
+    let digits = rest.split(['-', '.']).next()?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The order in which a directory's snapshot files were written: numbered
+/// files by their number (then name), after files of other names (by
+/// name), which carry no order of their own.
+pub fn snapshot_order(name: &str) -> (Option<u64>, &str) {
+    (snapshot_number(name), name)
+}
+
 /// True when a file named `path` holds gzip (its name ends in `.gz`).
 pub fn is_gzip_name(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
@@ -136,6 +164,45 @@ fn temp_path(dir: &Path, path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_order_names_past_six_digits() {
+        assert_eq!(
+            snapshot_number("heapsnap-000042-7-interval.json.gz"),
+            Some(42)
+        );
+        assert_eq!(
+            snapshot_number("heapsnap-1000008-7-exit.json"),
+            Some(1_000_008)
+        );
+        assert_eq!(
+            snapshot_number("heapsnap-18446744073709551615-7-exit.json"),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            snapshot_number("heapsnap-18446744073709551616-7-exit.json"),
+            None
+        );
+        assert_eq!(snapshot_number("heapsnap-+12-7-exit.json"), None);
+        assert_eq!(snapshot_number("heap.json"), None);
+        assert_eq!(snapshot_number("heapsnap-000042-7-interval.txt"), None);
+        let mut names = vec![
+            "heapsnap-1000008-7-interval.json.gz",
+            "heapsnap-999999-7-interval.json.gz",
+            "heap.json",
+            "heapsnap-000002-7-start.json",
+        ];
+        names.sort_by_key(|n| snapshot_order(n));
+        assert_eq!(
+            names,
+            [
+                "heap.json",
+                "heapsnap-000002-7-start.json",
+                "heapsnap-999999-7-interval.json.gz",
+                "heapsnap-1000008-7-interval.json.gz",
+            ]
+        );
+    }
 
     #[test]
     fn temp_names_say_their_writer() {

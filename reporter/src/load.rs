@@ -150,8 +150,7 @@ pub fn one(path: &str) -> Result<Loaded, Error> {
 }
 
 /// Loads one snapshot from a file, `-`, or a directory: its newest
-/// snapshot file (the last by name, which is the order they were written
-/// in).
+/// snapshot file (the highest number, the order they were written in).
 pub fn newest(path: &str) -> Result<Loaded, Error> {
     if path != "-" && Path::new(path).is_dir() {
         let files = snapshot_files(Path::new(path))?;
@@ -164,7 +163,7 @@ pub fn newest(path: &str) -> Result<Loaded, Error> {
 }
 
 /// Loads every snapshot named: files, `-`, and the snapshot files of
-/// directories (sorted by name, which is the order they were written in).
+/// directories (in the order they were written: by number).
 pub fn many(paths: &[String]) -> Result<Vec<Loaded>, Error> {
     let mut loaded = Vec::new();
     for path in paths {
@@ -183,7 +182,9 @@ pub fn many(paths: &[String]) -> Result<Vec<Loaded>, Error> {
     Ok(loaded)
 }
 
-/// The snapshot files of a directory, by name.
+/// The snapshot files of a directory, in the order they were written
+/// (numbers compared as numbers: `heapsnap-1000000-…` after
+/// `heapsnap-999999-…`).
 fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let source = dir.display().to_string();
     let entries = fs::read_dir(dir).map_err(|err| Error::new(&source, ErrorKind::Io(err)))?;
@@ -195,11 +196,11 @@ fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         let wanted =
             !name.starts_with('.') && !name.ends_with(TEMP_SUFFIX) && file::is_snapshot_name(&name);
         if wanted && entry.path().is_file() {
-            files.push(entry.path());
+            files.push((name.into_owned(), entry.path()));
         }
     }
-    files.sort();
-    Ok(files)
+    files.sort_by(|(a, _), (b, _)| file::snapshot_order(a).cmp(&file::snapshot_order(b)));
+    Ok(files.into_iter().map(|(_, path)| path).collect())
 }
 
 /// Reads a file or standard input, bounded by [`limit`]: refused as soon
