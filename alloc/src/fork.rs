@@ -28,27 +28,36 @@ pub(crate) fn register_once() {
     sys::register_atfork(prepare, release_all, in_child);
 }
 
-/// Every profiler lock, in the order the `prepare` handler takes them. The
-/// two that are held while the dynamic loader is inside its own lock (module
-/// listing, symbolisation) come first, so that the child never inherits
-/// that loader lock held either.
-fn for_each_lock(mut f: impl FnMut(&'static dyn RawLock)) {
-    f(&modules::LOADER);
-    f(&symbolize::CACHE);
-    f(&tags::TAGS);
-    f(&sites::SITES);
-    f(&watch::HIGHS);
-    table::locks().for_each(f);
+/// Every profiler lock, named, in the order the `prepare` handler takes
+/// them; `docs/ARCHITECTURE.md`'s lock table lists these names in this
+/// order (`tests/layers.rs` checks it). The dump layer's come first: their
+/// holders take the others inside them (a dump captures, then writes), never
+/// the reverse. Then the two held while the dynamic loader is inside its own
+/// lock (module listing, symbolisation), so that the child never inherits
+/// that loader lock held either. A lock missing here is one a child can
+/// inherit held, and wait on forever.
+fn for_each_lock(mut f: impl FnMut(&'static str, &'static dyn RawLock)) {
+    f("dump::ONE_REQUEST", &dump::ONE_REQUEST);
+    f("dump::REQUEST", &dump::REQUEST);
+    f("dump::DUMPER", &dump::DUMPER);
+    f("dump::OOM_DUMPS", &dump::OOM_DUMPS);
+    f("dump::files::WRITTEN", &dump::files::WRITTEN);
+    f("modules::LOADER", &modules::LOADER);
+    f("symbolize::CACHE", &symbolize::CACHE);
+    f("tags::TAGS", &tags::TAGS);
+    f("sites::SITES", &sites::SITES);
+    f("watch::HIGHS", &watch::HIGHS);
+    table::locks().for_each(|lock| f("table::TABLE[i]", lock));
 }
 
 extern "C" fn prepare() {
-    for_each_lock(|lock| lock.acquire());
+    for_each_lock(|_, lock| lock.acquire());
 }
 
 extern "C" fn release_all() {
     // SAFETY: `prepare` took every one of these locks on this thread (the
     // one calling `fork`), without guards, and nothing released them since.
-    for_each_lock(|lock| unsafe { lock.release() });
+    for_each_lock(|_, lock| unsafe { lock.release() });
 }
 
 extern "C" fn in_child() {

@@ -68,6 +68,20 @@ fn code(text: &str) -> String {
 fn expand(text: &str) -> Vec<Vec<String>> {
     let mut paths = Vec::new();
     let mut prefix = Vec::new();
+    // `super::{a, b}`: a group right after the prefix.
+    if let Some(group) = text.strip_prefix('{') {
+        let close = matching(group);
+        return split_top(&group[..close])
+            .into_iter()
+            .flat_map(|part| expand(part.trim()))
+            .map(|mut path| {
+                if path.first().map(String::as_str) == Some("self") {
+                    path.remove(0);
+                }
+                path
+            })
+            .collect();
+    }
     let mut rest = text;
     loop {
         let end = rest
@@ -243,7 +257,7 @@ fn no_module_calls_a_layer_above_its_own_and_no_import_cycle() {
 fn the_reference_scanner_reads_nested_groups() {
     let module = vec!["snapshot".to_owned(), "capture".to_owned()];
     let found = references(
-        "use crate::record::{self, sites::{Site, SiteTotals}, thread};\nuse super::memory;\nlet x = crate::sys::monotonic_ns();",
+        "use crate::record::{self, sites::{Site, SiteTotals}, thread};\nuse super::memory;\nlet x = crate::sys::monotonic_ns();\nuse super::{graph, symbolize::{self, Cache}};",
         &module,
     );
     let names: Vec<String> = found.iter().map(|p| p.join("::")).collect();
@@ -255,7 +269,40 @@ fn the_reference_scanner_reads_nested_groups() {
             "record::sites::SiteTotals",
             "record::thread",
             "sys::monotonic_ns",
-            "snapshot::memory"
+            "snapshot::memory",
+            "snapshot::graph",
+            "snapshot::symbolize",
+            "snapshot::symbolize::Cache",
         ]
     );
+}
+
+/// `docs/ARCHITECTURE.md`'s lock table names every lock the `fork` handlers
+/// take, in their order: the list in `fork.rs` is the one source.
+#[test]
+fn the_lock_table_of_the_docs_is_the_fork_handlers_list() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fork = std::fs::read_to_string(root.join("src/fork.rs")).unwrap();
+    let mut in_code: Vec<&str> = fork
+        .split("f(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    in_code.dedup();
+    assert!(
+        in_code.len() >= 10,
+        "the list in fork.rs was not found: {in_code:?}"
+    );
+    let docs = std::fs::read_to_string(root.join("../docs/ARCHITECTURE.md")).unwrap();
+    let table = docs
+        .split("## Locks")
+        .nth(1)
+        .expect("ARCHITECTURE.md has a Locks section");
+    let in_docs: Vec<&str> = table
+        .lines()
+        .take_while(|line| !line.starts_with("## "))
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .collect();
+    assert_eq!(in_docs, in_code, "docs/ARCHITECTURE.md's lock table");
 }

@@ -15,28 +15,53 @@ use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use heapsnap_format::file;
 
 use crate::snapshot::{Error, ErrorKind, Snapshot};
+use crate::sys::lock::{Room, SpinLock};
 use crate::sys::{self, clock};
 
 /// Files this process wrote, oldest first, and the last number it used;
-/// shared by the background thread and the out-of-memory dump.
-static WRITTEN: Mutex<Written> = Mutex::new(Written {
+/// shared by the background thread, the out-of-memory dump and
+/// `dump_to_dir`. Held only to take a number or to add or remove one entry,
+/// never while a file is written and never while memory is allocated or
+/// freed (a `fork` handler takes it: see `fork.rs`).
+pub(crate) static WRITTEN: SpinLock<Written> = SpinLock::new(Written {
     files: VecDeque::new(),
     last_number: 0,
 });
 
-struct Written {
+pub(crate) struct Written {
     files: VecDeque<PathBuf>,
     /// Numbers only go up within a process, even when the files of higher
     /// numbers were deleted: a number used again could name a file still
     /// in `files`, which rotation would then delete.
     last_number: u64,
+}
+
+impl Room for Written {
+    fn len(&self) -> usize {
+        self.files.len()
+    }
+    fn has_room(&self, extra: usize) -> bool {
+        self.files.capacity() - self.files.len() >= extra
+    }
+    fn try_with_capacity(capacity: usize) -> Option<Self> {
+        let mut files = VecDeque::new();
+        files.try_reserve_exact(capacity).ok()?;
+        Some(Written {
+            files,
+            last_number: 0,
+        })
+    }
+    fn move_into(&mut self, bigger: &mut Self) {
+        debug_assert!(bigger.has_room(self.files.len()));
+        bigger.files.extend(self.files.drain(..));
+        bigger.last_number = self.last_number;
+    }
 }
 
 /// Writes a dump as the next numbered file and rotates this process's
@@ -49,34 +74,46 @@ pub(crate) fn write_rotating(
     keep: usize,
     snapshot: &Snapshot,
 ) -> Result<PathBuf, Error> {
-    let mut written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
-    rotate_in(&mut written, dir, keep, snapshot)
+    rotate_in(&WRITTEN, dir, keep, snapshot)
 }
 
 /// [`write_rotating`] with `written` as this process's record.
 fn rotate_in(
-    written: &mut Written,
+    written: &SpinLock<Written>,
     dir: &Path,
     keep: usize,
     snapshot: &Snapshot,
 ) -> Result<PathBuf, Error> {
     let path = loop {
-        match write_numbered(dir, snapshot, &mut written.last_number) {
-            Err(err) if is_full(&err) && written.files.len() > 1 => {
-                if let Some(old) = written.files.remove(1) {
+        match write_numbered(written, dir, snapshot) {
+            Err(err) if is_full(&err) => match take_entry(written, 1, 1) {
+                Some(old) => {
                     let _ = fs::remove_file(old);
                 }
-            }
+                None => return Err(err),
+            },
             other => break other?,
         }
     };
-    written.files.push_back(path.clone());
-    while written.files.len() > keep + 1 {
-        if let Some(old) = written.files.remove(1) {
-            let _ = fs::remove_file(old);
-        }
+    // Unrecorded (no memory for the entry), it is never rotated away.
+    if let Some(mut record) = written.lock_with_room(1) {
+        record.files.push_back(path.clone());
+    }
+    while let Some(old) = take_entry(written, 1, keep + 1) {
+        let _ = fs::remove_file(old);
     }
     Ok(path)
+}
+
+/// Takes the entry at `index` out of the record when it holds more than
+/// `more_than` files. The path is dropped by the caller, after the lock.
+fn take_entry(written: &SpinLock<Written>, index: usize, more_than: usize) -> Option<PathBuf> {
+    let mut record = written.lock();
+    if record.files.len() > more_than {
+        record.files.remove(index)
+    } else {
+        None
+    }
 }
 
 /// No room left on the device, or in the user's quota.
@@ -127,8 +164,6 @@ pub(crate) fn remove_abandoned_temps(dir: &Path) {
     }
 }
 
-const PREFIX: &str = "heapsnap-";
-
 /// Whether numbered files are written gzip-compressed (the default).
 static GZIP: AtomicBool = AtomicBool::new(true);
 
@@ -137,56 +172,58 @@ pub(crate) fn set_gzip(gzip: bool) {
     GZIP.store(gzip, Ordering::Relaxed);
 }
 
-/// The sequence number in a snapshot file name, if it is one of ours
-/// (compressed or not: numbers continue across runs that differ).
-pub(crate) fn file_number(name: &str) -> Option<u64> {
-    let rest = name.strip_prefix(PREFIX)?;
-    if !file::is_snapshot_name(name) {
-        return None;
-    }
-    let digits = rest.split(['-', '.']).next()?;
-    digits.parse().ok()
-}
-
 /// Writes `snapshot` as the next numbered file in `dir` (created if
 /// missing, mode 0700) and returns its path.
 pub(crate) fn write_next(dir: &Path, snapshot: &Snapshot) -> Result<PathBuf, Error> {
-    let mut written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
-    write_numbered(dir, snapshot, &mut written.last_number)
+    write_numbered(&WRITTEN, dir, snapshot)
 }
 
 /// Writes `snapshot` under a number above both the highest in `dir` and
-/// `last_number`, which it updates.
+/// the last this process used (which `written` keeps). Past `u64::MAX`
+/// there is no number: refused, with the reason.
 fn write_numbered(
+    written: &SpinLock<Written>,
     dir: &Path,
     snapshot: &Snapshot,
-    last_number: &mut u64,
 ) -> Result<PathBuf, Error> {
     create_private_dir(dir).map_err(|err| Error::from(err).at(dir))?;
-    let highest = highest_number(dir).map_err(|err| Error::from(err).at(dir))?;
-    let mut number = highest.max(*last_number) + 1;
+    let mut above = highest_number(dir).map_err(|err| Error::from(err).at(dir))?;
     let suffix = if GZIP.load(Ordering::Relaxed) {
         file::GZIP_SUFFIX
     } else {
         file::JSON_SUFFIX
     };
     loop {
+        let number = take_number(written, above).ok_or_else(|| {
+            let exhausted = io::Error::other(
+                "snapshot numbers are used up: a file in the directory is numbered 18446744073709551615; move the old snapshots away",
+            );
+            Error::from(exhausted).at(dir)
+        })?;
         let name = format!(
-            "{PREFIX}{number:06}-{}-{}{suffix}",
+            "{}{number:06}-{}-{}{suffix}",
+            file::NUMBERED_PREFIX,
             snapshot.process.pid,
             sanitize(snapshot.trigger.as_str())
         );
         let path = dir.join(name);
         match snapshot.write_new(&path) {
-            Ok(()) => {
-                *last_number = number;
-                return Ok(path);
-            }
+            Ok(()) => return Ok(path),
             // Another writer took this number: take the next.
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => number += 1,
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => above = number,
             Err(err) => return Err(Error::from(err).at(&path)),
         }
     }
+}
+
+/// The next number above both `above` and the last this process took,
+/// taken: no two writers of this process ever get the same one. `None` past
+/// `u64::MAX`.
+fn take_number(written: &SpinLock<Written>, above: u64) -> Option<u64> {
+    let mut record = written.lock();
+    let number = above.max(record.last_number).checked_add(1)?;
+    record.last_number = number;
+    Some(number)
 }
 
 /// Creates `dir` (and its parents) readable by the owner only, or accepts it
@@ -207,7 +244,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 fn highest_number(dir: &Path) -> io::Result<u64> {
     let mut highest = 0;
     for entry in fs::read_dir(dir)? {
-        if let Some(n) = entry?.file_name().to_str().and_then(file_number) {
+        if let Some(n) = entry?.file_name().to_str().and_then(file::snapshot_number) {
             highest = highest.max(n);
         }
     }
@@ -238,14 +275,25 @@ fn sanitize(word: &str) -> String {
 mod tests {
     use super::*;
 
+    fn record() -> SpinLock<Written> {
+        SpinLock::new(Written {
+            files: VecDeque::new(),
+            last_number: 0,
+        })
+    }
+
+    fn number(path: &Path) -> Option<u64> {
+        file::snapshot_number(path.file_name()?.to_str()?)
+    }
+
     #[test]
     fn numbers_continue_and_names_parse() {
         let scratch = tempfile::tempdir().unwrap();
         let dir = scratch.path().join("dumps");
         let mut snap = Snapshot::default();
         snap.process.pid = 42;
-        let mut last = 0;
-        let first = write_numbered(&dir, &snap, &mut last).unwrap();
+        let written = record();
+        let first = write_numbered(&written, &dir, &snap).unwrap();
         assert_eq!(
             first.file_name().unwrap(),
             "heapsnap-000001-42-manual.json.gz"
@@ -255,21 +303,37 @@ mod tests {
         fs::write(dir.join("heapsnap-000017-1-interval.json"), "{}").unwrap();
         fs::write(dir.join(".heapsnap-000099-1.json.1.2.heapsnap.tmp"), "").unwrap();
         snap.trigger = crate::snapshot::Trigger::NearLimit;
-        let next = write_numbered(&dir, &snap, &mut last).unwrap();
+        let next = write_numbered(&written, &dir, &snap).unwrap();
         assert_eq!(
             next.file_name().unwrap(),
             "heapsnap-000018-42-near-limit.json.gz"
         );
-        assert_eq!(file_number("heapsnap-000018-42-near-limit.json"), Some(18));
-        assert_eq!(
-            file_number("heapsnap-000019-42-near-limit.json.gz"),
-            Some(19)
-        );
-        assert_eq!(file_number("notes.txt"), None);
-        assert_eq!(
-            file_number(".heapsnap-000099-1.json.1.2.heapsnap.tmp"),
-            None
-        );
+    }
+
+    /// Past 999,999 names grow a digit and numbers go on; at `u64::MAX`
+    /// there is no next number: refused with the reason, never wrapped to
+    /// 0 (and never repeated).
+    #[test]
+    fn numbers_grow_past_six_digits_and_never_wrap() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
+        let snap = Snapshot::default();
+        let written = record();
+        fs::write(dir.join("heapsnap-999999-1-interval.json"), "{}").unwrap();
+        let next = write_numbered(&written, dir, &snap).unwrap();
+        assert_eq!(number(&next), Some(1_000_000));
+        fs::write(
+            dir.join(format!("heapsnap-{}-1-interval.json", u64::MAX - 1)),
+            "{}",
+        )
+        .unwrap();
+        let last = write_numbered(&written, dir, &snap).unwrap();
+        assert_eq!(number(&last), Some(u64::MAX));
+        let err = write_numbered(&written, dir, &snap).unwrap_err();
+        assert!(err.to_string().contains("numbers are used up"), "{err}");
+        fs::remove_file(&last).unwrap();
+        // The directory no longer has it, but this process used it.
+        assert!(write_numbered(&written, dir, &snap).is_err());
     }
 
     /// Deleting the newest files does not bring their numbers back: a
@@ -280,22 +344,44 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         let dir = scratch.path();
         let snap = Snapshot::default();
-        let mut written = Written {
-            files: VecDeque::new(),
-            last_number: 0,
-        };
+        let written = record();
         for _ in 0..3 {
-            rotate_in(&mut written, dir, 1, &snap).unwrap();
+            rotate_in(&written, dir, 1, &snap).unwrap();
         }
         for entry in fs::read_dir(dir).unwrap() {
             fs::remove_file(entry.unwrap().path()).unwrap();
         }
-        let newest = rotate_in(&mut written, dir, 1, &snap).unwrap();
-        assert_eq!(
-            file_number(newest.file_name().unwrap().to_str().unwrap()),
-            Some(4)
-        );
+        let newest = rotate_in(&written, dir, 1, &snap).unwrap();
+        assert_eq!(number(&newest), Some(4));
         assert!(newest.exists(), "the newest dump survives its rotation");
+    }
+
+    /// Threads writing at once each get numbers of their own.
+    #[test]
+    fn concurrent_writers_never_share_a_number() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().to_path_buf();
+        let written = std::sync::Arc::new(record());
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let (dir, written) = (dir.clone(), std::sync::Arc::clone(&written));
+                std::thread::spawn(move || {
+                    (0..25)
+                        .map(|_| {
+                            number(&rotate_in(&written, &dir, 1000, &Snapshot::default()).unwrap())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut numbers: Vec<u64> = writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .map(Option::unwrap)
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, (1..=100).collect::<Vec<u64>>());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 100);
     }
 
     /// Temporary files of writers that are gone go (this pid's, when older

@@ -12,14 +12,15 @@ pub(crate) mod files;
 mod oom;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crate::record::thread;
 use crate::snapshot::Error;
 use crate::sys;
+use crate::sys::lock::SpinLock;
 
 pub(crate) use oom::out_of_memory;
 
@@ -75,30 +76,38 @@ static ON_EXIT: AtomicBool = AtomicBool::new(false);
 static EXIT_DUMPED: AtomicBool = AtomicBool::new(false);
 /// How long an exiting process waits for its last dump.
 const EXIT_WAIT: Duration = Duration::from_secs(10);
+// The locks of this layer. A `fork` handler takes each of them (see
+// `fork.rs`), so a child never inherits one held by a thread that did not
+// follow it; so none is held while memory is allocated or freed (values
+// are swapped in and out, and dropped after the lock).
+
 /// The background thread, to wake it.
-static DUMPER: Mutex<Option<std::thread::Thread>> = Mutex::new(None);
+pub(crate) static DUMPER: SpinLock<Option<Thread>> = SpinLock::new(None);
 /// Settings for the out-of-memory dump, read by the failing thread.
-static OOM_DUMPS: Mutex<Option<Settings>> = Mutex::new(None);
+pub(crate) static OOM_DUMPS: SpinLock<Option<Arc<Settings>>> = SpinLock::new(None);
 /// A dump asked for by [`dump_now`], and its outcome once written.
-static REQUEST: Mutex<Request> = Mutex::new(Request {
+pub(crate) static REQUEST: SpinLock<Request> = SpinLock::new(Request {
     asked: false,
+    waiter: None,
     answer: None,
 });
-/// Signalled when `REQUEST` has its answer.
-static ANSWERED: Condvar = Condvar::new();
 /// One [`dump_now`] at a time: each gets its own dump and its own answer.
-static ONE_REQUEST: Mutex<()> = Mutex::new(());
+/// Held while the asking thread waits (waiters back off to sleeping).
+pub(crate) static ONE_REQUEST: SpinLock<()> = SpinLock::new(());
 
 /// A dump asked for from a program's thread.
-struct Request {
+pub(crate) struct Request {
     asked: bool,
+    /// The thread waiting for the answer, woken when it comes.
+    waiter: Option<Thread>,
     answer: Option<Result<PathBuf, Error>>,
 }
 
-/// Locks `mutex`, whether or not a thread panicked holding it (what it
-/// guards stays consistent: plain values, written whole).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+/// Replaces what `lock` guards with `value`, and drops the old value after
+/// releasing the lock.
+fn swap_in<T>(lock: &SpinLock<T>, value: T) {
+    let old = std::mem::replace(&mut *lock.lock(), value);
+    drop(old);
 }
 
 /// Starts the background thread, and returns it. Fails if the directory
@@ -143,8 +152,8 @@ fn start_guarded(settings: Settings) -> Result<JoinHandle<()>, Error> {
         });
     match spawned {
         Ok(handle) => {
-            *lock(&DUMPER) = Some(handle.thread().clone());
-            *lock(&OOM_DUMPS) = Some(settings);
+            swap_in(&DUMPER, Some(handle.thread().clone()));
+            swap_in(&OOM_DUMPS, Some(Arc::new(settings)));
             Ok(handle)
         }
         Err(err) => {
@@ -196,7 +205,9 @@ extern "C" fn at_exit() {
 
 /// Wakes the background thread to look at its triggers now.
 fn wake_dumper() {
-    if let Some(dumper) = lock(&DUMPER).as_ref() {
+    // A clone is a reference count: nothing allocated under the lock.
+    let dumper = DUMPER.lock().clone();
+    if let Some(dumper) = dumper {
         dumper.unpark();
     }
 }
@@ -211,41 +222,60 @@ pub(crate) fn dump_now() -> Result<PathBuf, Error> {
             "automatic dumps are not running",
         ))
     };
-    // Before any lock: a forked child (never running) takes none.
     if !RUNNING.load(Ordering::Acquire) {
         return Err(not_running());
     }
-    let _one = lock(&ONE_REQUEST);
-    lock(&REQUEST).asked = true;
+    let me = std::thread::current();
+    let _one = ONE_REQUEST.lock();
+    // An answer left by an earlier asker that gave up is not this one's.
+    let earlier = {
+        let mut request = REQUEST.lock();
+        request.asked = true;
+        (
+            request.waiter.replace(me),
+            request.answer.take(),
+        )
+    };
+    drop(earlier);
     wake_dumper();
-    let mut request = lock(&REQUEST);
     loop {
-        if let Some(answer) = request.answer.take() {
+        let answer = REQUEST.lock().answer.take();
+        if let Some(answer) = answer {
             return answer;
         }
         if !RUNNING.load(Ordering::Acquire) {
-            request.asked = false;
+            let waiter = {
+                let mut request = REQUEST.lock();
+                request.asked = false;
+                request.waiter.take()
+            };
+            drop(waiter);
             return Err(not_running());
         }
-        request = ANSWERED
-            .wait_timeout(request, Duration::from_millis(100))
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+        std::thread::park_timeout(Duration::from_millis(100));
     }
 }
 
 /// For the background thread: true when [`dump_now`] asked for a dump.
 fn asked() -> bool {
-    lock(&REQUEST).asked
+    REQUEST.lock().asked
 }
 
 /// For the background thread: the outcome of the dump [`dump_now`] asked
-/// for.
+/// for; wakes the thread that asked.
 fn answer(outcome: Result<PathBuf, Error>) {
-    let mut request = lock(&REQUEST);
-    request.asked = false;
-    request.answer = Some(outcome);
-    ANSWERED.notify_all();
+    let (unanswered, waiter) = {
+        let mut request = REQUEST.lock();
+        request.asked = false;
+        (
+            request.answer.replace(outcome),
+            request.waiter.take(),
+        )
+    };
+    drop(unanswered);
+    if let Some(waiter) = waiter {
+        waiter.unpark();
+    }
 }
 
 /// Stops automatic dumps: the background thread finishes what it is
@@ -256,8 +286,8 @@ pub(crate) fn stop(dumper: JoinHandle<()>) {
     RUNNING.store(false, Ordering::Release);
     dumper.thread().unpark();
     let _ = dumper.join();
-    *lock(&DUMPER) = None;
-    *lock(&OOM_DUMPS) = None;
+    swap_in(&DUMPER, None);
+    swap_in(&OOM_DUMPS, None);
     sys::remove_handler(sys::SIGUSR1, on_signal);
     sys::remove_handler(sys::SIGTERM, on_termination);
     sys::remove_handler(sys::SIGINT, on_termination);

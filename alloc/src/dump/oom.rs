@@ -19,13 +19,14 @@ pub(crate) fn out_of_memory() {
         return;
     }
     // Never wait here: a thread starting or stopping dumps holds it only
-    // for an assignment, and this dump is best effort.
-    let Ok(guard) = OOM_DUMPS.try_lock() else {
+    // for an assignment, and this dump is best effort. The settings are
+    // shared (a reference count), not copied, under the lock.
+    let Some(settings) = OOM_DUMPS.try_lock().and_then(|guard| guard.clone()) else {
         return;
     };
-    let Some(settings) = guard.as_ref().filter(|s| s.on_oom) else {
+    if !settings.on_oom {
         return;
-    };
+    }
     thread::with(|state| {
         // The allocating thread may already be inside the profiler (a
         // failed allocation of its own): then do nothing.
