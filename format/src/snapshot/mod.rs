@@ -1,4 +1,4 @@
-//! The snapshot format (version 1): a self-contained JSON document that can
+//! The snapshot format (version 3): a self-contained JSON document that can
 //! be read on another machine, without the profiled binary.
 //!
 //! A snapshot lists the *sites* of the live heap: a site is a call stack
@@ -27,8 +27,9 @@ pub use words::{StackWalk, Trigger};
 /// The value of the `format` field.
 pub const FORMAT: &str = "heapsnap";
 /// The newest format version this crate reads and the one it writes.
-/// Version 1 files are read too (see [`Site::live_by_age`]).
-pub const VERSION: u32 = 2;
+/// Versions 1 and 2 are read too (see [`Site::live_by_age`]; version 3 adds
+/// the heap graph, [`Snapshot::refs`] and [`Snapshot::scan`]).
+pub const VERSION: u32 = 3;
 
 /// Lower bounds of the allocation-age buckets of [`Site::live_by_age`],
 /// in milliseconds, after the first bucket (ages from 0): sixteen buckets
@@ -113,6 +114,84 @@ pub struct Snapshot {
     /// How taking the snapshot went (absent from older writers' files).
     #[serde(default)]
     pub capture: Capture,
+    /// The heap graph: which sites' blocks point at which sites' blocks,
+    /// read at snapshot time (empty before version 3, and when the scan was
+    /// off; [`Snapshot::scan`] says which).
+    #[serde(default)]
+    pub refs: Vec<Ref>,
+    /// What the scan behind `refs` covered; `None` before version 3.
+    #[serde(default)]
+    pub scan: Option<Scan>,
+}
+
+/// Blocks of one site pointing at blocks of another: a word of a holding
+/// block holds an address inside a held block (its start or its interior),
+/// directly or through unsampled memory between them. The blocks are the
+/// live samples and each site's watched buffers (see [`Site::watched`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Ref {
+    /// The holding site (an index into `Snapshot::sites`).
+    pub from: u32,
+    /// The held site.
+    pub to: u32,
+    /// Distinct blocks of `from` that point at blocks of `to`.
+    pub holders: u64,
+    /// Distinct blocks of `to` pointed at (samples and watched buffers).
+    pub held: u64,
+    /// Of `held`, those pointed at by a word of a holding block itself,
+    /// not through unsampled memory.
+    pub direct: u64,
+}
+
+/// What the scan of the sampled heap covered.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Scan {
+    /// Whether the scan ran, and if not, why.
+    pub state: ScanState,
+    /// The bytes it was allowed to read (`HEAPSNAP_SCAN`).
+    pub budget_bytes: u64,
+    /// Blocks it could scan: live samples and watched buffers.
+    pub blocks: u64,
+    /// Of those, watched buffers.
+    pub watched: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The bytes of them read.
+    pub bytes_read: u64,
+    /// Unsampled blocks between them read (their first bytes), to follow
+    /// chains of pointers through memory that was never sampled.
+    pub chased: u64,
+    /// The bytes of those reads.
+    pub chased_bytes: u64,
+    /// Of the unsampled places seen, the fraction followed (the rest were
+    /// left out uniformly, over the budget).
+    pub chased_fraction: f64,
+    /// Reads the kernel refused (a block freed and unmapped meanwhile).
+    pub failed_reads: u64,
+    /// Time the scan took, in microseconds.
+    pub duration_us: u64,
+}
+
+/// Whether the heap scan ran.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ScanState {
+    /// It ran.
+    #[default]
+    Done,
+    /// Turned off (`HEAPSNAP_SCAN=off`).
+    Off,
+    /// Not for this snapshot (an out-of-memory dump, or exact recording of
+    /// a test scope).
+    Skipped,
+    /// The kernel refused to read the process's memory (a seccomp profile
+    /// without `process_vm_readv` and no `/proc/self/mem`).
+    Refused,
+    /// Not on this system (Linux only).
+    Unsupported,
 }
 
 /// How taking a snapshot went.
@@ -360,6 +439,11 @@ pub struct Site {
     /// here even when it is smaller than the sampling interval.
     #[serde(default)]
     pub highs: Vec<(u64, u64)>,
+    /// Watched buffers of this site still live: the newest largest buffers
+    /// of its stack, which the heap scan reads (and counts in
+    /// [`Ref::held`]) though they stand for nothing in the estimates.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub watched: u64,
     /// Version 1's live bytes by age, read and converted into `live_by_age`.
     #[serde(default, rename = "live_bytes_by_age", skip_serializing)]
     pub(crate) legacy_bytes_by_age: Vec<u64>,
@@ -444,6 +528,8 @@ impl Default for Snapshot {
             sites: Vec::new(),
             modules: Vec::new(),
             capture: Capture::default(),
+            refs: Vec::new(),
+            scan: None,
         }
     }
 }
@@ -469,6 +555,10 @@ impl Snapshot {
             .fold(0u64, |sum, site| sum.saturating_add(site.live_bytes));
         self.totals.live_bytes.max(sites).max(1)
     }
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// Addresses as `"0x7f3a12345678"` strings: readable, and safe in JSON

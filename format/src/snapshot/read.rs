@@ -192,6 +192,26 @@ impl Snapshot {
                 }
             }
         }
+        for (i, r) in self.refs.iter().enumerate() {
+            let sites = self.sites.len();
+            if r.from as usize >= sites || r.to as usize >= sites {
+                return invalid(format!(
+                    "ref {i} joins sites {} and {}, but there are {sites} sites",
+                    r.from, r.to
+                ));
+            }
+            if r.direct > r.held || r.held >= IMPLAUSIBLE || r.holders >= IMPLAUSIBLE {
+                return invalid(format!(
+                    "ref {i} has {} direct of {} held blocks",
+                    r.direct, r.held
+                ));
+            }
+        }
+        if let Some(scan) = &self.scan
+            && !(scan.chased_fraction.is_finite() && (0.0..=1.0).contains(&scan.chased_fraction))
+        {
+            return invalid("scan.chased_fraction is not a fraction".into());
+        }
         Ok(())
     }
 }
@@ -384,10 +404,10 @@ mod tests {
         assert!(error_of(&json[..json.len() / 2]).starts_with("truncated"));
         assert!(error_of("[1, 2]").contains("not a heapsnap snapshot"));
         assert!(error_of(r#"{"format": "pprof"}"#).contains("\"pprof\""));
-        let newer = json.replace(&format!("\"version\":{VERSION}"), "\"version\":3");
+        let newer = json.replace(&format!("\"version\":{VERSION}"), "\"version\":4");
         assert_eq!(
             error_of(&newer),
-            "snapshot version 3 is newer than this reader (2); upgrade heapsnap"
+            "snapshot version 4 is newer than this reader (3); upgrade heapsnap"
         );
         let newer_and_different = r#"{"format": "heapsnap", "version": 9, "nodes": []}"#;
         assert!(error_of(newer_and_different).contains("version 9 is newer"));
