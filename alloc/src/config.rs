@@ -14,6 +14,7 @@
 //! | `HEAPSNAP_MAX_SITES` | most sites (stack and tag) recorded; samples of new stacks beyond go to one site per tag, without a stack, and are counted | 32768 |
 //! | `HEAPSNAP_SYMBOLIZE` | `on`: name frames in the process (cached; the debug information read is let go after each snapshot); `off`: keep bare addresses and the module map for `heapsnap symbolize` (no lookup cost or memory in the process) | `on` |
 //! | `HEAPSNAP_COMPRESS` | `gzip`: snapshot files the profiler numbers (automatic dumps, `dump_to_dir`) are gzip-compressed JSON, `.json.gz`; `off`: plain `.json` | `gzip` |
+//! | `HEAPSNAP_SCAN` | the most bytes a snapshot reads of the sampled blocks (and of the unsampled memory between them) to find which point at which, the heap graph that names a leak's holder (`64MiB`), or `off` | `64MiB` |
 //! | `HEAPSNAP_STACK_WALK` | `auto` (frame pointers when the build has them) or `backtrace` (always unwind with DWARF) | `auto` |
 //!
 //! Automatic dumps (see `AutoDump`), on when `HEAPSNAP_DIR` is set:
@@ -130,6 +131,14 @@ fn load() {
     }
     if let Some(value) = env(c"HEAPSNAP_SYMBOLIZE") {
         settings::set_symbolize(!off(text(&value)));
+    }
+    if let Some(value) = env(c"HEAPSNAP_SCAN") {
+        let text = text(&value);
+        match units::parse_bytes(text) {
+            _ if off(text) => settings::set_scan_budget(0),
+            Ok(bytes) => settings::set_scan_budget(bytes),
+            Err(err) => warn("HEAPSNAP_SCAN", text, err.reason().as_bytes()),
+        }
     }
     if let Some(value) = env(c"HEAPSNAP_COMPRESS") {
         match text(&value) {

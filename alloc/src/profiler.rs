@@ -97,7 +97,7 @@ unsafe fn alloc_slow<A: GlobalAlloc>(
             start::ensure,
         );
     } else {
-        watch::note(layout.size(), boundary, start::ensure);
+        watch::note(ptr, layout.size(), boundary, start::ensure);
     }
     ptr
 }
@@ -207,8 +207,12 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
         };
         // SAFETY: our caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        // A block that is no sample (unsampled, or only watched: see
+        // `record::watch`) gets a fresh sampling decision for its growth.
+        let mut unsampled = true;
         match tracked {
             Some(live) => {
+                unsampled = live.is_watched();
                 record::retrack_after_realloc(live, ptr as usize, new, new_size);
                 if new.is_null() {
                     dump::out_of_memory();
@@ -222,27 +226,26 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
                 }
                 dump::out_of_memory();
             }
-            // An unsampled block gets a fresh sampling decision for its growth.
-            None if new_size > layout.size() => {
-                let growth = new_size - layout.size();
-                if thread::with(|state| state.count_down(growth)) {
-                    // Inlined into the allocator's entry point: its stack
-                    // pointer is the boundary.
-                    let boundary = stack::stack_pointer();
-                    record::record_sample(
-                        new,
-                        new_size,
-                        growth,
-                        std::any::type_name::<A>(),
-                        boundary,
-                        start::ensure,
-                    );
-                }
-            }
             None => {}
         }
+        if unsampled && !new.is_null() && new_size > layout.size() {
+            let growth = new_size - layout.size();
+            if thread::with(|state| state.count_down(growth)) {
+                // Inlined into the allocator's entry point: its stack
+                // pointer is the boundary.
+                let boundary = stack::stack_pointer();
+                record::record_sample(
+                    new,
+                    new_size,
+                    growth,
+                    std::any::type_name::<A>(),
+                    boundary,
+                    start::ensure,
+                );
+            }
+        }
         if !new.is_null() && new_size > layout.size() && new_size >= settings::watch_threshold() {
-            watch::note(new_size, stack::stack_pointer(), start::ensure);
+            watch::note(new, new_size, stack::stack_pointer(), start::ensure);
         }
         new
     }

@@ -231,10 +231,7 @@ pub(crate) fn dump_now() -> Result<PathBuf, Error> {
     let earlier = {
         let mut request = REQUEST.lock();
         request.asked = true;
-        (
-            request.waiter.replace(me),
-            request.answer.take(),
-        )
+        (request.waiter.replace(me), request.answer.take())
     };
     drop(earlier);
     wake_dumper();
@@ -267,10 +264,7 @@ fn answer(outcome: Result<PathBuf, Error>) {
     let (unanswered, waiter) = {
         let mut request = REQUEST.lock();
         request.asked = false;
-        (
-            request.answer.replace(outcome),
-            request.waiter.take(),
-        )
+        (request.answer.replace(outcome), request.waiter.take())
     };
     drop(unanswered);
     if let Some(waiter) = waiter {

@@ -86,12 +86,16 @@ fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usi
         weight,
         born_ms: clock::coarse_uptime_ms(),
     };
-    if table::insert(addr, live).is_err() {
-        account_free(live);
-        return drop_sample();
+    match table::insert(addr, live) {
+        Err(()) => {
+            account_free(live);
+            return drop_sample();
+        }
+        // A watched buffer that grew into a sample: already in the filter.
+        Ok(Some(replaced)) => debug_assert!(replaced.is_watched()),
+        Ok(None) => filter::add(addr),
     }
     counters::add_sample(estimate_of(&live));
-    filter::add(addr);
 }
 
 /// A block whose filter slot is set is being freed: forgets it if it was
@@ -122,8 +126,12 @@ fn records_exactly() -> bool {
     settings::interval() == 1 || thread::with(ThreadState::in_scope)
 }
 
-/// A tracked block is gone: out of the site's live bytes and the estimate.
+/// A tracked block is gone: out of the site's live bytes and the estimate
+/// (a watched buffer was in neither).
 fn forget(live: Live) {
+    if live.is_watched() {
+        return;
+    }
     add_live(estimate_of(&live).negated());
     account_free(live);
 }
@@ -169,15 +177,31 @@ pub(crate) fn retrack_after_realloc(live: Live, old: usize, new: *mut u8, new_si
 
 /// Tracks `live` at `addr` again; if it cannot be, it is forgotten.
 fn keep(addr: usize, live: Live) {
-    if table::insert(addr, live).is_ok() {
-        filter::add(addr);
-    } else {
+    if let Ok(replaced) = table::insert(addr, live) {
+        if replaced.is_none() {
+            filter::add(addr);
+        }
+    } else if !live.is_watched() {
         forget(live);
         drop_sample();
     }
 }
 
 fn retrack(live: Live, new: usize, new_size: usize) {
+    if live.is_watched() {
+        // Follows the buffer; nothing to account.
+        let consumed = live
+            .consumed
+            .saturating_add(new_size.saturating_sub(live.size));
+        return keep(
+            new,
+            Live {
+                size: new_size,
+                consumed,
+                ..live
+            },
+        );
+    }
     let interval = settings::interval();
     let consumed = live
         .consumed

@@ -26,6 +26,12 @@ static MAX_FRAMES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAMES);
 static FORCE_BACKTRACE: AtomicBool = AtomicBool::new(false);
 static SYMBOLIZE: AtomicBool = AtomicBool::new(true);
 static MAX_SITES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_SITES);
+static SCAN_BUDGET: AtomicU64 = AtomicU64::new(DEFAULT_SCAN_BUDGET);
+
+/// The most bytes a snapshot reads to find which sampled blocks point at
+/// which (the heap graph) unless configured otherwise: see
+/// `snapshot::graph` and BENCHMARKS.md for what it costs.
+pub const DEFAULT_SCAN_BUDGET: u64 = 64 << 20;
 /// Allocations of this many bytes or more are watched for growth (see
 /// `watch`); `usize::MAX` when the watch is off.
 static WATCH_THRESHOLD: AtomicUsize =
@@ -115,6 +121,16 @@ pub(crate) fn symbolize() -> bool {
 
 pub(crate) fn set_symbolize(on: bool) {
     SYMBOLIZE.store(on, Ordering::Relaxed);
+}
+
+/// The most bytes a snapshot's heap scan reads; 0 when the scan is off
+/// (`HEAPSNAP_SCAN=off`).
+pub(crate) fn scan_budget() -> u64 {
+    SCAN_BUDGET.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_scan_budget(bytes: u64) {
+    SCAN_BUDGET.store(bytes, Ordering::Relaxed);
 }
 
 #[cfg(test)]

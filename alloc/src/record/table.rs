@@ -30,6 +30,24 @@ pub(crate) struct Live {
 }
 
 impl Live {
+    /// A watched buffer (see `watch`): tracked so that the heap scan can
+    /// read it and its free is seen, standing for nothing in the estimates.
+    pub(crate) fn watched(site: SiteId, size: usize, born_ms: u64) -> Live {
+        Live {
+            site,
+            scope: super::thread::NO_SCOPE,
+            size,
+            consumed: size,
+            weight: 0.0,
+            born_ms,
+        }
+    }
+
+    /// True for a watched buffer: weight 0, where a sample's is at least 1.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.weight == 0.0
+    }
+
     /// The bytes this sample stands for: its size times its weight.
     pub(crate) fn estimated_bytes(&self) -> f64 {
         self.size as f64 * self.weight
@@ -93,18 +111,20 @@ impl Shard {
         }
     }
 
-    /// Inserts or replaces. The caller made room (see `Room`).
-    fn insert(&mut self, addr: usize, live: Live) {
+    /// Inserts or replaces; returns what it replaced. The caller made room
+    /// (see `Room`).
+    fn insert(&mut self, addr: usize, live: Live) -> Option<Live> {
         debug_assert!(addr != 0 && self.has_room(1));
         let mut i = self.home(addr);
         loop {
             let slot = &mut self.slots[i];
             if slot.addr == 0 || slot.addr == addr {
+                let replaced = (slot.addr == addr).then_some(slot.live);
                 if slot.addr == 0 {
                     self.len += 1;
                 }
                 *slot = Slot { addr, live };
-                return;
+                return replaced;
             }
             i = (i + 1) & self.mask();
         }
@@ -187,12 +207,24 @@ fn shard(addr: usize) -> &'static SpinLock<Shard> {
     &TABLE[(hash::address(addr >> REGION_BITS) >> (64 - SHARD_BITS)) as usize].0
 }
 
-/// Records a live sample. Fails only when memory to grow the table cannot be
-/// had.
-pub(crate) fn insert(addr: usize, live: Live) -> Result<(), ()> {
+/// Records a live sample; returns the entry it replaced (a watched buffer
+/// that became a sample). Fails only when memory to grow the table cannot
+/// be had.
+pub(crate) fn insert(addr: usize, live: Live) -> Result<Option<Live>, ()> {
     let mut shard = shard(addr).lock_with_room(1).ok_or(())?;
+    Ok(shard.insert(addr, live))
+}
+
+/// Records `live` unless `addr` is tracked already (a sample keeps its
+/// entry): true when it was added. Fails only when memory to grow the table
+/// cannot be had.
+pub(crate) fn insert_if_absent(addr: usize, live: Live) -> Result<bool, ()> {
+    let mut shard = shard(addr).lock_with_room(1).ok_or(())?;
+    if shard.find(addr).is_some() {
+        return Ok(false);
+    }
     shard.insert(addr, live);
-    Ok(())
+    Ok(true)
 }
 
 /// Forgets and returns the live sample at `addr`, if there is one.
@@ -272,8 +304,8 @@ mod tests {
         let last = shard.slots.len() - 1;
         let mut at_last = (1..).map(|i| i * 16).filter(|&a| shard.home(a) == last);
         let (first, wrapped) = (at_last.next().unwrap(), at_last.next().unwrap());
-        shard.insert(first, live(1));
-        shard.insert(wrapped, live(2));
+        assert_eq!(shard.insert(first, live(1)), None);
+        assert_eq!(shard.insert(wrapped, live(2)), None);
         assert_eq!(shard.find(wrapped), Some(0));
         assert_eq!(shard.remove(first).map(|l| l.size), Some(1));
         assert_eq!(shard.find(wrapped), Some(last));
@@ -325,7 +357,8 @@ mod tests {
                     shard.move_into(&mut bigger);
                     std::mem::swap(&mut shard, &mut bigger);
                 }
-                shard.insert(addr, live(step));
+                let replaced = shard.insert(addr, live(step)).map(|l| l.size);
+                assert_eq!(replaced, model.get(&addr).copied(), "step {step}");
                 model.insert(addr, step);
             }
             assert_eq!(shard.len, model.len());

@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::hash::{AddrHash, StackHash};
 use super::settings::{self, MAX_FRAMES_LIMIT};
 use super::sites::{self, SiteId};
-use super::{stack, thread};
+use super::table::{self, Live};
+use super::{filter, stack, thread};
 use crate::sys::clock;
 use crate::sys::lock::SpinLock;
 
@@ -106,12 +107,15 @@ impl Highs {
 pub(crate) static HIGHS: SpinLock<HashMap<SiteId, Highs, AddrHash>> =
     SpinLock::new(HashMap::with_hasher(AddrHash));
 
-/// A buffer of `size` bytes was just allocated, or reallocated larger, by
-/// a program whose stack lies above `boundary` (see `stack::capture`).
-/// `ensure_started` is the profiler's start-up, from above this layer.
+/// A buffer of `size` bytes at `ptr` was just allocated, or reallocated
+/// larger, by a program whose stack lies above `boundary` (see
+/// `stack::capture`). A new largest is noted, and the buffer tracked (see
+/// [`track`]): it is the collection the heap graph reads when its stack's
+/// blocks are too few to be sampled. `ensure_started` is
+/// the profiler's start-up, from above this layer.
 #[cold]
 #[inline(never)]
-pub(crate) fn note(size: usize, boundary: usize, ensure_started: fn()) {
+pub(crate) fn note(ptr: *mut u8, size: usize, boundary: usize, ensure_started: fn()) {
     thread::with(|state| {
         let Some(_guard) = state.enter() else {
             return;
@@ -130,8 +134,21 @@ pub(crate) fn note(size: usize, boundary: usize, ensure_started: fn()) {
         }
         if let Some(site) = sites::intern(stack.frames, stack.hash, tag) {
             push_high(site, size);
+            track(
+                ptr as usize,
+                Live::watched(site, size, clock::coarse_uptime_ms()),
+            );
         }
     });
+}
+
+/// Tracks a buffer noted as a new largest: the heap scan reads it, and its
+/// free or move is followed like a sample's (`sampled`). A block already
+/// tracked (a sample) stays as it is.
+fn track(addr: usize, live: Live) {
+    if table::insert_if_absent(addr, live) == Ok(true) {
+        filter::add(addr);
+    }
 }
 
 /// A sampled block of `size` bytes was recorded at `site`, from `frames`

@@ -13,11 +13,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::symbolize;
 use super::{
-    AgeBucket, AllocatorStats, Build, Frame, Module, Process, Site, Snapshot, StackWalk, Totals,
-    Trigger, age_bucket, memory, modules,
+    AgeBucket, AllocatorStats, Build, Frame, Module, Process, Ref, Scan, ScanState, Site, Snapshot,
+    StackWalk, Totals, Trigger, age_bucket, memory, modules,
 };
+use super::{graph, symbolize};
 use crate::record::sites::{self, Site as RawSite, SiteTotals};
 use crate::record::table::{self, Live};
 use crate::record::{counters, reserve, sampler, settings, stack, tags, thread, watch};
@@ -37,6 +37,9 @@ struct LiveSum {
     /// The sum of each sample's estimated bytes squared.
     bytes_sq: f64,
     samples: u64,
+    /// Watched buffers (see `record::watch`): scanned for the heap graph,
+    /// counted in no estimate.
+    watched: u64,
     /// By age bucket, youngest first, only the buckets that hold samples.
     by_age: Vec<AgeSum>,
 }
@@ -60,7 +63,12 @@ impl AgeSum {
 
 impl LiveSum {
     /// Adds a sample in age bucket `bucket`; samples come in bucket order.
+    /// A watched buffer is only counted.
     fn add(&mut self, live: &Live, bucket: u16) {
+        if live.is_watched() {
+            self.watched += 1;
+            return;
+        }
         let bytes = live.estimated_bytes();
         self.bytes += bytes;
         self.count += live.weight;
@@ -87,6 +95,7 @@ impl LiveSum {
         self.count_var += other.count_var;
         self.bytes_sq += other.bytes_sq;
         self.samples += other.samples;
+        self.watched += other.watched;
         let mut all: Vec<AgeSum> = self.by_age.iter().chain(&other.by_age).copied().collect();
         all.sort_by_key(|age| age.bucket);
         let mut merged: Vec<AgeSum> = Vec::with_capacity(all.len());
@@ -139,6 +148,9 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
     // What this thread's cache of sites holds, in the table first.
     sites::flush_this_thread();
     let copied = Copied::take(scope);
+    // Read while the copy is fresh: the fewer blocks freed since, the fewer
+    // stale bytes.
+    let edges = heap_graph(&copied.live, &snapshot.trigger, scope);
     let sums = copied.sum_by_site(snapshot.uptime_ms);
     let mut symbols = Symbols::default();
     // Short of memory, symbols are looked up no further (see `symbolize`):
@@ -172,7 +184,7 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
             && (!limited
                 || memory::address_space_headroom().is_none_or(|left| left >= SYMBOLIZE_HEADROOM))
     });
-    let merged = merge_by_stack(&copied, &sums, &symbols);
+    let (merged, site_of) = merge_by_stack(&copied, &sums, &symbols);
 
     let modules = modules::loaded();
     snapshot.process = process(&modules);
@@ -186,6 +198,8 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
     snapshot.sampling.build = Some(build);
     snapshot.modules = modules.into_iter().map(module).collect();
     add_sites(&mut snapshot, merged, &symbols, &copied.tag_names);
+    snapshot.refs = refs(&copied.live, &edges, &site_of);
+    snapshot.scan = Some(edges.scan);
     snapshot.totals = totals(&snapshot.sites);
     snapshot.totals.rss_bytes = rss_bytes;
     snapshot.capture.max_pause_us = copied.holds.max_ns / 1000;
@@ -283,23 +297,30 @@ type Merged = ((Vec<u32>, u32), (LiveSum, SiteTotals, Vec<(u64, u64)>));
 
 /// Merges the sites whose stacks became equal once trimmed; most live bytes
 /// first, ties broken by cumulative bytes, then stack, so that the same heap
-/// gives the same file.
-fn merge_by_stack(copied: &Copied, sums: &[LiveSum], symbols: &Symbols) -> Vec<Merged> {
+/// gives the same file. Also returns, for each copied site, the index of
+/// the merged site it went into (`None` for one left out).
+fn merge_by_stack(
+    copied: &Copied,
+    sums: &[LiveSum],
+    symbols: &Symbols,
+) -> (Vec<Merged>, Vec<Option<u32>>) {
     type Parts = (LiveSum, SiteTotals, Vec<(u64, u64)>);
     let mut merged: HashMap<(Vec<u32>, u32), Parts> = HashMap::new();
+    let mut keys: Vec<Option<(Vec<u32>, u32)>> = Vec::with_capacity(copied.sites.len());
     for (id, (site, sum)) in copied.sites.iter().zip(sums).enumerate() {
         if !copied.wants(sum) {
+            keys.push(None);
             continue;
         }
-        let entry = merged
-            .entry((symbols.trimmed_stack(site.frames), site.tag))
-            .or_default();
+        let key = (symbols.trimmed_stack(site.frames), site.tag);
+        let entry = merged.entry(key.clone()).or_default();
         entry.0.merge(sum);
         entry.1.add(&site.totals);
         if let Some(highs) = copied.highs.get(&(id as u32)) {
             entry.2.extend_from_slice(highs);
             entry.2.sort_unstable();
         }
+        keys.push(Some(key));
     }
     let mut merged: Vec<Merged> = merged.into_iter().collect();
     merged.sort_by(|a, b| {
@@ -307,7 +328,76 @@ fn merge_by_stack(copied: &Copied, sums: &[LiveSum], symbols: &Symbols) -> Vec<M
             .then(b.1.1.allocated_bytes.total_cmp(&a.1.1.allocated_bytes))
             .then_with(|| a.0.cmp(&b.0))
     });
-    merged
+    let position: HashMap<&(Vec<u32>, u32), u32> = merged
+        .iter()
+        .enumerate()
+        .map(|(i, (key, _))| (key, i as u32))
+        .collect();
+    let site_of = keys
+        .iter()
+        .map(|key| key.as_ref().and_then(|key| position.get(key).copied()))
+        .collect();
+    (merged, site_of)
+}
+
+/// Scans the copied blocks for the heap graph, unless the scan is off or
+/// this snapshot is not for it: an out-of-memory dump (no memory to
+/// spare) or a test scope's (exact figures of one piece of code).
+fn heap_graph(live: &[(usize, Live)], trigger: &Trigger, scope: Option<u32>) -> graph::Edges {
+    let budget = settings::scan_budget();
+    let state = if budget == 0 {
+        ScanState::Off
+    } else if *trigger == Trigger::Oom || scope.is_some() {
+        ScanState::Skipped
+    } else {
+        let blocks: Vec<(usize, usize)> = live.iter().map(|(addr, l)| (*addr, l.size)).collect();
+        let mut edges = graph::scan(&blocks, budget);
+        edges.scan.watched = live.iter().filter(|(_, l)| l.is_watched()).count() as u64;
+        return edges;
+    };
+    let mut scan = Scan::default();
+    scan.state = state;
+    scan.budget_bytes = budget;
+    graph::Edges {
+        scan,
+        ..graph::Edges::default()
+    }
+}
+
+/// The heap graph by site: for each (holding site, held site), how many
+/// distinct blocks hold, how many are held, and how many of those
+/// directly. `site_of` maps a copied site to the snapshot's.
+fn refs(live: &[(usize, Live)], edges: &graph::Edges, site_of: &[Option<u32>]) -> Vec<Ref> {
+    let site = |block: u32| {
+        live.get(block as usize)
+            .and_then(|(_, l)| site_of.get(l.site as usize).copied().flatten())
+    };
+    // (from site, to site, holding block, held block, direct)
+    let mut rows: Vec<(u32, u32, u32, u32, bool)> = Vec::new();
+    for (pairs, direct) in [(&edges.direct, true), (&edges.chased, false)] {
+        for &(a, b) in pairs.iter() {
+            if let (Some(from), Some(to)) = (site(a), site(b)) {
+                rows.push((from, to, a, b, direct));
+            }
+        }
+    }
+    rows.sort_unstable_by_key(|&(from, to, ..)| (from, to));
+    let mut refs = Vec::new();
+    for group in rows.chunk_by(|x, y| (x.0, x.1) == (y.0, y.1)) {
+        let distinct = |mut blocks: Vec<u32>| {
+            blocks.sort_unstable();
+            blocks.dedup();
+            blocks.len() as u64
+        };
+        let mut r = Ref::default();
+        r.from = group[0].0;
+        r.to = group[0].1;
+        r.holders = distinct(group.iter().map(|row| row.2).collect());
+        r.held = distinct(group.iter().map(|row| row.3).collect());
+        r.direct = distinct(group.iter().filter(|row| row.4).map(|row| row.3).collect());
+        refs.push(r);
+    }
+    refs
 }
 
 /// Numbers the frames and stacks the merged sites use, and adds the sites.
@@ -374,6 +464,7 @@ fn site(stack: u32, tag: Option<String>, sum: &LiveSum, totals: &SiteTotals) -> 
     site.freed_bytes = totals.freed_bytes.round() as u64;
     site.freed_allocs = totals.freed_count.round() as u64;
     site.live_samples = sum.samples;
+    site.watched = sum.watched;
     site.samples_taken = totals.samples_taken;
     site.samples_freed = totals.samples_freed;
     site.live_by_age = sum

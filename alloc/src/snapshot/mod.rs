@@ -10,6 +10,7 @@
 pub use heapsnap_format::snapshot::*;
 
 mod capture;
+mod graph;
 pub(crate) mod memory;
 #[allow(unsafe_code)]
 pub(crate) mod modules;

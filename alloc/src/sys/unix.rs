@@ -164,3 +164,151 @@ pub(crate) fn address_space_limit() -> Option<u64> {
     }
     (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
+
+/// The most pieces one [`read_own_memory`] call takes.
+pub(crate) const MAX_READ_PIECES: usize = 256;
+
+/// Why this process's memory cannot be read through the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadRefused {
+    /// The system has no such call (not Linux).
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
+    Unsupported,
+    /// The kernel refused (a seccomp profile without `process_vm_readv`,
+    /// and no `/proc/self/mem`).
+    Denied,
+}
+
+/// Reads pieces `(address, length)` of this process's own memory through
+/// the kernel into `out`, one after another: the number of bytes read. A
+/// piece that cannot be read (unmapped meanwhile) ends the read there, so
+/// the count stops inside or before it; the caller goes on after it. Never
+/// faults, whatever the addresses: the kernel checks them, not a load of
+/// ours. At most [`MAX_READ_PIECES`] pieces, whose lengths add up to at
+/// most `out.len()`.
+#[cfg(target_os = "linux")]
+pub(crate) fn read_own_memory(
+    pieces: &[(usize, usize)],
+    out: &mut [u8],
+) -> Result<usize, ReadRefused> {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    /// 0: not tried yet; 1: `process_vm_readv` works; 2: only
+    /// `/proc/self/mem` does; 3: neither.
+    static WAY: AtomicU8 = AtomicU8::new(0);
+    let pieces = &pieces[..pieces.len().min(MAX_READ_PIECES)];
+    let total: usize = pieces.iter().map(|&(_, len)| len).sum();
+    if total > out.len() {
+        return Ok(0);
+    }
+    match WAY.load(Ordering::Relaxed) {
+        0 | 1 => match vm_readv(pieces, out) {
+            Ok(read) => {
+                WAY.store(1, Ordering::Relaxed);
+                Ok(read)
+            }
+            Err(()) => {
+                let fallback = proc_self_mem_read(pieces, out);
+                WAY.store(if fallback.is_ok() { 2 } else { 3 }, Ordering::Relaxed);
+                fallback
+            }
+        },
+        2 => proc_self_mem_read(pieces, out),
+        _ => Err(ReadRefused::Denied),
+    }
+}
+
+/// `process_vm_readv` on this process; `Err` when the call itself is
+/// refused (absent, or denied by a seccomp profile).
+#[cfg(target_os = "linux")]
+fn vm_readv(pieces: &[(usize, usize)], out: &mut [u8]) -> Result<usize, ()> {
+    let mut remote = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX_READ_PIECES];
+    for (iov, &(addr, len)) in remote.iter_mut().zip(pieces) {
+        iov.iov_base = addr as *mut libc::c_void;
+        iov.iov_len = len;
+    }
+    let local = libc::iovec {
+        iov_base: out.as_mut_ptr().cast(),
+        iov_len: out.len(),
+    };
+    // SAFETY: the local iovec is `out`, writable for its length; the remote
+    // ones are only addresses for the kernel, which checks them against this
+    // process's mappings and copies nothing from those it cannot read. No
+    // memory of ours is read by a load.
+    let read = unsafe {
+        libc::process_vm_readv(
+            libc::getpid(),
+            &local,
+            1,
+            remote.as_ptr(),
+            pieces.len() as libc::c_ulong,
+            0,
+        )
+    };
+    if read >= 0 {
+        return Ok(read as usize);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        // The first piece was unreadable.
+        Some(libc::EFAULT) | Some(libc::ENOMEM) => Ok(0),
+        _ => Err(()),
+    }
+}
+
+/// The same through `/proc/self/mem`, a piece at a time.
+#[cfg(target_os = "linux")]
+fn proc_self_mem_read(pieces: &[(usize, usize)], out: &mut [u8]) -> Result<usize, ReadRefused> {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    /// The open file, -1 before it is opened, -2 when it cannot be.
+    static FD: AtomicI32 = AtomicI32::new(-1);
+    let mut fd = FD.load(Ordering::Acquire);
+    if fd == -1 {
+        // SAFETY: the path is NUL-terminated; `open` touches no memory of
+        // ours besides reading it.
+        let opened =
+            unsafe { libc::open(c"/proc/self/mem".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        let value = if opened >= 0 { opened } else { -2 };
+        fd = match FD.compare_exchange(-1, value, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => value,
+            Err(first) => {
+                if opened >= 0 {
+                    // SAFETY: our own descriptor, never shared.
+                    unsafe { libc::close(opened) };
+                }
+                first
+            }
+        };
+    }
+    if fd < 0 {
+        return Err(ReadRefused::Denied);
+    }
+    let mut done = 0;
+    for &(addr, len) in pieces {
+        let Ok(offset) = libc::off64_t::try_from(addr) else {
+            break;
+        };
+        // SAFETY: writes at most `len` bytes into `out[done..]`, which has
+        // room for every piece (checked by the caller); the kernel reads the
+        // address, not us.
+        let read = unsafe { libc::pread64(fd, out[done..].as_mut_ptr().cast(), len, offset) };
+        if read <= 0 {
+            break;
+        }
+        done += read as usize;
+        if (read as usize) < len {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// No way to read memory through the kernel here.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn read_own_memory(
+    _pieces: &[(usize, usize)],
+    _out: &mut [u8],
+) -> Result<usize, ReadRefused> {
+    Err(ReadRefused::Unsupported)
+}

@@ -78,3 +78,24 @@ pub(crate) unsafe fn unmap(_addr: usize, _bytes: usize) {}
 pub(crate) fn address_space_limit() -> Option<u64> {
     None
 }
+
+/// The most pieces one [`read_own_memory`] call takes.
+pub(crate) const MAX_READ_PIECES: usize = 256;
+
+/// Why this process's memory cannot be read through the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadRefused {
+    /// The system has no such call here.
+    Unsupported,
+    /// The kernel refused.
+    #[allow(dead_code)]
+    Denied,
+}
+
+/// Not on Windows: the heap graph is off.
+pub(crate) fn read_own_memory(
+    _pieces: &[(usize, usize)],
+    _out: &mut [u8],
+) -> Result<usize, ReadRefused> {
+    Err(ReadRefused::Unsupported)
+}
