@@ -273,13 +273,15 @@ fn engine_per_call_names_the_code_caches() {
             // The watcher's list of the engines, which keeps them all,
             // names it as well when its samples show it growing.
             named: &[
-                ("Vec<Arc<Engine>>", "Watcher>::watch"),
+                ("Vec<Arc<Engine>>", "Watcher>::register"),
                 ("HashMap<String, Arc<Program>>", "CodeLoader>::load"),
                 ("Arc<Program>", "CodeLoader>::load"),
                 ("Vec<Op>", "engine::compile"),
             ],
             holds: &[("Vec<Op>", "engine::compile")],
-            through: &["CodeLoader>::load", "ReportService>::render"],
+            // Through the code cache's loader, or (named by the watcher
+            // that keeps the engines) through where engines are built.
+            through: &["ReportService>::render"],
             healthy: &["Program>::run", "main::rows"],
             // Its one code cache fills through the same frames as the
             // leak: the heap as a whole tells whether the fixed run filled.

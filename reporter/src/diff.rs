@@ -251,7 +251,7 @@ impl Pair<'_> {
             delta_allocs_stddev: (self.before.allocs_var + self.after.allocs_var).sqrt(),
             change: (self.before.bytes > 0).then(|| delta_bytes as f64 / self.before.bytes as f64),
             delta_stddev: self.stddev(),
-            stack: view.stack_names(),
+            stack: view.stack_names().iter().map(|f| f.to_string()).collect(),
         })
     }
 }

@@ -172,6 +172,10 @@ fn row(rank: usize, sites: &[&SiteView<'_>], by: GroupBy, total: f64) -> Option<
             .sqrt(),
         allocated_bytes: sites.iter().map(|s| s.site.allocated_bytes).sum(),
         sites: sites.len(),
-        stack: biggest.stack_names(),
+        stack: biggest
+            .stack_names()
+            .iter()
+            .map(|f| f.to_string())
+            .collect(),
     })
 }

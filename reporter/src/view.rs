@@ -31,16 +31,17 @@ pub struct SiteView<'a> {
     pub library_depth: usize,
     /// The type its memory holds: its tag if it has one, else inferred.
     pub ty: Rc<TypeName>,
+    /// `ty`'s names, shared by the sites of one stack.
+    pub ty_short: Rc<str>,
+    /// The same with full paths.
+    pub ty_full: Rc<str>,
+    /// The function name of each of the snapshot's frames, made once per
+    /// snapshot and shared by its sites: a long name is never copied per
+    /// site.
+    names: Rc<[Rc<str>]>,
 }
 
 impl<'a> SiteView<'a> {
-    /// Its frames, innermost first.
-    pub fn frames(&self) -> impl DoubleEndedIterator<Item = &'a Frame> + 'a {
-        let all = self.all_frames;
-        // Snapshots are validated: every index points at a frame.
-        self.stack.iter().filter_map(move |&i| all.get(i as usize))
-    }
-
     /// The innermost frame of the program's own code.
     pub fn location(&self) -> Option<&'a Frame> {
         self.stack
@@ -64,7 +65,8 @@ impl<'a> SiteView<'a> {
         } else {
             Unknown::LibraryOnly
         };
-        Location::of(self.location(), unknown)
+        let name = self.stack.get(self.library_depth).map(|&i| self.name(i));
+        Location::of(self.location(), name, unknown)
     }
 
     /// Its frames' indices, outermost first, from the program's outermost
@@ -82,9 +84,31 @@ impl<'a> SiteView<'a> {
         outermost_first.skip(skip).copied()
     }
 
-    /// The function names of the stack, innermost first.
-    pub fn stack_names(&self) -> Vec<String> {
-        self.frames().map(function_name).collect()
+    /// The function names of the stack, innermost first (shared, not
+    /// copied).
+    pub fn stack_names(&self) -> Vec<Rc<str>> {
+        self.stack.iter().map(|&i| self.name(i)).collect()
+    }
+
+    /// The function name of the snapshot's frame `index` (shared).
+    pub fn name(&self, index: u32) -> Rc<str> {
+        self.names
+            .get(index as usize)
+            .cloned()
+            .unwrap_or_else(|| Rc::from("?"))
+    }
+
+    /// The function names of the frames outside the location (where the
+    /// allocation was made from), with their lines, innermost first; and
+    /// whether each is outside the program.
+    pub fn callers(&self) -> impl Iterator<Item = (Rc<str>, Option<u32>, bool)> + '_ {
+        self.stack
+            .iter()
+            .skip(self.library_depth + 1)
+            .filter_map(|&i| {
+                let frame = self.all_frames.get(i as usize)?;
+                Some((self.name(i), frame.line, is_outside_program(frame)))
+            })
     }
 
     /// Identifies the site across snapshots, even of different builds: its
@@ -147,8 +171,9 @@ pub struct SiteKey {
 /// A site's location, for people.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Location {
-    /// Function, or `?` when no frame of the program was found.
-    pub function: String,
+    /// Function, or `?` when no frame of the program was found (shared
+    /// with every other site of its snapshot that names it).
+    pub function: Rc<str>,
     /// Source file, shortened (`src/ips.rs`).
     pub file: Option<String>,
     /// Source line.
@@ -186,10 +211,10 @@ impl Unknown {
 }
 
 impl Location {
-    fn of(frame: Option<&Frame>, unknown: Unknown) -> Location {
+    fn of(frame: Option<&Frame>, name: Option<Rc<str>>, unknown: Unknown) -> Location {
         match frame {
             Some(frame) => Location {
-                function: function_name(frame),
+                function: name.unwrap_or_else(|| Rc::from(function_name(frame))),
                 file: frame.file.as_deref().map(|f| short_file_path(f).to_owned()),
                 line: frame.line,
                 unknown: None,
@@ -209,7 +234,7 @@ impl Location {
             (Some(file), Some(line), _) => format!("{} ({file}:{line})", self.function),
             (Some(file), None, _) => format!("{} ({file})", self.function),
             (None, _, Some(why)) => format!("{} ({})", self.function, why.describe()),
-            _ => self.function.clone(),
+            _ => self.function.to_string(),
         }
     }
 }
@@ -221,7 +246,13 @@ pub fn sites(snapshot: &Snapshot) -> Vec<SiteView<'_>> {
     // the standard library's, not a dependency's.
     let library: Vec<bool> = snapshot.frames.iter().map(is_outside_program).collect();
     let inference = Inference::new(&snapshot.frames);
-    let mut by_stack: HashMap<u32, (usize, Rc<TypeName>)> = HashMap::new();
+    let names: Rc<[Rc<str>]> = snapshot
+        .frames
+        .iter()
+        .map(|frame| Rc::from(function_name(frame)))
+        .collect();
+    type Inferred = (usize, Rc<TypeName>, Rc<str>, Rc<str>);
+    let mut by_stack: HashMap<u32, Inferred> = HashMap::new();
     let no_stack: &[u32] = &[];
     snapshot
         .sites
@@ -231,19 +262,25 @@ pub fn sites(snapshot: &Snapshot) -> Vec<SiteView<'_>> {
                 .stacks
                 .get(site.stack as usize)
                 .map_or(no_stack, Vec::as_slice);
-            let (library_depth, inferred) = by_stack
+            let (library_depth, inferred, short, full) = by_stack
                 .entry(site.stack)
                 .or_insert_with(|| {
                     let depth = stack
                         .iter()
                         .take_while(|&&i| library.get(i as usize).copied().unwrap_or(true))
                         .count();
-                    (depth, Rc::new(inference.infer(&stack[..depth])))
+                    let ty = inference.infer(&stack[..depth]);
+                    let (short, full) = (Rc::from(ty.short.as_str()), Rc::from(ty.full.as_str()));
+                    (depth, Rc::new(ty), short, full)
                 })
                 .clone();
-            let ty = match &site.tag {
-                Some(tag) => Rc::new(TypeName::tagged(tag)),
-                None => inferred,
+            let (ty, ty_short, ty_full) = match &site.tag {
+                Some(tag) => {
+                    let ty = TypeName::tagged(tag);
+                    let (short, full) = (Rc::from(ty.short.as_str()), Rc::from(ty.full.as_str()));
+                    (Rc::new(ty), short, full)
+                }
+                None => (inferred, short, full),
             };
             SiteView {
                 site,
@@ -251,6 +288,9 @@ pub fn sites(snapshot: &Snapshot) -> Vec<SiteView<'_>> {
                 all_frames: &snapshot.frames,
                 library_depth,
                 ty,
+                ty_short,
+                ty_full,
+                names: Rc::clone(&names),
             }
         })
         .collect()

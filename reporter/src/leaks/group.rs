@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use heapsnap_format::names;
 use heapsnap_format::types::{COLLECTIONS, is_collection};
 
+use super::HolderEvidence;
 use super::series::{Latest, Points, Retention, SiteTrend};
 use crate::trend::Verdict;
 
@@ -27,7 +28,7 @@ use crate::trend::Verdict;
 #[derive(Clone, Debug, Default)]
 pub(super) struct Holding {
     /// [`program_elements`] of its type.
-    elements: Vec<String>,
+    pub(super) elements: Vec<String>,
     is_collection: bool,
     /// Some element is an allocation of its own ([`allocated_apart`]).
     holds_allocations: bool,
@@ -47,7 +48,7 @@ impl HoldingCache {
     pub(super) fn holding(&mut self, latest: &Latest) -> Holding {
         let (elements, is_collection, holds_allocations) = self
             .by_type
-            .entry(latest.type_full.clone())
+            .entry(latest.type_full.to_string())
             .or_insert_with(|| {
                 let elements = program_elements(&latest.type_full);
                 let apart = elements.iter().any(|e| allocated_apart(e));
@@ -56,7 +57,7 @@ impl HoldingCache {
             .clone();
         let method_of = self
             .by_function
-            .entry(latest.location.function.clone())
+            .entry(latest.location.function.to_string())
             .or_insert_with(|| {
                 names::qualified_self(&latest.location.function)
                     .map(|(self_ty, _)| names::shorten(self_ty))
@@ -126,6 +127,9 @@ pub(super) struct Group<'a> {
     /// samples (their current buffer was not sampled, only an earlier
     /// one): they name the group, and add nothing to its bytes.
     pub(super) unseen_holders: Vec<&'a SiteTrend>,
+    /// What shows that the anchor holds the members, when the heap graph
+    /// does (see `graph`); `None` for a group formed by these rules.
+    pub(super) evidence: Option<HolderEvidence>,
 }
 
 /// Sites that leak together (see the module docs): first around each
@@ -219,12 +223,12 @@ fn group_around<'a>(
     let mut members = Vec::new();
     let mut element_places: HashSet<(&str, Option<u32>)> = HashSet::new();
     for i in SiteIndex::lookup(&index.by_type, elements.iter().map(String::as_str)) {
-        let rivals = index.by_element.get(order[i].latest.ty.as_str());
+        let rivals = index.by_element.get(&*order[i].latest.ty);
         if i != anchor && !claims.taken[i] && closest(i, rivals.map_or(&[], Vec::as_slice)) {
             claims.taken[i] = true;
             members.push(order[i]);
             let l = &order[i].latest.location;
-            element_places.insert((l.function.as_str(), l.line));
+            element_places.insert((&*l.function, l.line));
         }
     }
     // What else joins: allocated while building an element, where the
@@ -301,14 +305,11 @@ fn group_around<'a>(
     // registry of the elements it lists.
     let anchor_id = order[anchor].id;
     let alone = members.iter().all(|m| m.id == anchor_id);
-    let held_types = members
-        .iter()
-        .filter(|_| !alone)
-        .map(|m| m.latest.ty.as_str());
+    let held_types = members.iter().filter(|_| !alone).map(|m| &*m.latest.ty);
     let member_collections = members
         .iter()
         .filter(|m| !alone && m.holding.is_collection)
-        .map(|m| m.latest.ty.as_str());
+        .map(|m| &*m.latest.ty);
     let holds_a_member = SiteIndex::lookup(&index.by_element, member_collections);
     for i in SiteIndex::lookup(&index.by_element, held_types) {
         let keeps = order[i].retains() || holds_a_member.binary_search(&i).is_ok();
@@ -318,7 +319,7 @@ fn group_around<'a>(
         if !claims.grew[i] {
             claims.holder[i] = true;
             unseen_holders.push(order[i]);
-        } else if !claims.taken[i] && grows_late(order[i]) {
+        } else if !claims.taken[i] && order[i].grows_late() {
             claims.holder[i] = true;
             claims.taken[i] = true;
             members.push(order[i]);
@@ -329,6 +330,7 @@ fn group_around<'a>(
         anchor: Some(order[anchor]),
         members,
         unseen_holders,
+        evidence: None,
     })
 }
 
@@ -371,7 +373,7 @@ fn joined(
     let holder_places: HashSet<(Option<&str>, &str)> = std::iter::once(anchor)
         .chain(members.iter().copied())
         .filter(|m| m.holding.is_collection)
-        .map(|m| (m.latest.tag.as_deref(), m.latest.location.function.as_str()))
+        .map(|m| (m.latest.tag.as_deref(), &*m.latest.location.function))
         .collect();
     let inside = SiteIndex::lookup(&index.by_place, holder_places.iter().copied());
     let called = SiteIndex::lookup(&index.by_first_caller, holder_places.iter().copied());
@@ -381,15 +383,6 @@ fn joined(
     joined.sort_unstable();
     joined.dedup();
     joined
-}
-
-/// True when a site holds more at the end than in the middle of the series,
-/// or its buffers reached a new largest size in the later half.
-fn grows_late(site: &SiteTrend) -> bool {
-    let points = &site.points;
-    let n = points.len();
-    let more = n >= 2 && points[n - 1].bytes > points[(n - 1) / 2].bytes;
-    more || site.late_high
 }
 
 /// How many functions to compare when telling which collection a site is
@@ -404,7 +397,7 @@ fn affinity(site: &SiteTrend, collection: &SiteTrend) -> usize {
         std::iter::once(s.latest.location.function.clone())
             .chain(s.latest.program_callers.iter().cloned())
             .take(AFFINITY_DEPTH)
-            .collect::<Vec<String>>()
+            .collect::<Vec<std::rc::Rc<str>>>()
     };
     let theirs = chain(collection);
     chain(site).iter().filter(|f| theirs.contains(f)).count()
@@ -424,7 +417,7 @@ fn siblings(anchor: &SiteTrend, order: &[&SiteTrend], index: &SiteIndex<'_>) -> 
     // Only a collection still growing in the later half has siblings: a
     // table loaded once by a function that also starts other work (a
     // dispatcher) was not built beside that work.
-    if !grows_late(anchor) {
+    if !anchor.grows_late() {
         return Vec::new();
     }
     let tag = anchor.latest.tag.as_deref();
@@ -434,13 +427,13 @@ fn siblings(anchor: &SiteTrend, order: &[&SiteTrend], index: &SiteIndex<'_>) -> 
             Some(Verdict::Levelled | Verdict::Step | Verdict::Shrinking)
         )
     };
-    let near: Vec<usize> = SiteIndex::lookup(&index.by_near_caller, [(tag, caller.as_str())])
+    let near: Vec<usize> = SiteIndex::lookup(&index.by_near_caller, [(tag, &**caller)])
         .into_iter()
         .filter(still_growing)
         .collect();
     let places: HashSet<(Option<&str>, &str)> = near
         .iter()
-        .map(|&i| (tag, order[i].latest.location.function.as_str()))
+        .map(|&i| (tag, &*order[i].latest.location.function))
         .collect();
     // Built by those functions on the way from the same caller: `text`
     // called by a `Session::new` that this caller called, not by one that
@@ -465,16 +458,16 @@ fn leftover_groups<'a>(order: &[&'a SiteTrend], taken: &[bool]) -> Vec<Group<'a>
     for (r, &i) in rest.iter().enumerate() {
         let l = &order[i].latest;
         let first = *by_place
-            .entry((l.tag.clone(), l.location.function.as_str()))
+            .entry((l.tag.clone(), &*l.location.function))
             .or_insert(r);
         sets.join(r, first);
         by_line
-            .entry((l.location.function.as_str(), l.location.line))
+            .entry((&*l.location.function, l.location.line))
             .or_insert(r);
     }
     for (r, &i) in rest.iter().enumerate() {
         for (function, line) in &order[i].latest.callers {
-            if let Some(&under) = by_line.get(&(function.as_str(), *line)) {
+            if let Some(&under) = by_line.get(&(&**function, *line)) {
                 sets.join(r, under);
             }
         }
@@ -489,6 +482,7 @@ fn leftover_groups<'a>(order: &[&'a SiteTrend], taken: &[bool]) -> Vec<Group<'a>
                 anchor: None,
                 members: Vec::new(),
                 unseen_holders: Vec::new(),
+                evidence: None,
             });
         }
         groups[g].members.push(order[i]);
@@ -569,21 +563,18 @@ impl<'a> SiteIndex<'a> {
         for (i, site) in order.iter().enumerate() {
             let l = &site.latest;
             let tag = l.tag.as_deref();
-            index.by_type.entry(l.ty.as_str()).or_default().push(i);
+            index.by_type.entry(&*l.ty).or_default().push(i);
             for (function, line) in &l.callers {
-                let list = index
-                    .by_caller
-                    .entry((function.as_str(), *line))
-                    .or_default();
+                let list = index.by_caller.entry((&**function, *line)).or_default();
                 // A recursive stack passes the same line more than once.
                 if list.last() != Some(&i) {
                     list.push(i);
                 }
             }
-            let place = (tag, l.location.function.as_str());
+            let place = (tag, &*l.location.function);
             index.by_place.entry(place).or_default().push(i);
             if let Some((caller, _)) = l.callers.first() {
-                let key = (tag, caller.as_str());
+                let key = (tag, &**caller);
                 index.by_first_caller.entry(key).or_default().push(i);
             }
             if let Some(owner) = &site.holding.method_of {
@@ -607,8 +598,8 @@ impl<'a> SiteIndex<'a> {
                     }
                 }
             }
-            let near = std::iter::once(l.location.function.as_str())
-                .chain(l.program_callers.iter().take(NEAR).map(String::as_str));
+            let near = std::iter::once(&*l.location.function)
+                .chain(l.program_callers.iter().take(NEAR).map(|f| &**f));
             for function in near {
                 let list = index.by_near_caller.entry((tag, function)).or_default();
                 if list.last() != Some(&i) {
@@ -642,20 +633,23 @@ impl<'a> SiteIndex<'a> {
 /// `Arc<Program>` that owns what `compile` allocated); failing that, the
 /// largest collection, or the largest member.
 pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
+    if group.evidence.is_some() {
+        return group.anchor;
+    }
     let members = &group.members;
     let candidates: Vec<&SiteTrend> = members
         .iter()
         .chain(&group.unseen_holders)
         .copied()
         .collect();
-    let member_types: HashSet<&str> = members.iter().map(|m| m.latest.ty.as_str()).collect();
+    let member_types: HashSet<&str> = members.iter().map(|m| &*m.latest.ty).collect();
     let held_types: HashSet<&str> = candidates
         .iter()
         .flat_map(|c| c.holding.elements.iter().map(String::as_str))
         .collect();
     let built_at: HashSet<(&str, Option<u32>)> = members
         .iter()
-        .flat_map(|m| m.latest.callers.iter().map(|(f, line)| (f.as_str(), *line)))
+        .flat_map(|m| m.latest.callers.iter().map(|(f, line)| (&**f, *line)))
         .collect();
     let anchor = group.anchor;
     // Where the anchor itself was allocated from: an object made there holds
@@ -666,7 +660,7 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
             a.latest
                 .callers
                 .iter()
-                .map(|(f, line)| (f.as_str(), *line))
+                .map(|(f, line)| (&**f, *line))
                 .collect()
         })
         .unwrap_or_default();
@@ -681,7 +675,7 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
                 .iter()
                 .any(|e| member_types.contains(e.as_str()))
         })
-        .map(|m| m.latest.ty.as_str())
+        .map(|m| &*m.latest.ty)
         .collect();
     let rank = |m: &SiteTrend| {
         let holds_any = |types: &HashSet<&str>| {
@@ -690,7 +684,7 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
                 .iter()
                 .any(|e| types.contains(e.as_str()))
         };
-        let place = (m.latest.location.function.as_str(), m.latest.location.line);
+        let place = (&*m.latest.location.function, m.latest.location.line);
         (
             holds_any(&member_types),
             holds_any(&member_holders),
@@ -700,7 +694,7 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
             // members, one seen growing late holds them rather than one
             // whose only sample sat still (the shared engine's filled
             // cache against the caches of the engines built per call).
-            holds_any(&member_types) && grows_late(m),
+            holds_any(&member_types) && m.grows_late(),
             anchor.is_some_and(|a| a.id == m.id),
             built_at.contains(&place),
             m.retention,
@@ -710,7 +704,7 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
     };
     candidates
         .iter()
-        .filter(|m| !held_types.contains(m.latest.ty.as_str()))
+        .filter(|m| !held_types.contains(&*m.latest.ty))
         .map(|m| (rank(m), *m))
         .max_by(|(rank_a, a), (rank_b, b)| {
             rank_a

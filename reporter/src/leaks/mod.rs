@@ -29,6 +29,7 @@ use crate::load::Loaded;
 use crate::trend::{self, Verdict};
 use crate::view::Location;
 
+mod graph;
 mod group;
 mod series;
 mod suspect;
@@ -120,6 +121,48 @@ pub struct Held {
     pub growth_bytes: i64,
 }
 
+/// Why a suspect's holder is named as holding what grows.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HolderEvidence {
+    /// Its blocks point at the members: the heap graph's references.
+    Pointers(Pointers),
+    /// No reference was seen; its type names a member's type as what it
+    /// holds.
+    Types {
+        /// The snapshots carry a heap graph (so no reference was found,
+        /// rather than none looked for).
+        graph: bool,
+    },
+    /// No reference was seen, and its type says nothing of the members:
+    /// inferred from where they were allocated alone. Such a suspect is
+    /// never reported more than 99% sure.
+    Guess {
+        /// As for `Types`.
+        graph: bool,
+    },
+}
+
+/// What the holder's blocks were seen pointing at.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Pointers {
+    /// The member pointed at: its type.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Where that member is allocated.
+    pub function: String,
+    /// Its sampled blocks the holder's blocks point at (in the snapshot
+    /// of the later half that saw the most).
+    pub held: u64,
+    /// Its sampled blocks live in that snapshot.
+    pub of: u64,
+    /// Reached through memory that was never sampled (a box, an
+    /// `ArcInner`) rather than by a word of the holder itself.
+    pub through_unsampled: bool,
+    /// How many of the growing sites it reaches.
+    pub members_reached: usize,
+}
+
 /// How old a suspect's live bytes are, in the newest snapshot.
 #[derive(Clone, Debug, Serialize)]
 pub struct Age {
@@ -192,6 +235,8 @@ pub struct Suspect {
     pub population: f64,
     /// Everything allocated at the same place that grows with it.
     pub holds: Vec<Held>,
+    /// Why the holder is named as holding them.
+    pub holder_evidence: HolderEvidence,
     /// Its live bytes in each snapshot of the window, oldest first.
     pub series: Vec<SeriesPoint>,
     /// At the report's `min_confidence` or above: a suspect, not a possible
@@ -335,7 +380,7 @@ fn analyse(series: Assembled<'_>, options: &Options) -> Report {
         interval_bytes: newest.sampling.interval_bytes,
         live_bytes_first: first.totals.live_bytes,
         live_bytes_last: newest.totals.live_bytes,
-        notes: notes(&series),
+        notes: notes(&series, !suspects.is_empty() || !possible.is_empty()),
         suspects,
         possible,
         not_leaking,
@@ -345,11 +390,17 @@ fn analyse(series: Assembled<'_>, options: &Options) -> Report {
     }
 }
 
-/// The series' notes, and one when the newest snapshot merged samples of
-/// new stacks (its site table was full): their growth is in one site per
-/// tag, without a stack.
-fn notes(series: &Assembled<'_>) -> Vec<String> {
+/// The series' notes; one when the newest snapshot merged samples of new
+/// stacks (its site table was full): their growth is in one site per tag,
+/// without a stack; and one when suspects were named without a heap graph.
+fn notes(series: &Assembled<'_>, any_suspect: bool) -> Vec<String> {
     let mut notes = series.notes.clone();
+    if any_suspect && !series.graph.scanned {
+        notes.push(
+            "the snapshots carry no heap graph (written before format version 3, with HEAPSNAP_SCAN=off, or where memory cannot be read): holders are read from types and stacks"
+                .into(),
+        );
+    }
     let merged = series.newest().totals.samples_merged;
     if merged > 0 {
         notes.push(format!(
@@ -367,13 +418,20 @@ fn find_suspects(
     min_confidence: f64,
 ) -> (Vec<Suspect>, Vec<Suspect>, HashSet<usize>) {
     let all: Vec<&SiteTrend> = series.sites.iter().collect();
+    // The heap graph's groups first; the rules of `group` for the sites it
+    // did not reach.
+    let (mut found_groups, taken) = graph::groups(&all, &series.graph);
+    let rest: Vec<&SiteTrend> = all.iter().copied().filter(|s| !taken[s.id]).collect();
+    found_groups.extend(groups(&rest));
     let mut held = HashSet::new();
-    let mut found: Vec<Suspect> = groups(&all)
+    let mut found: Vec<Suspect> = found_groups
         .iter()
         .filter(|group| group.members.iter().any(|m| is_growing(m)))
         .filter_map(|group| {
             let suspect = suspect(group, series)?;
             held.extend(group.members.iter().map(|m| m.id));
+            // Its holder is no site "not leaking" either.
+            held.extend(group.unseen_holders.iter().map(|m| m.id));
             Some(suspect)
         })
         .collect();
@@ -414,10 +472,11 @@ fn not_leaking(sites: &[SiteTrend], in_suspects: &HashSet<usize>, heap_last: f64
 /// growth first.
 fn by_type(series: &Assembled<'_>) -> Vec<Trend> {
     let n = series.times.len();
-    let mut by_type: HashMap<String, (Vec<crate::trend::Point>, &SiteTrend)> = HashMap::new();
+    let mut by_type: HashMap<std::rc::Rc<str>, (Vec<crate::trend::Point>, &SiteTrend)> =
+        HashMap::new();
     for site in &series.sites {
         let (summed, largest) = by_type
-            .entry(site.latest.type_full.clone())
+            .entry(std::rc::Rc::clone(&site.latest.type_full))
             .or_insert_with(|| (vec![crate::trend::Point::default(); n], site));
         add_points(summed, &site.points);
         if site.points.last_bytes() > largest.points.last_bytes() {
@@ -470,21 +529,21 @@ mod tests {
     ) -> SiteTrend {
         let points = points(bytes);
         let latest = Latest {
-            ty: names::shorten(type_full),
-            type_full: type_full.to_owned(),
+            ty: names::shorten(type_full).into(),
+            type_full: type_full.into(),
             location: Location {
-                function: function.to_owned(),
+                function: function.into(),
                 file: Some("src/app.rs".to_owned()),
                 line: Some(line),
                 unknown: None,
             },
             tag: None,
-            stack: vec![function.to_owned()],
+            stack: vec![function.into()],
             callers: callers
                 .iter()
-                .map(|(f, l)| ((*f).to_owned(), Some(*l)))
+                .map(|(f, l)| ((*f).into(), Some(*l)))
                 .collect(),
-            program_callers: callers.iter().map(|(f, _)| (*f).to_owned()).collect(),
+            program_callers: callers.iter().map(|(f, _)| (*f).into()).collect(),
         };
         let bounds: Vec<&[u64]> = vec![&heapsnap_format::snapshot::AGE_BUCKETS_MS[..]; bytes.len()];
         let fit = crate::trend::fit(crate::trend::Series {

@@ -4,11 +4,13 @@
 //! figures in each, with what the newest snapshot says about it.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use heapsnap_format::Snapshot;
 use heapsnap_format::snapshot::Site;
 
 use super::Error;
+use super::graph::Graph;
 use super::group::{Holding, HoldingCache};
 use crate::format;
 use crate::load::Loaded;
@@ -45,17 +47,21 @@ pub(super) fn add_points(into: &mut [Point], other: &[Point]) {
 
 /// What the newest snapshot says about a site.
 #[derive(Clone)]
+///
+/// Names are shared with the snapshot's views (`view::SiteView`), never
+/// copied per site: a name of a megabyte on a thousand stacks is one
+/// megabyte.
 pub(super) struct Latest {
-    pub(super) ty: String,
-    pub(super) type_full: String,
+    pub(super) ty: Rc<str>,
+    pub(super) type_full: Rc<str>,
     pub(super) location: Location,
     pub(super) tag: Option<String>,
-    pub(super) stack: Vec<String>,
+    pub(super) stack: Vec<Rc<str>>,
     /// The frames outside the location, as (function, line): where the
     /// allocation was made from.
-    pub(super) callers: Vec<(String, Option<u32>)>,
+    pub(super) callers: Vec<(Rc<str>, Option<u32>)>,
     /// The program's own functions among them, innermost first.
-    pub(super) program_callers: Vec<String>,
+    pub(super) program_callers: Vec<Rc<str>>,
 }
 
 /// A site's series and what it is.
@@ -105,6 +111,14 @@ impl SiteTrend {
     pub(super) fn freed_in_window(&self) -> u64 {
         self.samples_freed.1.saturating_sub(self.samples_freed.0)
     }
+
+    /// True when it holds more at the end than in the middle of the
+    /// series, or its buffers reached a new largest size in the later half.
+    pub(super) fn grows_late(&self) -> bool {
+        let n = self.points.len();
+        let more = n >= 2 && self.points[n - 1].bytes > self.points[(n - 1) / 2].bytes;
+        more || self.late_high
+    }
 }
 
 /// The series of one run's snapshots.
@@ -119,6 +133,8 @@ pub(super) struct Assembled<'a> {
     pub(super) exact: bool,
     /// Every site seen in any of them.
     pub(super) sites: Vec<SiteTrend>,
+    /// Which sites' blocks point at which (the heap graph).
+    pub(super) graph: Graph,
     /// Things to know about the series.
     pub(super) notes: Vec<String>,
 }
@@ -195,9 +211,12 @@ pub(super) fn assemble(run: Run<'_>) -> Result<Assembled<'_>, Error> {
         bounds,
         exact,
         sites: Vec::new(),
+        graph: Graph::default(),
         notes,
     };
-    assembled.sites = site_series(&assembled.snapshots);
+    let (sites, ids) = site_series(&assembled.snapshots);
+    assembled.sites = sites;
+    assembled.graph = Graph::new(&assembled.snapshots, &ids);
     let (first, last) = (
         assembled.times[0],
         assembled.times[assembled.times.len() - 1],
@@ -266,18 +285,22 @@ fn samples_outlive_a_gap(assembled: &Assembled<'_>, points: &[Point]) -> bool {
     })
 }
 
-/// Every site's series over `snapshots`.
-fn site_series(snapshots: &[&Loaded]) -> Vec<SiteTrend> {
+/// Every site's series over `snapshots`, and for each snapshot the id of
+/// each of its sites.
+fn site_series(snapshots: &[&Loaded]) -> (Vec<SiteTrend>, Vec<Vec<usize>>) {
     let n = snapshots.len();
     let mut ids = FunctionIds::default();
     let mut index: HashMap<SiteKey, usize> = HashMap::new();
     let mut sites: Vec<SiteTrend> = Vec::new();
+    let mut site_ids = Vec::with_capacity(n);
     for (i, loaded) in snapshots.iter().enumerate() {
         let views = view::sites(&loaded.snapshot);
         let ids = ids.for_snapshot(&loaded.snapshot);
+        let mut of_snapshot = Vec::with_capacity(views.len());
         for view in &views {
             let next = sites.len();
             let at = *index.entry(view.key(ids)).or_insert(next);
+            of_snapshot.push(at);
             if at == next {
                 sites.push(SiteTrend {
                     id: next,
@@ -309,8 +332,9 @@ fn site_series(snapshots: &[&Loaded]) -> Vec<SiteTrend> {
                 entry.latest = latest(view);
             }
         }
+        site_ids.push(of_snapshot);
     }
-    sites
+    (sites, site_ids)
 }
 
 /// A site's figures in one snapshot.
@@ -422,65 +446,68 @@ fn runs_note(runs: &[(RunKey, Vec<&Loaded>)], chosen: &[usize]) -> String {
     note + " (--pid picks one)"
 }
 
-/// A last snapshot taken while the program let go of its state (its last
-/// dump at exit, or one taken after `main` dropped its data) shows a leak's
-/// memory released too. It is told by the old memory of the snapshot
-/// before it (older than the time between the two: it had already lived
-/// that long): less than half of it survived to the last, a fall with no
-/// like in the series (a queue that drains now and then loses as much
-/// each time), and the live heap fell by at least half of what died: a
-/// program that lets go of its state does not replace it, where a cache
-/// that turns its old entries over does. Memory that dies young (a queue,
-/// a cache whose entries expire) is never old enough to count. The last
-/// snapshot is left out, and said so.
+/// A program that ends gracefully lets go of its state over seconds:
+/// snapshots taken then (interval dumps during the drain, the last dump at
+/// exit) show a leak's memory released too. The run is judged on the
+/// period it served: teardown begins at the heap's turn, the snapshot from
+/// which the heap only falls, whose old memory (established there: older
+/// than the time to the next snapshot) mostly died by the last one, a fall
+/// with no like over as long a stretch before it (a queue that drains now
+/// and then loses as much each time, a cache turns its entries over as
+/// fast), and where the heap fell by at least half of what died (a program
+/// that lets go of its state does not replace it, where a cache that turns
+/// its old entries over does). The snapshots after the turn are left out,
+/// and said so; the earliest such turn in the later half of the run wins.
 fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<String> {
     let n = snapshots.len();
-    if n < 3 {
+    if n < 4 {
         return None;
     }
     let heaps: Vec<Point> = snapshots.iter().map(|l| whole_heap(&l.snapshot)).collect();
-    // Each snapshot's memory older than the time to the next, and how much
-    // of it survived to the next.
-    let old_and_stayed: Vec<(f64, f64)> = (1..n)
-        .map(|k| {
-            let (before, after) = (&snapshots[k - 1].snapshot, &snapshots[k].snapshot);
-            let gap_ms = after.uptime_ms.saturating_sub(before.uptime_ms) as f64;
-            let old = trend::older(&heaps[k - 1], &before.age_buckets_ms, gap_ms).bytes;
-            let stayed = trend::older(&heaps[k], &after.age_buckets_ms, 2.0 * gap_ms).bytes;
-            (old, stayed)
-        })
-        .collect();
-    let survived: Vec<f64> = old_and_stayed
-        .iter()
-        .zip(snapshots.iter())
-        .map(|(&(old, stayed), before)| {
-            // Old memory that is a sliver of the heap says nothing.
-            if old > 0.1 * before.snapshot.totals.live_bytes as f64 {
-                stayed / old
-            } else {
-                1.0
-            }
-        })
-        .collect();
-    let (last, earlier) = survived.split_last()?;
-    let lowest_before = earlier.iter().copied().fold(1.0, f64::min);
-    if *last >= 0.5 || *last >= lowest_before / 2.0 {
-        return None;
-    }
-    let before = snapshots[n - 2].snapshot.totals.live_bytes;
-    let fell = before as f64 - snapshots[n - 1].snapshot.totals.live_bytes as f64;
-    let (old, stayed) = old_and_stayed[n - 2];
-    if fell < (old - stayed) / 2.0 {
-        return None;
-    }
-    let left_out = snapshots.pop()?;
+    let live = |k: usize| snapshots[k].snapshot.totals.live_bytes as f64;
+    let ms = |k: usize| snapshots[k].snapshot.uptime_ms as f64;
+    // Of the memory established at `a`, how much was alive at `b`: (old,
+    // stayed); `None` when it was a sliver of the heap, which says nothing.
+    let survival = |a: usize, b: usize| -> Option<(f64, f64)> {
+        let gap_ms = ms(a + 1) - ms(a);
+        let old = trend::older(&heaps[a], &snapshots[a].snapshot.age_buckets_ms, gap_ms).bytes;
+        if old <= 0.1 * live(a) {
+            return None;
+        }
+        let since = ms(b) - ms(a) + gap_ms;
+        let stayed = trend::older(&heaps[b], &snapshots[b].snapshot.age_buckets_ms, since).bytes;
+        Some((old, stayed))
+    };
+    let last = n - 1;
+    let turn = ((n / 2).max(2)..last).find(|&p| {
+        if (p + 1..n).any(|k| live(k) > live(p) * 1.02) {
+            return false;
+        }
+        let Some((old, stayed)) = survival(p, last) else {
+            return false;
+        };
+        let survived = stayed / old;
+        let steps = last - p;
+        let lowest_before = (steps..=p)
+            .filter_map(|q| survival(q - steps, q).map(|(o, s)| s / o))
+            .fold(1.0, f64::min);
+        survived < 0.5
+            && survived < lowest_before / 2.0
+            && live(p) - live(last) >= (old - stayed) / 2.0
+    })?;
+    let (old, stayed) = survival(turn, last)?;
+    let left_out = snapshots.split_off(turn + 1);
+    let first = left_out.first()?;
+    let kept = &snapshots[turn];
     Some(format!(
-        "the last snapshot ({}, {}) looks taken during teardown: {} of the old memory before it survived to it (the live heap fell from {} to {}); judged without it",
-        left_out.source,
-        left_out.snapshot.trigger,
-        format::percent(*last),
-        format::bytes(before),
-        format::bytes(left_out.snapshot.totals.live_bytes)
+        "{} snapshot{} from {} on ({}) look taken during teardown: {} of the old memory at the heap's turn survived to the last (the live heap fell from {} to {}); judged without them",
+        left_out.len(),
+        if left_out.len() == 1 { "" } else { "s" },
+        first.source,
+        first.snapshot.trigger,
+        format::percent(stayed / old),
+        format::bytes(kept.snapshot.totals.live_bytes),
+        format::bytes(left_out[left_out.len() - 1].snapshot.totals.live_bytes)
     ))
 }
 
@@ -511,21 +538,16 @@ fn whole_heap(snapshot: &Snapshot) -> Point {
 
 fn latest(view: &view::SiteView<'_>) -> Latest {
     Latest {
-        ty: view.ty.short.clone(),
-        type_full: view.ty.full.clone(),
+        ty: Rc::clone(&view.ty_short),
+        type_full: Rc::clone(&view.ty_full),
         location: view.location_info(),
         tag: view.site.tag.clone(),
         stack: view.stack_names(),
-        callers: view
-            .frames()
-            .skip(view.library_depth + 1)
-            .map(|f| (view::function_name(f), f.line))
-            .collect(),
+        callers: view.callers().map(|(name, line, _)| (name, line)).collect(),
         program_callers: view
-            .frames()
-            .skip(view.library_depth + 1)
-            .filter(|f| !view::is_outside_program(f))
-            .map(view::function_name)
+            .callers()
+            .filter(|&(_, _, outside)| !outside)
+            .map(|(name, _, _)| name)
             .collect(),
     }
 }
@@ -563,6 +585,34 @@ mod tests {
     /// Old memory kept until a last snapshot in which all of it is gone:
     /// teardown when the heap fell with it; a store turning its old entries
     /// over when the heap grew all the same.
+    /// A drain over several snapshots: the heap turns, then falls a third
+    /// at a time; every snapshot after the turn is left out.
+    #[test]
+    fn a_drain_over_several_snapshots_is_left_out_from_the_turn() {
+        // A leak: 10 samples a second, kept.
+        let serving: Vec<Loaded> = (1..=8)
+            .map(|s: u64| {
+                let ages: Vec<(u64, u64)> = (0..s).map(|k| (k * 1000 + 500, 10)).collect();
+                at(s * 1000, &ages)
+            })
+            .collect();
+        let draining: Vec<Loaded> = (1..=3)
+            .map(|d: u64| {
+                let ages: Vec<(u64, u64)> = (0..8)
+                    .map(|k| (k * 1000 + 500 + d * 1000, 10 - 3 * d))
+                    .collect();
+                at(8000 + d * 1000, &ages)
+            })
+            .collect();
+        let mut series: Vec<&Loaded> = serving.iter().chain(&draining).collect();
+        let note = leave_out_teardown(&mut series).expect("teardown");
+        assert_eq!(series.len(), 8, "{note}");
+        assert!(note.starts_with("3 snapshots from at-9000.json"), "{note}");
+        // The same leak, killed while serving: nothing to leave out.
+        let mut series: Vec<&Loaded> = serving.iter().collect();
+        assert_eq!(leave_out_teardown(&mut series), None);
+    }
+
     #[test]
     fn teardown_is_old_memory_gone_and_the_heap_fallen() {
         let before = [

@@ -6,7 +6,11 @@ use std::collections::HashMap;
 
 use super::group::{Group, holder};
 use super::series::{Assembled, Latest, Points, SiteTrend, add_points};
-use super::{Age, Held, SeriesPoint, Suspect, Trend};
+use super::{Age, Held, HolderEvidence, SeriesPoint, Suspect, Trend};
+
+/// The most a suspect whose holder is a guess (no reference seen, no type
+/// that names what it holds) is said to be sure of.
+const GUESS_CONFIDENCE: f64 = 0.99;
 use crate::trend::{self, Fit, Point, Verdict};
 
 /// The suspect a group makes, if its summed series grows.
@@ -21,15 +25,23 @@ pub(super) fn suspect(group: &Group<'_>, assembled: &Assembled<'_>) -> Option<Su
     }
     let holder = holder(group)?;
     let latest = &holder.latest;
+    let evidence = group
+        .evidence
+        .clone()
+        .unwrap_or_else(|| inferred_evidence(holder, &group.members, assembled.graph.scanned));
+    let confidence = match evidence {
+        HolderEvidence::Guess { .. } => fit.confidence.min(GUESS_CONFIDENCE),
+        _ => fit.confidence,
+    };
     let newest = assembled.newest();
     let window_ms = newest.uptime_ms.saturating_sub(assembled.first().uptime_ms);
     let live_bytes = points.last_bytes().max(0.0).round() as u64;
     Some(Suspect {
         rank: 0,
         verdict: fit.verdict,
-        ty: latest.ty.clone(),
-        type_full: latest.type_full.clone(),
-        function: latest.location.function.clone(),
+        ty: latest.ty.to_string(),
+        type_full: latest.type_full.to_string(),
+        function: latest.location.function.to_string(),
         file: latest.location.file.clone(),
         line: latest.location.line,
         unknown: latest.location.unknown,
@@ -46,7 +58,7 @@ pub(super) fn suspect(group: &Group<'_>, assembled: &Assembled<'_>) -> Option<Su
         growth_bytes: points.growth().round() as i64,
         growth_bytes_per_sec: fit.slope,
         growth_bytes_per_sec_stddev: fit.slope_stddev,
-        confidence: fit.confidence,
+        confidence,
         r_squared: fit.r_squared,
         points: fit.points,
         window_ms,
@@ -57,6 +69,7 @@ pub(super) fn suspect(group: &Group<'_>, assembled: &Assembled<'_>) -> Option<Su
         late_died: fit.late_died,
         population: fit.population,
         holds: holds(&group.members),
+        holder_evidence: evidence,
         series: assembled
             .times
             .iter()
@@ -68,8 +81,21 @@ pub(super) fn suspect(group: &Group<'_>, assembled: &Assembled<'_>) -> Option<Su
             })
             .collect(),
         keeps_growing: false,
-        stack: latest.stack.clone(),
+        stack: latest.stack.iter().map(|f| f.to_string()).collect(),
     })
+}
+
+/// Why the rules named `holder`, for a group the heap graph did not show:
+/// its type holds a member's type, or nothing says so.
+fn inferred_evidence(holder: &SiteTrend, members: &[&SiteTrend], graph: bool) -> HolderEvidence {
+    let holds_a_member = members
+        .iter()
+        .any(|m| m.id != holder.id && holder.holding.elements.iter().any(|e| **e == *m.latest.ty));
+    if holds_a_member {
+        HolderEvidence::Types { graph }
+    } else {
+        HolderEvidence::Guess { graph }
+    }
 }
 
 /// What a group's members hold, merged by type, function and tag, largest
@@ -79,16 +105,12 @@ fn holds(members: &[&SiteTrend]) -> Vec<Held> {
     let mut held_at: HashMap<(&str, &str, Option<&str>), usize> = HashMap::new();
     for member in members {
         let l = &member.latest;
-        let key = (
-            l.ty.as_str(),
-            l.location.function.as_str(),
-            l.tag.as_deref(),
-        );
+        let key = (&*l.ty, &*l.location.function, l.tag.as_deref());
         let at = *held_at.entry(key).or_insert(holds.len());
         if at == holds.len() {
             holds.push(Held {
-                ty: l.ty.clone(),
-                function: l.location.function.clone(),
+                ty: l.ty.to_string(),
+                function: l.location.function.to_string(),
                 tag: l.tag.clone(),
                 live_bytes: 0,
                 live_allocs: 0,
@@ -132,7 +154,7 @@ fn age(last: &Point, bounds: &[u64], window_ms: u64) -> Option<Age> {
 pub(super) fn trend_row(fit: &Fit, latest: &Latest, points: &[Point]) -> Trend {
     Trend {
         verdict: fit.verdict,
-        ty: latest.ty.clone(),
+        ty: latest.ty.to_string(),
         location: latest.location.clone(),
         live_bytes: points.last_bytes().max(0.0).round() as u64,
         growth_bytes: points.growth().round() as i64,

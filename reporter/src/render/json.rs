@@ -60,11 +60,12 @@ impl Serialize for Suspect {
             late_died,
             population,
             holds,
+            holder_evidence,
             series,
             keeps_growing: _,
             stack,
         } = self;
-        let mut out = serializer.serialize_struct("Suspect", 29)?;
+        let mut out = serializer.serialize_struct("Suspect", 30)?;
         out.serialize_field("rank", rank)?;
         out.serialize_field("verdict", verdict)?;
         out.serialize_field("type", ty)?;
@@ -93,6 +94,7 @@ impl Serialize for Suspect {
         out.serialize_field("late_died", late_died)?;
         out.serialize_field("population", population)?;
         out.serialize_field("holds", holds)?;
+        out.serialize_field("holder_evidence", holder_evidence)?;
         out.serialize_field("summary", &sentence::suspect(self))?;
         out.serialize_field("stack", stack)?;
         out.serialize_field("series", series)?;

@@ -2,7 +2,7 @@
 //! Markdown reports and the `summary` of the JSON.
 
 use crate::format;
-use crate::leaks::Suspect;
+use crate::leaks::{HolderEvidence, Suspect};
 use heapsnap_format::names;
 use heapsnap_format::types::is_collection;
 
@@ -72,9 +72,50 @@ pub fn suspect(s: &Suspect) -> String {
             format::duration_ms(age.older_than_ms)
         );
     }
+    text += &evidence(&s.holder_evidence);
     text += &format!(
         " ({} sure it keeps growing)",
         format::confidence(s.confidence)
     );
     text
+}
+
+/// Why the holder is named: the references seen, or what stands in for
+/// them.
+fn evidence(evidence: &HolderEvidence) -> String {
+    match evidence {
+        HolderEvidence::Pointers(p) => {
+            let through = if p.through_unsampled {
+                ", through memory never sampled"
+            } else {
+                ""
+            };
+            let more = match p.members_reached {
+                0 | 1 => String::new(),
+                n => format!(" (and reaches {n} growing sites in all)"),
+            };
+            format!(
+                "; it points at {} of the {} sampled {} allocated in {}{through}{more}",
+                format::count(p.held),
+                format::count(p.of),
+                p.ty,
+                names::short_function(&p.function)
+            )
+        }
+        // Without a heap graph every holder is read so; the report's
+        // note says it once.
+        HolderEvidence::Types { graph: false } => String::new(),
+        HolderEvidence::Types { graph: true } => {
+            "; its holding is read from its type and stack: no pointer between samples was seen"
+                .into()
+        }
+        HolderEvidence::Guess { graph } => format!(
+            "; its holding is a guess from where its parts were allocated: {}its type does not say what it holds",
+            if *graph {
+                "no pointer was seen, and "
+            } else {
+                ""
+            }
+        ),
+    }
 }

@@ -128,7 +128,7 @@ pub(super) fn top_table(report: &top::Report) -> (Vec<(&'static str, Align)>, Ve
                     cells.push(row.ty.clone());
                 }
                 GroupBy::Function => {
-                    cells.push(row.location.function.clone());
+                    cells.push(row.location.function.to_string());
                     cells.push(row.sites.to_string());
                     cells.push(row.ty.clone());
                 }

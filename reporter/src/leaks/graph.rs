@@ -1,0 +1,574 @@
+//! Who holds what grows, read from the heap graph: the profiler records
+//! which sampled blocks (and watched buffers) point at which (a snapshot's
+//! `refs`), and a collection that holds a growing population is the one
+//! whose blocks point at its members. Types and stacks name the holder;
+//! they do not choose it.
+//!
+//! Over the later half of the window, the sites' edges are joined (each
+//! edge at the most it was seen in one snapshot). The sites that grow are
+//! the members; a site is a holder candidate when it accumulates: it
+//! grows itself, or its buffers kept reaching new sizes, or it holds more
+//! late than early. From each member, the edges are followed backwards
+//! through candidates only: a holder is the outermost candidate reaching
+//! members (no other candidate reaches it unless it reaches that one back),
+//! so the climb stops at the collection, below a state object that does
+//! not grow. Each member goes to the holder that reaches the most member
+//! bytes; a holder reaching no member but itself is no evidence, and its
+//! members are left to the rules of `group`.
+
+use std::collections::{HashMap, HashSet};
+
+use heapsnap_format::snapshot::ScanState;
+
+use super::group::Group;
+use super::series::{Points, SiteTrend};
+use super::suspect::is_growing;
+use super::{HolderEvidence, Pointers};
+use crate::load::Loaded;
+
+/// How many sites a chain from a member to its holder may pass through.
+const MAX_DEPTH: usize = 8;
+
+/// One site's blocks pointing at another's, at the most seen in one
+/// snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Edge {
+    /// Blocks of the held site pointed at.
+    held: u64,
+    /// Of those, pointed at directly (not through unsampled memory).
+    direct: u64,
+    /// The held site's live samples and watched buffers in that snapshot.
+    of: u64,
+}
+
+impl Edge {
+    /// True when the edge says the holding site holds the held one: it
+    /// points at most of its blocks (a holder reaches what it keeps; a word
+    /// read next to an unsampled block, or a bounded cache of some of them,
+    /// reaches a few), and either directly or at two blocks or more (one
+    /// block reached through unsampled memory can be a neighbour's word).
+    fn holds(&self) -> bool {
+        self.held * 2 > self.of && (self.direct > 0 || self.held >= 2)
+    }
+}
+
+/// The heap graph of a run, by site (the ids of `SiteTrend`).
+#[derive(Debug, Default)]
+pub(super) struct Graph {
+    /// Edges out of each site.
+    out: HashMap<usize, Vec<(usize, Edge)>>,
+    /// Sites with an edge into each site.
+    into: HashMap<usize, Vec<usize>>,
+    /// Some snapshot of the later half was scanned.
+    pub(super) scanned: bool,
+}
+
+impl Graph {
+    /// The graph of the later half of `snapshots`; `ids[k][i]` is the site
+    /// id of site `i` of snapshot `k`.
+    pub(super) fn new(snapshots: &[&Loaded], ids: &[Vec<usize>]) -> Graph {
+        let mut graph = Graph::default();
+        let mut edges: HashMap<(usize, usize), Edge> = HashMap::new();
+        let n = snapshots.len();
+        for (loaded, ids) in snapshots.iter().zip(ids).skip(n / 2) {
+            let snapshot = &loaded.snapshot;
+            graph.scanned |= snapshot
+                .scan
+                .as_ref()
+                .is_some_and(|scan| scan.state == ScanState::Done);
+            for r in &snapshot.refs {
+                let (Some(&from), Some(&to)) = (ids.get(r.from as usize), ids.get(r.to as usize))
+                else {
+                    continue;
+                };
+                if from == to {
+                    continue;
+                }
+                let held = &snapshot.sites[r.to as usize];
+                let seen = Edge {
+                    held: r.held,
+                    direct: r.direct,
+                    of: held.live_samples + held.watched,
+                };
+                // The snapshot that saw most of the held site says most.
+                let edge = edges.entry((from, to)).or_default();
+                if (seen.of, seen.held) > (edge.of, edge.held) {
+                    *edge = seen;
+                }
+            }
+        }
+        for ((from, to), edge) in edges {
+            if !edge.holds() {
+                continue;
+            }
+            graph.out.entry(from).or_default().push((to, edge));
+            graph.into.entry(to).or_default().push(from);
+        }
+        for list in graph.out.values_mut() {
+            list.sort_by_key(|&(to, _)| to);
+        }
+        for list in graph.into.values_mut() {
+            list.sort_unstable();
+        }
+        graph
+    }
+
+    /// The sites `from` reaches through sites `within` accepts, itself
+    /// included.
+    fn reach(&self, from: usize, within: &impl Fn(usize) -> bool) -> HashSet<usize> {
+        let mut seen = HashSet::from([from]);
+        let mut frontier = vec![from];
+        for _ in 0..MAX_DEPTH {
+            let mut next = Vec::new();
+            for site in frontier {
+                for &(to, _) in self.out.get(&site).into_iter().flatten() {
+                    if within(to) && seen.insert(to) {
+                        next.push(to);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        seen
+    }
+}
+
+/// A site that may hold a growing population: it grows, or keeps taking
+/// in more.
+fn accumulates(site: &SiteTrend) -> bool {
+    is_growing(site) || site.grows_late() || site.retention == super::series::Retention::Highs
+}
+
+/// The groups the heap graph shows: each holder with the growing sites it
+/// reaches. `sites` are indexed by their ids. Returns the groups and
+/// which sites they took (the rest are for the rules of `group`).
+pub(super) fn groups<'a>(sites: &[&'a SiteTrend], graph: &Graph) -> (Vec<Group<'a>>, Vec<bool>) {
+    let mut taken = vec![false; sites.len()];
+    if graph.out.is_empty() {
+        return (Vec::new(), taken);
+    }
+    let by_id = |id: usize| sites.get(id).copied().filter(|s| s.id == id);
+    let candidate = |id: usize| by_id(id).is_some_and(accumulates);
+    let members: Vec<usize> = sites
+        .iter()
+        .filter(|s| is_growing(s) && s.points.last().is_some_and(|p| p.samples > 0.0))
+        .map(|s| s.id)
+        .collect();
+    // Every candidate above a member, and the member itself.
+    let mut involved: HashSet<usize> = HashSet::new();
+    for &member in &members {
+        let mut frontier = vec![member];
+        involved.insert(member);
+        for _ in 0..MAX_DEPTH {
+            let mut next = Vec::new();
+            for site in frontier {
+                for &parent in graph.into.get(&site).into_iter().flatten() {
+                    if candidate(parent) && involved.insert(parent) {
+                        next.push(parent);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+    }
+    let within = |id: usize| involved.contains(&id);
+    let mut ordered: Vec<usize> = involved.iter().copied().collect();
+    ordered.sort_unstable();
+    let reach: HashMap<usize, HashSet<usize>> = ordered
+        .iter()
+        .map(|&id| (id, graph.reach(id, &within)))
+        .collect();
+    // The outermost: reached by no other unless it reaches that one too.
+    let holders: Vec<usize> = ordered
+        .iter()
+        .copied()
+        .filter(|&h| {
+            ordered.iter().all(|&other| {
+                other == h || !reach[&other].contains(&h) || reach[&h].contains(&other)
+            })
+        })
+        .collect();
+    let member_set: HashSet<usize> = members.iter().copied().collect();
+    let bytes = |id: usize| by_id(id).map_or(0.0, |s| s.points.last_bytes().max(0.0));
+    let weight = |h: usize| -> f64 {
+        reach[&h]
+            .iter()
+            .filter(|m| member_set.contains(m))
+            .map(|&m| bytes(m))
+            .sum()
+    };
+    // Each member to the holder reaching the most member bytes; among
+    // holders of one cycle, the one with the most direct evidence.
+    let mut assigned: HashMap<usize, Vec<usize>> = HashMap::new();
+    for &member in &members {
+        let best = holders
+            .iter()
+            .copied()
+            .filter(|h| reach[h].contains(&member) && reach[h].len() > 1)
+            .max_by(|&a, &b| {
+                weight(a)
+                    .total_cmp(&weight(b))
+                    .then_with(|| {
+                        evidence_of(graph, a, &reach[&a], &member_set, sites)
+                            .cmp_key()
+                            .cmp(&evidence_of(graph, b, &reach[&b], &member_set, sites).cmp_key())
+                    })
+                    .then(b.cmp(&a))
+            });
+        if let Some(holder) = best {
+            assigned.entry(holder).or_default().push(member);
+        }
+    }
+    let mut groups = Vec::new();
+    let mut holders_used: Vec<usize> = assigned.keys().copied().collect();
+    holders_used.sort_unstable();
+    for holder in holders_used {
+        let mut ids = assigned.remove(&holder).unwrap_or_default();
+        ids.sort_by(|&a, &b| bytes(b).total_cmp(&bytes(a)).then(a.cmp(&b)));
+        let Some(anchor) = by_id(holder) else {
+            continue;
+        };
+        let pointers = evidence_of(graph, holder, &reach[&holder], &member_set, sites);
+        for &id in &ids {
+            taken[id] = true;
+        }
+        taken[holder] = true;
+        let members: Vec<&SiteTrend> = ids.iter().filter_map(|&id| by_id(id)).collect();
+        let unseen_holders = if member_set.contains(&holder) {
+            Vec::new()
+        } else {
+            vec![anchor]
+        };
+        groups.push(Group {
+            anchor: Some(anchor),
+            members,
+            unseen_holders,
+            evidence: Some(HolderEvidence::Pointers(pointers)),
+        });
+    }
+    // Sites that grew and that no reference reached join a group whose
+    // collections hold their type (an `Arc<Conn>` no sampled table was
+    // seen pointing at, beside the `HashSet<Arc<Conn>>`s that were): the
+    // holder stays the one the references chose.
+    for site in sites {
+        if taken[site.id] || site.points.growth() <= 0.0 {
+            continue;
+        }
+        let holds_it = |group: &Group<'_>| {
+            group
+                .anchor
+                .into_iter()
+                .chain(group.members.iter().copied())
+                .any(|c| c.holding.elements.iter().any(|e| **e == *site.latest.ty))
+        };
+        if let Some(group) = groups.iter_mut().find(|g| holds_it(g)) {
+            group.members.push(site);
+            taken[site.id] = true;
+        }
+    }
+    (groups, taken)
+}
+
+/// What the holder's blocks point at: of the members it points at itself
+/// (not through another site), the one with the most bytes; failing that
+/// (every member reached through another site), the site it points at on
+/// the way.
+fn evidence_of(
+    graph: &Graph,
+    holder: usize,
+    reach: &HashSet<usize>,
+    members: &HashSet<usize>,
+    sites: &[&SiteTrend],
+) -> Pointers {
+    let outs = graph.out.get(&holder).map_or(&[][..], Vec::as_slice);
+    let bytes = |id: usize| {
+        sites
+            .get(id)
+            .map_or(0.0, |s| s.points.last_bytes().max(0.0))
+    };
+    let pick = outs
+        .iter()
+        .filter(|(to, _)| members.contains(to) && reach.contains(to))
+        .max_by(|a, b| bytes(a.0).total_cmp(&bytes(b.0)).then(b.0.cmp(&a.0)))
+        .or_else(|| {
+            outs.iter()
+                .filter(|(to, _)| reach.contains(to))
+                .max_by(|a, b| a.1.held.cmp(&b.1.held).then(b.0.cmp(&a.0)))
+        });
+    let Some(&(to, edge)) = pick else {
+        return Pointers::default();
+    };
+    let held = sites.get(to).copied();
+    Pointers {
+        ty: held.map(|s| s.latest.ty.to_string()).unwrap_or_default(),
+        function: held
+            .map(|s| s.latest.location.function.to_string())
+            .unwrap_or_default(),
+        held: edge.held,
+        of: edge.of.max(edge.held),
+        through_unsampled: edge.direct == 0,
+        members_reached: reach
+            .iter()
+            .filter(|m| members.contains(m) && **m != holder)
+            .count(),
+    }
+}
+
+impl Pointers {
+    /// Orders evidence: more held, then more of them direct.
+    fn cmp_key(&self) -> (u64, bool) {
+        (self.held, !self.through_unsampled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leaks::series::Retention;
+    use crate::leaks::tests::{MIB, flat, linear, site};
+
+    fn graph(edges: &[(usize, usize, u64, u64)]) -> Graph {
+        let mut graph = Graph {
+            scanned: true,
+            ..Graph::default()
+        };
+        for &(from, to, held, direct) in edges {
+            let edge = Edge {
+                held,
+                direct,
+                of: held + 2,
+            };
+            graph.out.entry(from).or_default().push((to, edge));
+            graph.into.entry(to).or_default().push(from);
+        }
+        for list in graph.out.values_mut() {
+            list.sort_by_key(|&(to, _)| to);
+        }
+        graph
+    }
+
+    /// A session map's table (growing) points at the bodies (growing); a
+    /// bounded cache of other bodies, and the state object that holds the
+    /// map (neither growing), are no holders.
+    #[test]
+    fn the_table_that_points_at_the_growing_bodies_holds_them() {
+        let table = site(
+            0,
+            "hashbrown::map::HashMap<u64, alloc::vec::Vec<u8>>",
+            "app::SessionStore::open",
+            20,
+            &[],
+            &linear(12, 0.1 * MIB),
+        );
+        let bodies = site(
+            1,
+            "alloc::vec::Vec<u8>",
+            "app::read_request_body",
+            30,
+            &[("app::open", 40)],
+            &linear(12, MIB),
+        );
+        let cache = site(
+            2,
+            "alloc::collections::VecDeque<alloc::vec::Vec<u8>>",
+            "app::Recent::remember",
+            50,
+            &[],
+            &flat(12, 0.2 * MIB),
+        );
+        let state = site(
+            3,
+            "app::State",
+            "app::main",
+            60,
+            &[],
+            &flat(12, 0.001 * MIB),
+        );
+        let sites = [&table, &bodies, &cache, &state];
+        let graph = graph(&[(0, 1, 31, 31), (3, 0, 1, 1), (2, 1, 2, 2)]);
+        let (groups, taken) = groups(&sites, &graph);
+        assert_eq!(groups.len(), 1);
+        let group = &groups[0];
+        assert_eq!(group.anchor.map(|a| a.id), Some(0));
+        let ids: Vec<usize> = group.members.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [1, 0]);
+        assert_eq!(taken, [true, true, false, false]);
+        let Some(HolderEvidence::Pointers(p)) = &group.evidence else {
+            panic!("no evidence")
+        };
+        assert_eq!((p.held, p.of, p.through_unsampled), (31, 33, false));
+        assert_eq!(p.ty, "Vec<u8>");
+    }
+
+    /// A list of closures whose buffer is only watched (no bytes of its
+    /// own, its highs doubling) reaches the contexts' maps and buffers
+    /// through unsampled memory: it holds both.
+    #[test]
+    fn a_watched_list_holds_what_its_closures_reach() {
+        let mut list = site(
+            0,
+            "alloc::vec::Vec<(u64, alloc::boxed::Box<dyn Fn>)>",
+            "app::EventBus::subscribe",
+            20,
+            &[],
+            &flat(12, 0.0),
+        );
+        list.retention = Retention::Highs;
+        list.late_high = true;
+        let maps = site(
+            1,
+            "hashbrown::map::HashMap<String, String>",
+            "app::context",
+            30,
+            &[],
+            &linear(12, 0.5 * MIB),
+        );
+        let trace = site(
+            2,
+            "alloc::vec::Vec<u8>",
+            "app::context",
+            31,
+            &[],
+            &linear(12, MIB),
+        );
+        let sites = [&list, &maps, &trace];
+        let graph = graph(&[(0, 1, 20, 0), (0, 2, 40, 0)]);
+        let (groups, _) = groups(&sites, &graph);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].anchor.map(|a| a.id), Some(0));
+        assert_eq!(groups[0].unseen_holders.len(), 1, "the list adds no bytes");
+        let Some(HolderEvidence::Pointers(p)) = &groups[0].evidence else {
+            panic!()
+        };
+        assert!(p.through_unsampled);
+        assert_eq!(p.ty, "Vec<u8>");
+        assert_eq!(p.members_reached, 2);
+    }
+
+    /// Nested: the outer map (growing) points at inner sets (growing), which
+    /// point at the contexts: the outer map holds all of them.
+    #[test]
+    fn the_outermost_growing_collection_holds_the_nested_ones() {
+        let outer = site(
+            0,
+            "HashMap<String, HashSet<Arc<app::Conn>>>",
+            "app::Ips::bind",
+            20,
+            &[],
+            &linear(12, 0.1 * MIB),
+        );
+        let inner = site(
+            1,
+            "HashSet<Arc<app::Conn>>",
+            "app::Ips::bind",
+            21,
+            &[],
+            &linear(12, 0.2 * MIB),
+        );
+        let conns = site(
+            2,
+            "Arc<app::Conn>",
+            "app::Gateway::handle",
+            30,
+            &[],
+            &linear(12, MIB),
+        );
+        let sites = [&outer, &inner, &conns];
+        let graph = graph(&[(0, 1, 5, 5), (1, 2, 30, 30)]);
+        let (groups, _) = groups(&sites, &graph);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].anchor.map(|a| a.id), Some(0));
+        assert_eq!(groups[0].members.len(), 3);
+    }
+
+    /// Two leaks that do not point at each other are two groups; a growing
+    /// site no edge reaches is left to the rules.
+    #[test]
+    fn unrelated_populations_are_separate_and_unseen_ones_are_left() {
+        let a = site(0, "Vec<app::A>", "app::a", 1, &[], &linear(12, 0.1 * MIB));
+        let a_items = site(1, "Vec<u8>", "app::make_a", 2, &[], &linear(12, MIB));
+        let b = site(2, "Vec<app::B>", "app::b", 3, &[], &linear(12, 0.1 * MIB));
+        let b_items = site(3, "String", "app::make_b", 4, &[], &linear(12, 0.5 * MIB));
+        let lone = site(4, "Vec<u64>", "app::lone", 5, &[], &linear(12, MIB));
+        let sites = [&a, &a_items, &b, &b_items, &lone];
+        let graph = graph(&[(0, 1, 9, 9), (2, 3, 7, 7)]);
+        let (groups, taken) = groups(&sites, &graph);
+        let anchors: Vec<usize> = groups
+            .iter()
+            .filter_map(|g| g.anchor.map(|a| a.id))
+            .collect();
+        assert_eq!(anchors, [0, 2]);
+        assert_eq!(taken, [true, true, true, true, false]);
+    }
+
+    /// A steady object that points at a growing collection (the state that
+    /// owns the registry) is above the accumulation point: not the holder.
+    /// Growing sites no edge reaches join the group whose collections
+    /// hold their type.
+    #[test]
+    fn what_the_holders_type_holds_joins_it_without_an_edge() {
+        let map = site(
+            0,
+            "HashMap<String, HashSet<alloc::sync::Arc<app::Conn>>>",
+            "app::Ips::bind",
+            20,
+            &[],
+            &linear(12, 0.1 * MIB),
+        );
+        let buffers = site(
+            1,
+            "alloc::vec::Vec<u8>",
+            "app::Conn::new",
+            30,
+            &[],
+            &linear(12, MIB),
+        );
+        let conns = site(
+            2,
+            "alloc::sync::Arc<app::Conn>",
+            "app::Gateway::handle",
+            40,
+            &[],
+            &linear(12, 0.3 * MIB),
+        );
+        let sites = [&map, &buffers, &conns];
+        let graph = graph(&[(0, 1, 25, 0)]);
+        let (groups, taken) = groups(&sites, &graph);
+        assert_eq!(groups.len(), 1);
+        let ids: Vec<usize> = groups[0].members.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [1, 0, 2]);
+        assert_eq!(taken, [true, true, true]);
+    }
+
+    #[test]
+    fn the_climb_stops_below_what_does_not_grow() {
+        let state = site(
+            0,
+            "Arc<app::AppState>",
+            "app::main",
+            1,
+            &[],
+            &flat(12, 0.01 * MIB),
+        );
+        let registry = site(
+            1,
+            "HashMap<u64, Arc<app::Conn>>",
+            "app::Registry::add",
+            2,
+            &[],
+            &linear(12, 0.2 * MIB),
+        );
+        let conns = site(2, "Arc<app::Conn>", "app::accept", 3, &[], &linear(12, MIB));
+        let sites = [&state, &registry, &conns];
+        let graph = graph(&[(0, 1, 1, 1), (1, 2, 40, 40)]);
+        let (groups, taken) = groups(&sites, &graph);
+        assert_eq!(groups[0].anchor.map(|a| a.id), Some(1));
+        assert!(!taken[0]);
+    }
+}
