@@ -1,6 +1,6 @@
 //! Every report on arbitrary input, as the `heapsnap` command reads it
 //! (JSON or gzip, bounded): load, name what can be named (as every command
-//! does first), then top, flamegraphs, diff, leaks, pprof and the HTML
+//! does first), for some inputs share one long name among every stack, then top, flamegraphs, diff, leaks, pprof and the HTML
 //! report with every renderer. Errors are fine; panics are findings.
 #![no_main]
 
@@ -14,6 +14,14 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(mut symbolizer) = Symbolizer::new(Options::default()) {
         symbolizer.symbolize(&mut case.snapshot);
+    }
+    // One input in seven: a long name shared by every stack (a reader that
+    // copied names per site once took gigabytes for a small file).
+    if data.len() % 7 == 0 && !case.snapshot.frames.is_empty() {
+        case.snapshot.frames[0].function = Some("n".repeat(64 << 10));
+        for stack in &mut case.snapshot.stacks {
+            stack.push(0);
+        }
     }
     let mut out = Vec::new();
     let _ = heapsnap_format::pprof::gzipped(&case.snapshot);

@@ -69,24 +69,13 @@ pub struct Options {
 
 /// A frame name safe in the folded format, where `;` separates frames
 /// (`[u8; 16]` becomes `[u8； 16]`, with a full-width semicolon) and lines
-/// end at newlines; cut at `MAX_NAME` bytes (a flamegraph shows a few
-/// hundred characters of a name, and a name of a megabyte on every stack
-/// would be copied into every one).
+/// end at newlines; cut as every view cuts names (`view::shown`: a name
+/// of a megabyte on every stack would be copied into every one).
 fn sanitize(name: &str) -> String {
-    let cut = if name.len() > MAX_NAME {
-        let end = (0..=MAX_NAME)
-            .rev()
-            .find(|&i| name.is_char_boundary(i))
-            .unwrap_or(0);
-        format!("{}…", &name[..end])
-    } else {
-        name.to_owned()
-    };
-    cut.replace(';', "；").replace(['\n', '\r'], " ")
+    view::shown(name)
+        .replace(';', "；")
+        .replace(['\n', '\r'], " ")
 }
-
-/// The longest frame or type name a flamegraph shows, in bytes.
-const MAX_NAME: usize = 1024;
 
 /// The folded stack of a site: outermost frame first, type last (or first,
 /// `by_type`). `names` holds every frame's sanitised name, `library` whether

@@ -70,9 +70,9 @@ pub struct Report {
 pub struct SiteInfo {
     /// Its type, short.
     #[serde(rename = "type")]
-    pub ty: String,
+    pub ty: std::rc::Rc<str>,
     /// Its type with full paths.
-    pub type_full: String,
+    pub type_full: std::rc::Rc<str>,
     /// Where it is allocated.
     pub location: Location,
     /// Its tag, if any.
@@ -169,8 +169,8 @@ pub fn report(loaded: &[Loaded], options: &Options) -> Result<Report, leaks::Err
     );
     if sites_left_out > 0 {
         sites.push(SiteInfo {
-            ty: format!("({sites_left_out} other sites)"),
-            type_full: String::new(),
+            ty: format!("({sites_left_out} other sites)").into(),
+            type_full: "".into(),
             location: Location::default(),
             tag: None,
             path: Vec::new(),
@@ -183,7 +183,12 @@ pub fn report(loaded: &[Loaded], options: &Options) -> Result<Report, leaks::Err
             .unwrap_or_else(|| format!("heapsnap: {program} (pid {})", process.pid)),
         exe: process.exe.clone(),
         pid: process.pid,
-        frames: builder.functions.names(),
+        frames: builder
+            .functions
+            .names()
+            .iter()
+            .map(|name| view::shown(name).into_owned())
+            .collect(),
         sites,
         snapshots,
         leaks,
@@ -249,10 +254,14 @@ impl Builder {
             let next = self.infos.len() as u32;
             let id = *self.site_ids.entry(key).or_insert(next);
             if id == next {
+                let mut location = site.location_info();
+                if let std::borrow::Cow::Owned(cut) = view::shown(&location.function) {
+                    location.function = cut.into();
+                }
                 self.infos.push(SiteInfo {
-                    ty: site.ty.short.clone(),
-                    type_full: site.ty.full.clone(),
-                    location: site.location_info(),
+                    ty: view::shown(&site.ty_short).into(),
+                    type_full: view::shown(&site.ty_full).into(),
+                    location,
                     tag: site.site.tag.clone(),
                     path: site
                         .program_frames(&outside)

@@ -122,6 +122,25 @@ impl<'a> SiteView<'a> {
     }
 }
 
+/// The longest name a view shows (a flamegraph's frame, the HTML report's
+/// site), in bytes: a few hundred characters of a name are all anyone
+/// reads, and a name of a megabyte repeated per site would make an output
+/// of gigabytes.
+pub const MAX_SHOWN: usize = 1024;
+
+/// `name`, cut at [`MAX_SHOWN`] bytes (at a character boundary) with an
+/// ellipsis when longer.
+pub fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() <= MAX_SHOWN {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let end = (0..=MAX_SHOWN)
+        .rev()
+        .find(|&i| name.is_char_boundary(i))
+        .unwrap_or(0);
+    std::borrow::Cow::Owned(format!("{}…", &name[..end]))
+}
+
 /// Numbers function names, so that stacks of different snapshots compare
 /// as lists of numbers.
 #[derive(Debug, Default)]

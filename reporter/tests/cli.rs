@@ -1061,3 +1061,36 @@ fn top_says_when_the_profilers_locks_stalled_threads() {
         assert_eq!(json["summary"]["capture"]["max_wait_us"], wait, "{json}");
     }
 }
+
+/// Past 999,999 a snapshot's number has seven digits: a directory's
+/// newest is the highest number, not the last name in byte order; a number
+/// near `u64::MAX` is one like any other.
+#[test]
+fn a_directory_is_ordered_by_its_numbers() {
+    let scratch = Scratch::new();
+    let dir = scratch.path();
+    let snapshot = |uptime_ms: u64| {
+        let mut snap = valid();
+        snap["uptime_ms"] = json!(uptime_ms);
+        serde_json::to_vec(&snap).unwrap()
+    };
+    scratch.file("heapsnap-999999-1-interval.json", &snapshot(1_000));
+    scratch.file("heapsnap-1000008-1-interval.json", &snapshot(2_000));
+    let output = heapsnap().arg("top").arg(dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("heapsnap-1000008-1-interval.json"),
+        "{stderr}"
+    );
+    scratch.file(
+        &format!("heapsnap-{}-1-interval.json", u64::MAX),
+        &snapshot(3_000),
+    );
+    let output = heapsnap().arg("top").arg(dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("heapsnap-18446744073709551615-1"),
+        "{stderr}"
+    );
+}

@@ -135,6 +135,25 @@ fn mutate_value(value: &mut Value, rng: &mut Rng) {
     }
 }
 
+/// One frame's name made long, and that frame put on every stack: a name
+/// stored once that every site shares (a reader that copied it per site
+/// once took gigabytes for a small file).
+fn share_a_long_name(value: &mut Value, rng: &mut Rng) {
+    let Some(frames) = value.get_mut("frames").and_then(Value::as_array_mut) else {
+        return;
+    };
+    if frames.is_empty() {
+        return;
+    }
+    let at = rng.below(frames.len());
+    frames[at]["function"] = json!(format!("app::{}", "n".repeat(64 << 10)));
+    if let Some(stacks) = value.get_mut("stacks").and_then(Value::as_array_mut) {
+        for stack in stacks.iter_mut().filter_map(Value::as_array_mut) {
+            stack.push(json!(at));
+        }
+    }
+}
+
 /// A value of the same kind as `value`, extreme or hostile.
 fn alike(value: &Value, pick: usize, otherwise: Value) -> Value {
     match value {
@@ -179,6 +198,9 @@ fn mutate(original: &[u8], rng: &mut Rng) -> Vec<u8> {
         bytes
     } else {
         let mut value: Value = serde_json::from_slice(original).unwrap();
+        if rng.below(16) == 0 {
+            share_a_long_name(&mut value, rng);
+        }
         for _ in 0..=rng.below(3) {
             mutate_value(&mut value, rng);
         }
