@@ -180,7 +180,13 @@ def main():
     parser.add_argument("--configs", default="", help="labels to run, comma-separated (default: all)")
     parser.add_argument("--callgrind", action="store_true", help="also instructions and cache misses")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--corpus-only", action="store_true",
+                        help="fetch the corpora into target/bench-corpus and stop")
     args = parser.parse_args()
+    if args.corpus_only:
+        print(json_corpus())
+        print(rust_corpus())
+        return
 
     binaries = callgrind.build(stats=False)
     corpora = {"serde-json": ("BENCH_JSON_DIR", json_corpus), "syn": ("BENCH_RUST_DIR", rust_corpus)}

@@ -547,9 +547,12 @@ fn near_limit_dump_fires_before_the_limit() {
         ["start", "near-limit"],
         "one near-limit dump, not one per poll"
     );
+    // At 90% of the limit, or earlier when the program grows so fast
+    // (here 4 MiB every 20 ms) that a dump started at 90% would not be
+    // written before the limit.
     let rss = dumps[1].1.totals.rss_bytes.expect("RSS is known on Linux");
     assert!(
-        rss as f64 >= limit as f64 * 0.9 && rss < limit,
+        rss as f64 >= limit as f64 * 0.5 && (rss as f64) < limit as f64 * 0.92,
         "near-limit dump at RSS {rss}, limit {limit}"
     );
 }

@@ -12,7 +12,7 @@
 //! | `HEAPSNAP_SEED` | seed for the samplers (reproducible runs) | random |
 //! | `HEAPSNAP_MAX_FRAMES` | deepest stack recorded, 4 to 128 | 64 |
 //! | `HEAPSNAP_MAX_SITES` | most sites (stack and tag) recorded; samples of new stacks beyond go to one site per tag, without a stack, and are counted | 32768 |
-//! | `HEAPSNAP_SYMBOLIZE` | `on`: name frames in the process (cached; the debug information read is let go after each snapshot); `off`: keep bare addresses and the module map for `heapsnap symbolize` (no lookup cost or memory in the process) | `on` |
+//! | `HEAPSNAP_SYMBOLIZE` | `auto`: snapshots the program takes itself (`snapshot()`, `dump_to_dir`, `pprof()`) name their frames in the process, automatic dumps keep bare addresses and the module map, which `heapsnap` names from the binary on the same machine unasked (or from `--binary`, `--debug-dir`): no debug information is read in the process, whose memory peak stays flat; `on`: automatic dumps too, except near-limit and out-of-memory dumps (reading debug information costs tens of MiB at its peak, let go after each snapshot); `off`: none | `auto` |
 //! | `HEAPSNAP_COMPRESS` | `gzip`: snapshot files the profiler numbers (automatic dumps, `dump_to_dir`) are gzip-compressed JSON, `.json.gz`; `off`: plain `.json` | `gzip` |
 //! | `HEAPSNAP_SCAN` | the most bytes a snapshot reads of the sampled blocks (and of the unsampled memory between them) to find which point at which, the heap graph that names a leak's holder (`64MiB`), or `off` | `64MiB` |
 //! | `HEAPSNAP_STACK_WALK` | `auto` (frame pointers when the build has them) or `backtrace` (always unwind with DWARF) | `auto` |
@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use heapsnap_format::units;
 
 use crate::dump::files;
-use crate::record::settings::{self, MAX_FRAMES_LIMIT};
+use crate::record::settings::{self, MAX_FRAMES_LIMIT, Symbolize};
 use crate::sys::{self, EnvValue, clock};
 
 const UNLOADED: u8 = 0;
@@ -130,7 +130,12 @@ fn load() {
         }
     }
     if let Some(value) = env(c"HEAPSNAP_SYMBOLIZE") {
-        settings::set_symbolize(!off(text(&value)));
+        match text(&value) {
+            "auto" => settings::set_symbolize(Symbolize::Auto),
+            "on" | "1" | "yes" | "true" => settings::set_symbolize(Symbolize::On),
+            text if off(text) => settings::set_symbolize(Symbolize::Off),
+            other => warn("HEAPSNAP_SYMBOLIZE", other, b"expected auto, on or off"),
+        }
     }
     if let Some(value) = env(c"HEAPSNAP_SCAN") {
         let text = text(&value);

@@ -143,12 +143,15 @@ pub fn finish(options: &Options) {
 fn analyse(dir: &Path, last: &Path) -> Result<(), Box<dyn std::error::Error>> {
     use heapsnap_report::{flame, leaks, load, render, report};
     let dir_text = dir.display().to_string();
-    let loaded = load::many(std::slice::from_ref(&dir_text))?;
+    let mut loaded = load::many(std::slice::from_ref(&dir_text))?;
+    // Automatic dumps keep bare addresses: named here, from this binary.
+    heapsnap_report::symbolize::name_from_this_machine(&mut loaded);
     let report = leaks::leaks(&loaded, &leaks::Options::default())?;
     let mut out = std::io::stdout().lock();
     render::text::leaks(&report, &mut out)?;
 
-    let newest = load::one(&last.display().to_string())?;
+    let mut newest = load::one(&last.display().to_string())?;
+    heapsnap_report::symbolize::name_from_this_machine(std::slice::from_mut(&mut newest));
     let svg = dir.join("heap.svg");
     let file = std::io::BufWriter::new(std::fs::File::create(&svg)?);
     flame::flamegraph(&newest, &flame::Options::default(), file)?;

@@ -36,7 +36,7 @@ impl Shortfall {
                 "debug line tables (no file:line, and inlined functions vanish from stacks)"
             }
             Shortfall::Symbols => {
-                "symbols (the binary was stripped, or HEAPSNAP_SYMBOLIZE=off: frames are bare addresses)"
+                "symbols (frames are bare addresses: the binary was stripped, or the profiler left naming them to heapsnap, as automatic dumps do and HEAPSNAP_SYMBOLIZE=off does, and no matching binary was found here; give --binary or --debug-dir)"
             }
         }
     }

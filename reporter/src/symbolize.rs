@@ -112,6 +112,82 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Names the frames of `loaded` that the binaries on this machine can name
+/// (each module's own file, where its build id matches), as every command
+/// does unasked: what automatic dumps leave bare (see the profiler's
+/// `HEAPSNAP_SYMBOLIZE`). For programs that read snapshots with this
+/// library. How many distinct addresses were named.
+pub fn name_from_this_machine(loaded: &mut [crate::Loaded]) -> usize {
+    let Ok(mut symbolizer) = Symbolizer::new(Options::default()) else {
+        return 0;
+    };
+    let mut named = BTreeSet::new();
+    for one in loaded.iter_mut() {
+        named.append(&mut symbolizer.symbolize(&mut one.snapshot).named);
+    }
+    share_names_within_processes(loaded);
+    named.len()
+}
+
+/// Names the bare frames of each snapshot from the other snapshots of the
+/// same process that named the same address (its own snapshots named in
+/// the process, its automatic dumps left bare, or a symbolised copy beside
+/// unnamed ones): an address means one function within one process, and a
+/// site must read the same in every snapshot to be followed across them.
+pub fn share_names_within_processes(loaded: &mut [crate::Loaded]) {
+    type Process = (u32, u64);
+    let process = |s: &Snapshot| (s.process.pid, s.process.started_at_ms);
+    let mut known: HashMap<Process, HashMap<u64, Rc<[Symbol]>>> = HashMap::new();
+    for one in loaded.iter() {
+        let snapshot = &one.snapshot;
+        let names = known.entry(process(snapshot)).or_default();
+        for stack in &snapshot.stacks {
+            for group in groups(stack, &snapshot.frames) {
+                let frames: Vec<&Frame> = group
+                    .frames
+                    .iter()
+                    .filter_map(|&id| snapshot.frames.get(id as usize))
+                    .collect();
+                if frames.last().is_some_and(|f| f.function.is_some()) {
+                    names.entry(group.ip).or_insert_with(|| {
+                        frames
+                            .iter()
+                            .map(|f| Symbol {
+                                function: f.function.clone(),
+                                file: f.file.clone(),
+                                line: f.line,
+                            })
+                            .collect()
+                    });
+                }
+            }
+        }
+    }
+    for one in loaded.iter_mut() {
+        let snapshot = &mut one.snapshot;
+        let Some(names) = known.get(&process(snapshot)) else {
+            continue;
+        };
+        let groups: Vec<Vec<Group>> = snapshot
+            .stacks
+            .iter()
+            .map(|stack| groups(stack, &snapshot.frames))
+            .collect();
+        let found: HashMap<u64, Rc<[Symbol]>> = groups
+            .iter()
+            .flatten()
+            .filter(|group| {
+                let owner = group.frames.last().map(|&id| &snapshot.frames[id as usize]);
+                owner.is_some_and(|frame| frame.function.is_none())
+            })
+            .filter_map(|group| Some((group.ip, Rc::clone(names.get(&group.ip)?))))
+            .collect();
+        if !found.is_empty() {
+            rewrite(snapshot, &groups, &found);
+        }
+    }
+}
+
 impl Symbolizer {
     /// Opens each binary of `options` to learn its build id; fails when one
     /// cannot be read or is not an object file.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{EXIT_DUMPED, EXITING, RUNNING, SIGNALLED, Settings, TERMINATING, files};
 use crate::record::counters;
-use crate::snapshot::{self, Error, ErrorKind, Trigger, memory};
+use crate::snapshot::{self, Detail, Error, ErrorKind, Trigger, memory};
 use crate::sys;
 
 /// How often the background thread looks at the triggers.
@@ -21,6 +21,9 @@ const MIN_GROWTH_BYTES: u64 = 1 << 20;
 const REARM_MARGIN: f64 = 0.05;
 /// How often the memory limit is read again.
 const LIMIT_REFRESH: Duration = Duration::from_secs(60);
+/// Room kept below the limit beyond a dump's measured cost, and the cost
+/// assumed before any dump was measured.
+const DUMP_MARGIN: u64 = 4 << 20;
 
 /// The background thread's state.
 pub(super) struct Dumper {
@@ -33,6 +36,19 @@ pub(super) struct Dumper {
     limit_read: Instant,
     /// False after a near-limit dump until RSS falls back.
     near_limit_armed: bool,
+    /// The most memory a dump took above what the process used before it
+    /// (measured on each dump: resident memory before, after the capture,
+    /// after the write).
+    dump_cost: u64,
+    /// The longest a dump took.
+    dump_time: Duration,
+    /// How fast the memory measured against the limit grew lately, in
+    /// bytes a second (smoothed over the last polls), and the last reading.
+    growth_rate: f64,
+    last_used: Option<(Instant, u64)>,
+    /// The limit came from the cgroup (its usage, page cache included, is
+    /// what the limit is measured against).
+    limit_is_cgroup: bool,
     /// Error messages already printed (each is printed once).
     reported: Vec<String>,
 }
@@ -47,6 +63,11 @@ impl Dumper {
             limit: None,
             limit_read: now,
             near_limit_armed: true,
+            dump_cost: 0,
+            dump_time: Duration::ZERO,
+            growth_rate: 0.0,
+            last_used: None,
+            limit_is_cgroup: false,
             reported: Vec::new(),
         };
         dumper.limit = dumper.read_limit();
@@ -92,14 +113,17 @@ impl Dumper {
                 self.limit = self.read_limit();
                 self.limit_read = Instant::now();
             }
-            if let (Some(limit), Some(rss)) = (self.limit, memory::rss_bytes()) {
-                let rss = rss as f64;
-                let threshold = limit as f64 * fraction;
-                if self.near_limit_armed && rss >= threshold {
+            if let (Some(limit), Some(used)) = (self.limit, self.used()) {
+                self.note_growth(used);
+                let used = used as f64;
+                // Early enough that the dump itself fits under the limit.
+                let threshold =
+                    (limit as f64 * fraction).min(limit as f64 - self.headroom() as f64);
+                if self.near_limit_armed && used >= threshold {
                     self.near_limit_armed = false;
                     return Some(Trigger::NearLimit);
                 }
-                if rss < limit as f64 * (fraction - REARM_MARGIN) {
+                if used < threshold - limit as f64 * REARM_MARGIN {
                     self.near_limit_armed = true;
                 }
             }
@@ -118,12 +142,73 @@ impl Dumper {
         }
     }
 
-    /// Captures and writes a dump: the file's path.
+    /// The memory the limit is measured against: resident memory, or the
+    /// cgroup's charge when the limit is the cgroup's (page cache counts).
+    fn used(&self) -> Option<u64> {
+        let rss = memory::rss_bytes();
+        let charged = self
+            .limit_is_cgroup
+            .then(memory::cgroup_memory_usage)
+            .flatten();
+        rss.max(charged)
+    }
+
+    /// Smooths the growth of the memory measured against the limit.
+    fn note_growth(&mut self, used: u64) {
+        let now = Instant::now();
+        if let Some((then, before)) = self.last_used {
+            let seconds = now.duration_since(then).as_secs_f64();
+            if seconds > 0.0 {
+                let rate = (used as f64 - before as f64).max(0.0) / seconds;
+                self.growth_rate = 0.7 * self.growth_rate + 0.3 * rate;
+            }
+        }
+        self.last_used = Some((now, used));
+    }
+
+    /// The room a dump needs below the limit: the most memory a dump took
+    /// so far, and what the program adds while one is noticed and written
+    /// (its recent growth over the longest dump and two polls), half again;
+    /// and a margin. Measured, so the dump fires earlier for a program
+    /// that grows fast or a heap whose dump is large.
+    fn headroom(&self) -> u64 {
+        let meanwhile = self.growth_rate * (self.dump_time + 2 * POLL).as_secs_f64();
+        ((self.dump_cost as f64 + meanwhile) * 1.5) as u64 + DUMP_MARGIN
+    }
+
+    /// Captures and writes a dump: the file's path. Past half the memory
+    /// limit a dump scans less (`Detail::Quick`); a near-limit dump with
+    /// less room left than a dump takes is written reduced rather than not
+    /// at all.
     fn dump(&mut self, trigger: Trigger) -> Result<PathBuf, Error> {
-        let snapshot = snapshot::capture(trigger);
+        let before = memory::rss_bytes().unwrap_or(0);
+        let started = Instant::now();
+        let used = self.limit.and(self.used()).unwrap_or(0);
+        let detail = match self.limit {
+            Some(limit) if trigger == Trigger::NearLimit && used + self.headroom() > limit => {
+                Detail::Reduced
+            }
+            // Nearer the limit than not: any dump keeps quick, so that the
+            // thread is free when the near-limit dump is due.
+            Some(limit) if used >= limit / 2 => Detail::Quick,
+            _ => Detail::Full,
+        };
+        let snapshot = snapshot::capture_with(trigger, detail);
+        let captured = memory::rss_bytes().unwrap_or(0);
         self.last_dump = Instant::now();
         self.high = self.high.max(snapshot.totals.live_bytes).max(1);
         let written = files::write_rotating(&self.settings.dir, self.settings.keep, &snapshot);
+        drop(snapshot);
+        // What the dump took itself: the rise less what the program added
+        // meanwhile at its recent pace (counted apart, in `headroom`).
+        let elapsed = started.elapsed();
+        let program = (self.growth_rate * elapsed.as_secs_f64()) as u64;
+        let cost = captured
+            .max(memory::rss_bytes().unwrap_or(0))
+            .saturating_sub(before)
+            .saturating_sub(program);
+        self.dump_cost = self.dump_cost.max(cost);
+        self.dump_time = self.dump_time.max(elapsed);
         match &written {
             Ok(_) if !self.reported.is_empty() => {
                 sys::write_stderr(b"heapsnap: automatic dumps are written again\n");
@@ -136,13 +221,18 @@ impl Dumper {
         written
     }
 
-    fn read_limit(&self) -> Option<u64> {
+    fn read_limit(&mut self) -> Option<u64> {
+        self.limit_is_cgroup = false;
         if let Some(bytes) = self.settings.memory_limit {
             return Some(bytes);
         }
         match &self.settings.memory_limit_file {
             Some(file) => memory::limit_in_file(file),
-            None => memory::cgroup_memory_limit(),
+            None => {
+                let limit = memory::cgroup_memory_limit();
+                self.limit_is_cgroup = limit.is_some();
+                limit
+            }
         }
     }
 

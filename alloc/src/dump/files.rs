@@ -208,7 +208,13 @@ fn write_numbered(
         );
         let path = dir.join(name);
         match snapshot.write_new(&path) {
-            Ok(()) => return Ok(path),
+            Ok(()) => {
+                // Its page cache would count against a memory cgroup's limit.
+                if let Ok(file) = fs::File::open(&path) {
+                    sys::drop_cached_pages(&file);
+                }
+                return Ok(path);
+            }
             // Another writer took this number: take the next.
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => above = number,
             Err(err) => return Err(Error::from(err).at(&path)),

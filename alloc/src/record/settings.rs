@@ -5,7 +5,7 @@
 //! The configuration (`config.rs`, above this layer) reads the environment
 //! and stores here; this layer only reads.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// The default mean number of bytes between samples: 512 KiB.
 pub const DEFAULT_SAMPLE_INTERVAL: u64 = 512 * 1024;
@@ -24,7 +24,7 @@ static GENERATION: AtomicU32 = AtomicU32::new(1);
 static SEED: AtomicU64 = AtomicU64::new(0);
 static MAX_FRAMES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAMES);
 static FORCE_BACKTRACE: AtomicBool = AtomicBool::new(false);
-static SYMBOLIZE: AtomicBool = AtomicBool::new(true);
+static SYMBOLIZE: AtomicU8 = AtomicU8::new(Symbolize::Auto as u8);
 static MAX_SITES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_SITES);
 static SCAN_BUDGET: AtomicU64 = AtomicU64::new(DEFAULT_SCAN_BUDGET);
 
@@ -113,14 +113,33 @@ pub(crate) fn set_force_backtrace(force: bool) {
     FORCE_BACKTRACE.store(force, Ordering::Relaxed);
 }
 
-/// False when snapshots keep bare addresses for the reporter to name
-/// (`HEAPSNAP_SYMBOLIZE=off`).
-pub(crate) fn symbolize() -> bool {
-    SYMBOLIZE.load(Ordering::Relaxed)
+/// Which snapshots name their frames in the process (`HEAPSNAP_SYMBOLIZE`);
+/// the others keep bare addresses and the module map, which the reporter
+/// names from the binary (on the same machine, unasked) or from what it is
+/// given. Reading a binary's debug information takes tens of MiB at its
+/// peak, which automatic dumps (near a memory limit above all) must not
+/// pay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Symbolize {
+    /// Snapshots the program takes itself (`snapshot()`, `dump_to_dir`,
+    /// `pprof()`, `dump_now`); not automatic dumps.
+    Auto = 0,
+    /// Every snapshot but near-limit and out-of-memory dumps.
+    On = 1,
+    /// None.
+    Off = 2,
 }
 
-pub(crate) fn set_symbolize(on: bool) {
-    SYMBOLIZE.store(on, Ordering::Relaxed);
+pub(crate) fn symbolize() -> Symbolize {
+    match SYMBOLIZE.load(Ordering::Relaxed) {
+        1 => Symbolize::On,
+        2 => Symbolize::Off,
+        _ => Symbolize::Auto,
+    }
+}
+
+pub(crate) fn set_symbolize(mode: Symbolize) {
+    SYMBOLIZE.store(mode as u8, Ordering::Relaxed);
 }
 
 /// The most bytes a snapshot's heap scan reads; 0 when the scan is off

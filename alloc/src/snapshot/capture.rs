@@ -18,6 +18,7 @@ use super::{
     StackWalk, Totals, Trigger, age_bucket, memory, modules,
 };
 use super::{graph, symbolize};
+use crate::record::settings::Symbolize;
 use crate::record::sites::{self, Site as RawSite, SiteTotals};
 use crate::record::table::{self, Live};
 use crate::record::{counters, reserve, sampler, settings, stack, tags, thread, watch};
@@ -117,24 +118,58 @@ const SYMBOLIZE_HEADROOM: u64 = 256 << 20;
 /// Takes a snapshot, labelled with `trigger`. The caller has started the
 /// profiler (configuration loaded).
 pub(crate) fn capture(trigger: Trigger) -> Snapshot {
-    capture_of(trigger, None)
+    capture_with(trigger, Detail::Full)
+}
+
+/// How much a snapshot does: all of it, or less when memory (and so time)
+/// is short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Detail {
+    Full,
+    /// A heap scan of at most `NEAR_LIMIT_SCAN` bytes: for dumps of a
+    /// process nearer its memory limit than not, which keeps growing while
+    /// the dump is written.
+    Quick,
+    /// The reduced form, for a dump that must fit in little memory (with
+    /// less room left than a full dump took): no heap scan, no live bytes
+    /// by age, no buffer highs, and frames as bare addresses (the reporter
+    /// names them from the binary and module map).
+    Reduced,
+}
+
+/// A snapshot labelled with `trigger`, with `detail`.
+pub(crate) fn capture_with(trigger: Trigger, detail: Detail) -> Snapshot {
+    let mut snapshot = capture_of(trigger, None, detail);
+    if detail != Detail::Reduced {
+        return snapshot;
+    }
+    for site in &mut snapshot.sites {
+        site.live_by_age = Vec::new();
+        site.highs = Vec::new();
+    }
+    for frame in &mut snapshot.frames {
+        frame.function = None;
+        frame.file = None;
+        frame.line = None;
+    }
+    snapshot
 }
 
 /// Takes a snapshot of the live allocations made in recording scope
 /// `scope` only (see `heapsnap::testing`); sites with none are left out.
 pub(crate) fn capture_scope(scope: u32) -> Snapshot {
-    capture_of(Trigger::Manual, Some(scope))
+    capture_of(Trigger::Manual, Some(scope), Detail::Full)
 }
 
-fn capture_of(trigger: Trigger, scope: Option<u32>) -> Snapshot {
+fn capture_of(trigger: Trigger, scope: Option<u32>, detail: Detail) -> Snapshot {
     thread::with(|state| {
         // Allocations made while snapshotting are the profiler's own.
         let _guard = state.enter();
-        capture_guarded(trigger, scope)
+        capture_guarded(trigger, scope, detail)
     })
 }
 
-fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
+fn capture_guarded(trigger: Trigger, scope: Option<u32>, detail: Detail) -> Snapshot {
     let started_ns = crate::sys::monotonic_ns();
     let mut snapshot = Snapshot::default();
     snapshot.seq = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -150,7 +185,7 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
     let copied = Copied::take(scope);
     // Read while the copy is fresh: the fewer blocks freed since, the fewer
     // stale bytes.
-    let edges = heap_graph(&copied.live, &snapshot.trigger, scope);
+    let edges = heap_graph(&copied.live, &snapshot.trigger, scope, detail);
     let sums = copied.sum_by_site(snapshot.uptime_ms);
     let mut symbols = Symbols::default();
     // Short of memory, symbols are looked up no further (see `symbolize`):
@@ -175,10 +210,18 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>) -> Snapshot {
         .zip(&sums)
         .filter(|(_, sum)| copied.wants(sum))
         .map(|(site, _)| site.frames);
-    let symbolizing = settings::symbolize();
+    // Near a memory limit or out of it, nothing new is looked up whatever
+    // the setting: the lookup's own memory is what the process lacks.
+    let near_limit = snapshot.trigger == Trigger::NearLimit;
+    let symbolizing = match settings::symbolize() {
+        Symbolize::Auto => snapshot.trigger == Trigger::Manual,
+        Symbolize::On => true,
+        Symbolize::Off => false,
+    };
     let looked_up = symbols.resolve(wanted, symbolizing, || {
         symbolizing
             && !oom
+            && !near_limit
             && lookups_allowed
             && reserve::served() == reserve_used
             && (!limited
@@ -340,14 +383,28 @@ fn merge_by_stack(
     (merged, site_of)
 }
 
+/// The most a near-limit (or quick) dump's heap scan reads.
+const NEAR_LIMIT_SCAN: u64 = 8 << 20;
+
 /// Scans the copied blocks for the heap graph, unless the scan is off or
-/// this snapshot is not for it: an out-of-memory dump (no memory to
-/// spare) or a test scope's (exact figures of one piece of code).
-fn heap_graph(live: &[(usize, Live)], trigger: &Trigger, scope: Option<u32>) -> graph::Edges {
-    let budget = settings::scan_budget();
+/// this snapshot is not for it: an out-of-memory dump or a reduced one (no
+/// memory to spare) or a test scope's (exact figures of one piece of code).
+fn heap_graph(
+    live: &[(usize, Live)],
+    trigger: &Trigger,
+    scope: Option<u32>,
+    detail: Detail,
+) -> graph::Edges {
+    // Near a memory limit the dump must be quick (the program keeps
+    // growing while it is written): a smaller scan.
+    let budget = if *trigger == Trigger::NearLimit || detail == Detail::Quick {
+        settings::scan_budget().min(NEAR_LIMIT_SCAN)
+    } else {
+        settings::scan_budget()
+    };
     let state = if budget == 0 {
         ScanState::Off
-    } else if *trigger == Trigger::Oom || scope.is_some() {
+    } else if *trigger == Trigger::Oom || scope.is_some() || detail == Detail::Reduced {
         ScanState::Skipped
     } else {
         let blocks: Vec<(usize, usize)> = live.iter().map(|(addr, l)| (*addr, l.size)).collect();

@@ -29,14 +29,34 @@ const UNLIMITED: u64 = 1 << 60;
 /// `memory.limit_in_bytes`): the smallest limit on the path from its cgroup
 /// to the root, or `None` when there is none.
 pub(crate) fn cgroup_memory_limit() -> Option<u64> {
+    limiting_cgroup().map(|(limit, _)| limit)
+}
+
+/// The memory the limiting cgroup (see [`cgroup_memory_limit`]) is charged
+/// with (v2 `memory.current`, v1 `memory.usage_in_bytes`): what its limit
+/// is measured against, page cache included.
+pub(crate) fn cgroup_memory_usage() -> Option<u64> {
+    let (_, usage) = limiting_cgroup()?;
+    let text = std::fs::read_to_string(usage).ok()?;
+    text.trim().parse().ok()
+}
+
+fn limiting_cgroup() -> Option<(u64, PathBuf)> {
     let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    cgroup_memory_limit_under(Path::new("/sys/fs/cgroup"), &membership)
+    limiting_cgroup_under(Path::new("/sys/fs/cgroup"), &membership)
 }
 
 /// [`cgroup_memory_limit`] with the cgroup file system mounted at `root`
 /// and `membership` read from `/proc/self/cgroup`.
+#[cfg(test)]
 pub(crate) fn cgroup_memory_limit_under(root: &Path, membership: &str) -> Option<u64> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
+    limiting_cgroup_under(root, membership).map(|(limit, _)| limit)
+}
+
+/// The smallest limit on the process's path, with its cgroup's usage file.
+fn limiting_cgroup_under(root: &Path, membership: &str) -> Option<(u64, PathBuf)> {
+    // (limit file, usage file)
+    let mut candidates: Vec<(PathBuf, PathBuf)> = Vec::new();
     for line in membership.lines() {
         let mut fields = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(path)) =
@@ -48,19 +68,22 @@ pub(crate) fn cgroup_memory_limit_under(root: &Path, membership: &str) -> Option
         if controllers.is_empty() {
             // cgroup v2: every ancestor's memory.max applies.
             for dir in ancestors(&root.join(path), root) {
-                candidates.push(dir.join("memory.max"));
+                candidates.push((dir.join("memory.max"), dir.join("memory.current")));
             }
         } else if controllers.split(',').any(|c| c == "memory") {
             let base = root.join("memory");
             for dir in ancestors(&base.join(path), &base) {
-                candidates.push(dir.join("memory.limit_in_bytes"));
+                candidates.push((
+                    dir.join("memory.limit_in_bytes"),
+                    dir.join("memory.usage_in_bytes"),
+                ));
             }
         }
     }
     candidates
-        .iter()
-        .filter_map(|file| limit_in_file(file))
-        .min()
+        .into_iter()
+        .filter_map(|(limit, usage)| Some((limit_in_file(&limit)?, usage)))
+        .min_by_key(|(limit, _)| *limit)
 }
 
 /// The memory limit a file holds, as cgroup v2's `memory.max` (a number of

@@ -16,4 +16,4 @@ pub(crate) mod memory;
 pub(crate) mod modules;
 pub(crate) mod symbolize;
 
-pub(crate) use capture::{capture, capture_scope};
+pub(crate) use capture::{Detail, capture, capture_scope, capture_with};

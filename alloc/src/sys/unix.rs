@@ -312,3 +312,18 @@ pub(crate) fn read_own_memory(
 ) -> Result<usize, ReadRefused> {
     Err(ReadRefused::Unsupported)
 }
+
+/// Asks the kernel to drop `file`'s pages from the page cache (written and
+/// synced already, they are clean): in a memory cgroup the page cache of a
+/// dump counts against the limit the dump was written near.
+pub(crate) fn drop_cached_pages(file: &std::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: an advice on our own open descriptor; no memory of ours
+        // is involved.
+        let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}

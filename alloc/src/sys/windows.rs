@@ -99,3 +99,6 @@ pub(crate) fn read_own_memory(
 ) -> Result<usize, ReadRefused> {
     Err(ReadRefused::Unsupported)
 }
+
+/// No page-cache advice on Windows.
+pub(crate) fn drop_cached_pages(_file: &std::fs::File) {}

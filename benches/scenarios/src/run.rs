@@ -110,7 +110,9 @@ pub fn snapshots(dir: &Path) -> Vec<String> {
 /// judges the report against `truth`.
 pub fn analyse(dir: &Path, truth: &Truth) -> Result<(leaks::Report, Outcome), String> {
     let snapshots = dir.join(SNAPSHOTS).display().to_string();
-    let loaded = load::many(&[snapshots]).map_err(|e| format!("{e:#}"))?;
+    let mut loaded = load::many(&[snapshots]).map_err(|e| format!("{e:#}"))?;
+    // Automatic dumps keep bare addresses: named from the scenario's binary.
+    heapsnap_report::symbolize::name_from_this_machine(&mut loaded);
     let report = leaks::leaks(&loaded, &leaks::Options::default()).map_err(|e| e.to_string())?;
     // The window the report analysed: its snapshots, teardown left out.
     let mut times: Vec<u64> = loaded
