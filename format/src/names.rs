@@ -350,6 +350,46 @@ pub fn is_outside_program(frame: &Frame) -> bool {
     is_library_frame(frame) || is_dependency_frame(frame)
 }
 
+/// The program's own crates, for frames that carry no source path (a build
+/// without debug information): the crates whose `main` the runtime called
+/// (`app::main`). Empty when no stack reaches `main`.
+pub fn program_crates(frames: &[Frame]) -> Vec<String> {
+    let mut crates: Vec<String> = frames
+        .iter()
+        .filter_map(|f| f.function.as_deref())
+        .filter_map(|name| name.strip_suffix("::main"))
+        .filter(|krate| !krate.is_empty() && !krate.contains([':', '<', ' ']))
+        .filter(|krate| !matches!(*krate, "std" | "core" | "alloc"))
+        .map(str::to_owned)
+        .collect();
+    crates.sort();
+    crates.dedup();
+    crates
+}
+
+/// The crate a function belongs to: the first segment of its path (of the
+/// type a method is of: `<app::Store>::put` is `app`'s, `<Vec<T> as
+/// app::Trait>::f` the standard library's).
+pub fn crate_of(function: &str) -> &str {
+    let path = function.trim_start_matches('<');
+    path.split("::").next().unwrap_or(path)
+}
+
+/// [`is_outside_program`], and for a frame without a source path (no debug
+/// information), outside when its crate is not one of `program` (see
+/// [`program_crates`]; none known: judged by name alone).
+pub fn is_outside(frame: &Frame, program: &[String]) -> bool {
+    if is_outside_program(frame) {
+        return true;
+    }
+    match (&frame.file, frame.function.as_deref()) {
+        (None, Some(function)) if !program.is_empty() => {
+            !program.iter().any(|krate| krate == crate_of(function))
+        }
+        _ => false,
+    }
+}
+
 /// A source path shortened for reading: the standard library's from
 /// `library/`, a registry crate's from its `name-version/` directory, a
 /// program's from its `src/`, `examples/`, `tests/` or `benches/`
@@ -404,6 +444,31 @@ pub fn function_name(frame: &Frame) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_paths_the_programs_crates_are_those_of_main() {
+        let frame = |function: &str| Frame {
+            function: Some(function.to_owned()),
+            ..Frame::default()
+        };
+        let frames = [
+            frame("prometheus::vec::MetricVec<T>::with_label_values"),
+            frame("label_cardinality::record_request"),
+            frame("label_cardinality::main"),
+            frame("std::rt::lang_start_internal"),
+            frame("<label_cardinality::Metrics>::new"),
+        ];
+        let program = program_crates(&frames);
+        assert_eq!(program, ["label_cardinality"]);
+        assert!(is_outside(&frames[0], &program));
+        assert!(!is_outside(&frames[1], &program));
+        assert!(!is_outside(&frames[4], &program));
+        // With a source path, the path decides.
+        let mut with_file = frame("prometheus::vec::MetricVec<T>::with_label_values");
+        with_file.file = Some("/app/src/vec.rs".into());
+        assert!(!is_outside(&with_file, &program));
+        assert!(!is_outside(&frames[0], &[]));
+    }
 
     #[test]
     fn qualified_self_types() {

@@ -105,6 +105,12 @@ enum Shape {
     Box(Elem),
     Arc(Elem),
     Rc(Elem),
+    /// `Box::new_uninit`'s out-of-line part: a box of a type the next
+    /// frames may say.
+    BoxUninit,
+    /// A constructor of a type that is no collection (`<Block<T>>::new`):
+    /// a box allocated right inside it is a `Box<Self>`.
+    Constructed(String),
 }
 
 const PRIMITIVES: [&str; 17] = [
@@ -264,6 +270,15 @@ fn shape_of_type(ty: &str, trait_path: Option<&str>) -> Option<Shape> {
     Some(shape)
 }
 
+/// A constructor (`new`, `new_*`, `default`) of a concrete type that is
+/// no collection.
+fn constructor(self_ty: &str, function: &str, trait_path: Option<&str>) -> Option<Shape> {
+    let method = function.rsplit("::").next()?;
+    let builds = method == "new" || method.starts_with("new_") || method == "default";
+    let concrete = self_ty.contains("::") && trait_path.is_none_or(|t| t.ends_with("Default"));
+    (builds && concrete).then(|| Shape::Constructed(without_defaults(self_ty)))
+}
+
 /// Which collection's source a file is, for frames with short names.
 /// Arguments are the short name's generic arguments (`push<T, A>`: `T`
 /// first, as the impl declares them).
@@ -326,10 +341,13 @@ fn shape_of_frame(frame: &Frame) -> Option<Shape> {
         }
     }
     if let Some((self_ty, trait_path)) = qualified_self(function) {
-        return vec_literal(self_ty, function).or_else(|| shape_of_type(self_ty, trait_path));
+        return vec_literal(self_ty, function)
+            .or_else(|| shape_of_type(self_ty, trait_path))
+            .or_else(|| constructor(self_ty, function, trait_path));
     }
     let (path, args) = turbofish(function);
     match path {
+        "alloc::boxed::box_new_uninit" => return Some(Shape::BoxUninit),
         "alloc::vec::from_elem" => return Some(Shape::Vec(concrete(args.first()))),
         "alloc::fmt::format" | "alloc::fmt::format::format_inner" => return Some(Shape::String),
         _ => {}
@@ -445,6 +463,8 @@ fn full_name(shape: &Shape) -> String {
         Box(t) => format!("Box<{}>", elem(t)),
         Arc(t) => format!("Arc<{}>", elem(t)),
         Rc(t) => format!("Rc<{}>", elem(t)),
+        BoxUninit => "Box<?>".into(),
+        Constructed(_) => "?".into(),
     }
 }
 
@@ -494,6 +514,21 @@ fn combine(shapes: impl Iterator<Item = Option<Shape>>) -> TypeName {
         let Some(shape) = shape else {
             continue;
         };
+        // A constructor names only a box allocated right inside it; an
+        // untyped box yields to whatever the next frames say.
+        match (&found, &shape) {
+            (Some(Shape::BoxUninit), Shape::Constructed(ty)) => {
+                found = Some(Shape::Box(Some(ty.clone())));
+                continue;
+            }
+            (_, Shape::Constructed(_)) => continue,
+            (Some(_), Shape::BoxUninit) => continue,
+            (Some(Shape::BoxUninit), _) => {
+                found = Some(shape);
+                continue;
+            }
+            _ => {}
+        }
         found = match &found {
             None => Some(shape),
             Some(current) => match refine(current, &shape) {
@@ -577,6 +612,29 @@ mod tests {
             ]),
             "Arc<Conn>"
         );
+    }
+
+    /// A box allocated right inside a constructor of a type that is no
+    /// collection is that type's box (a channel's block, a task's cell);
+    /// a constructor above anything else says nothing.
+    #[test]
+    fn a_box_made_in_a_constructor_is_a_box_of_its_type() {
+        assert_eq!(
+            short(&[
+                "alloc::boxed::box_new_uninit",
+                "<tokio::sync::mpsc::block::Block<app::Notice>>::new",
+            ]),
+            "Box<Block<Notice>>"
+        );
+        assert_eq!(
+            short(&[
+                "<alloc::raw_vec::RawVec<u8>>::grow_one",
+                "<alloc::vec::Vec<u8>>::push",
+                "<app::Parser>::new",
+            ]),
+            "Vec<u8>"
+        );
+        assert_eq!(short(&["<app::Parser>::new"]), "?");
     }
 
     #[test]

@@ -234,10 +234,12 @@ pub enum FlameBy {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The base snapshot (before).
+    /// The base snapshot (before); or a directory of dumps alone, to
+    /// compare the first and the newest snapshots taken while its run
+    /// served.
     pub base: String,
     /// The new snapshot (after).
-    pub new: String,
+    pub new: Option<String>,
     /// Exit with status 1 when the live heap grew by more than this: a size
     /// (5MiB) or a percentage of the base heap (10%). With sampled
     /// snapshots, only growth beyond the limit with --confidence counts.

@@ -83,6 +83,7 @@ impl Prepare {
             named.append(&mut outcome.named);
             unmatched.extend(outcome.unmatched);
         }
+        symbolize::share_names_within_processes(loaded);
         for why in &unmatched {
             eprintln!("heapsnap: warning: no debug information for {why}");
         }
@@ -99,16 +100,40 @@ impl Prepare {
     }
 }
 
-/// The snapshot `path` names (a directory: its newest, said on standard
-/// error), prepared, with `filter` applied.
+/// The snapshot `path` names (a directory: its run's newest taken while
+/// it served, see [`serving`]), prepared, with `filter` applied.
 fn load_newest(path: &str, filter: &SiteFilter, prepare: &mut Prepare) -> Result<Loaded> {
-    let mut loaded = load::newest(path)?;
-    if path != "-" && Path::new(path).is_dir() {
-        eprintln!("heapsnap: {path}: the newest snapshot, {}", loaded.source);
-    }
-    prepare.apply(std::slice::from_mut(&mut loaded));
+    let mut loaded = if path != "-" && Path::new(path).is_dir() {
+        serving(path, prepare)?.pop().context("no snapshot")?
+    } else {
+        let mut one = load::newest(path)?;
+        prepare.apply(std::slice::from_mut(&mut one));
+        one
+    };
     site_filter(filter)?.apply(&mut loaded);
     Ok(loaded)
+}
+
+/// The snapshots of the run in directory `dir` taken while it served (its
+/// teardown left out: `leaks::serving_snapshots`), prepared, oldest first;
+/// which ones, said on standard error.
+fn serving(dir: &str, prepare: &mut Prepare) -> Result<Vec<Loaded>> {
+    let mut loaded = load::many(&[dir.to_owned()])?;
+    prepare.apply(&mut loaded);
+    let (kept, note) = leaks::serving_snapshots(&loaded, None)?;
+    let sources: Vec<String> = kept.iter().map(|l| l.source.clone()).collect();
+    if let Some(note) = note {
+        eprintln!("heapsnap: {dir}: {note}");
+    }
+    if let Some(newest) = sources.last() {
+        eprintln!("heapsnap: {dir}: the newest snapshot taken while the program served, {newest}");
+    }
+    let mut chosen: Vec<Loaded> = loaded
+        .into_iter()
+        .filter(|l| sources.contains(&l.source))
+        .collect();
+    chosen.sort_by_key(|l| sources.iter().position(|s| *s == l.source));
+    Ok(chosen)
 }
 
 /// Says on standard error, once, what the build of the newest of `loaded`
@@ -239,9 +264,29 @@ fn flamegraph(args: FlamegraphArgs, prepare: &mut Prepare) -> Result<Outcome> {
 
 fn diff(args: DiffArgs, prepare: &mut Prepare) -> Result<Outcome> {
     let filter = site_filter(&args.filter)?;
-    let mut both = [load::one(&args.base)?, load::one(&args.new)?];
-    prepare.apply(&mut both);
-    let [mut base, mut new] = both;
+    let [mut base, mut new] = match &args.new {
+        Some(new) => {
+            let mut both = [load::one(&args.base)?, load::one(new)?];
+            prepare.apply(&mut both);
+            both
+        }
+        // A directory alone: the first and the newest snapshots of its run
+        // taken while it served.
+        None if args.base != "-" && Path::new(&args.base).is_dir() => {
+            let mut run = serving(&args.base, prepare)?;
+            if run.len() < 2 {
+                bail!("{}: needs two snapshots of one run to compare", args.base);
+            }
+            let new = run.pop().context("no snapshot")?;
+            let base = run.swap_remove(0);
+            eprintln!(
+                "heapsnap: {}: comparing {} with {}",
+                args.base, base.source, new.source
+            );
+            [base, new]
+        }
+        None => bail!("diff needs two snapshots (BASE NEW), or a directory of one run"),
+    };
     filter.apply(&mut base);
     filter.apply(&mut new);
     let mut options = diff::Options::default();

@@ -112,12 +112,7 @@ fn weights(loaded: &Loaded, options: &Options) -> BTreeMap<String, u64> {
         .collect();
     // Frames of the standard library and of dependencies (an async
     // runtime's scheduler) at the root are scaffolding every stack shares.
-    let library: Vec<bool> = loaded
-        .snapshot
-        .frames
-        .iter()
-        .map(view::is_outside_program)
-        .collect();
+    let library: Vec<bool> = view::outside_program(&loaded.snapshot);
     let mut weights = BTreeMap::new();
     for view in view::sites(&loaded.snapshot) {
         let weight = options.metric.of(&view);

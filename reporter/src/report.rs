@@ -243,11 +243,7 @@ impl Builder {
     fn add(&mut self, loaded: &Loaded) -> Vec<(u32, Figures)> {
         let snapshot = &loaded.snapshot;
         let ids = self.functions.for_snapshot(snapshot);
-        let outside: Vec<bool> = snapshot
-            .frames
-            .iter()
-            .map(view::is_outside_program)
-            .collect();
+        let outside: Vec<bool> = view::outside_program(snapshot);
         let mut figures: HashMap<u32, Figures> = HashMap::new();
         for site in view::sites(snapshot) {
             let key = site.key(ids);

@@ -13,8 +13,21 @@ use heapsnap_format::Snapshot;
 use heapsnap_format::snapshot::{Frame, Site};
 use serde::Serialize;
 
+pub(crate) use heapsnap_format::names::function_name;
 use heapsnap_format::names::short_file_path;
-pub(crate) use heapsnap_format::names::{function_name, is_outside_program};
+
+/// For each of `snapshot`'s frames, whether it is outside the program's
+/// own code (the standard library's, a dependency's): by source path, and
+/// without one (no debug information), by crate (see
+/// `names::program_crates`).
+pub fn outside_program(snapshot: &Snapshot) -> Vec<bool> {
+    let program = heapsnap_format::names::program_crates(&snapshot.frames);
+    snapshot
+        .frames
+        .iter()
+        .map(|f| heapsnap_format::names::is_outside(f, &program))
+        .collect()
+}
 use heapsnap_format::types::{Inference, TypeName};
 
 /// A site with what the reporter derives from it.
@@ -39,6 +52,8 @@ pub struct SiteView<'a> {
     /// snapshot and shared by its sites: a long name is never copied per
     /// site.
     names: Rc<[Rc<str>]>,
+    /// Whether each of the snapshot's frames is outside the program.
+    outside: Rc<[bool]>,
 }
 
 impl<'a> SiteView<'a> {
@@ -107,7 +122,8 @@ impl<'a> SiteView<'a> {
             .skip(self.library_depth + 1)
             .filter_map(|&i| {
                 let frame = self.all_frames.get(i as usize)?;
-                Some((self.name(i), frame.line, is_outside_program(frame)))
+                let outside = self.outside.get(i as usize).copied().unwrap_or(true);
+                Some((self.name(i), frame.line, outside))
             })
     }
 
@@ -263,7 +279,12 @@ impl Location {
 pub fn sites(snapshot: &Snapshot) -> Vec<SiteView<'_>> {
     // A site's location is its first frame of the program's own code: not
     // the standard library's, not a dependency's.
-    let library: Vec<bool> = snapshot.frames.iter().map(is_outside_program).collect();
+    let library: Rc<[bool]> = outside_program(snapshot).into();
+    let by_name: Vec<bool> = snapshot
+        .frames
+        .iter()
+        .map(heapsnap_format::names::is_outside_program)
+        .collect();
     let inference = Inference::new(&snapshot.frames);
     let names: Rc<[Rc<str>]> = snapshot
         .frames
@@ -284,10 +305,20 @@ pub fn sites(snapshot: &Snapshot) -> Vec<SiteView<'_>> {
             let (library_depth, inferred, short, full) = by_stack
                 .entry(site.stack)
                 .or_insert_with(|| {
-                    let depth = stack
-                        .iter()
-                        .take_while(|&&i| library.get(i as usize).copied().unwrap_or(true))
-                        .count();
+                    let outside = |flags: &[bool]| {
+                        stack
+                            .iter()
+                            .take_while(|&&i| flags.get(i as usize).copied().unwrap_or(true))
+                            .count()
+                    };
+                    // A stack with no frame of the program's crates (its
+                    // functions inlined into a dependency's, in a build
+                    // without debug information) is placed at its first
+                    // frame outside the standard library.
+                    let mut depth = outside(&library);
+                    if depth == stack.len() {
+                        depth = outside(&by_name);
+                    }
                     let ty = inference.infer(&stack[..depth]);
                     let (short, full) = (Rc::from(ty.short.as_str()), Rc::from(ty.full.as_str()));
                     (depth, Rc::new(ty), short, full)
@@ -310,6 +341,7 @@ pub fn sites(snapshot: &Snapshot) -> Vec<SiteView<'_>> {
                 ty_short,
                 ty_full,
                 names: Rc::clone(&names),
+                outside: Rc::clone(&library),
             }
         })
         .collect()

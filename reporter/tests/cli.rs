@@ -1094,3 +1094,62 @@ fn a_directory_is_ordered_by_its_numbers() {
         "{stderr}"
     );
 }
+
+/// A run that ended gracefully: its state dropped over six snapshots of
+/// its last two seconds (a real run of `benches/field`'s session store,
+/// 5 s of traffic at 512 KiB, dumps every 500 ms). Every command on the
+/// directory takes the newest snapshot taken while it served, says so, and
+/// the leak's holder is named.
+#[test]
+fn a_directory_means_its_run_while_it_served() {
+    let dir = data("snapshots/drain");
+    let serving = "heapsnap-000010-13932-growth";
+    for args in [
+        vec!["top"],
+        vec!["pprof", "-o", "-"],
+        vec!["flamegraph", "-o", "-"],
+    ] {
+        let output = heapsnap()
+            .arg(args[0])
+            .arg(&dir)
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("taken during teardown"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains(serving), "{args:?}: {stderr}");
+    }
+    let top = heapsnap().arg("top").arg(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&top.stdout);
+    assert!(stdout.contains("read_request_body"), "{stdout}");
+    let diff = heapsnap().arg("diff").arg(&dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&diff.stderr);
+    assert!(
+        stderr.contains("comparing")
+            && stderr.contains("heapsnap-000001-13932-start")
+            && stderr.contains(serving),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&diff.stdout);
+    assert!(stdout.contains("read_request_body"), "{stdout}");
+    let leaks = heapsnap()
+        .args(["leaks", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&leaks.stdout).unwrap();
+    let first = &report["suspects"][0];
+    assert_eq!(first["type"], "HashMap<u64, Vec<u8>>", "{report:#}");
+    assert!(
+        first["function"]
+            .as_str()
+            .unwrap()
+            .ends_with("SessionStore>::open")
+    );
+    assert_eq!(first["holder_evidence"]["kind"], "pointers");
+    assert_eq!(report["snapshots"], 10);
+}

@@ -340,22 +340,41 @@ pub fn leaks(loaded: &[Loaded], options: &Options) -> Result<Report, Error> {
 }
 
 /// The snapshots of the run [`leaks`] analyses first, in the order they
-/// were taken: the newest run with two snapshots or more (or `pid`'s run);
-/// when no run has two, the newest snapshot alone.
+/// were taken, while it served: the newest run with two snapshots or more
+/// (or `pid`'s run), without the snapshots of its teardown (see
+/// [`serving_snapshots`]); when no run has two, the newest snapshot alone.
 pub fn run_snapshots(loaded: &[Loaded], pid: Option<u32>) -> Result<Vec<&Loaded>, Error> {
+    serving_snapshots(loaded, pid).map(|(snapshots, _)| snapshots)
+}
+
+/// [`run_snapshots`], and the note saying which snapshots were left out as
+/// teardown, if any: a program that ends gracefully lets go of its state
+/// over seconds, and what it held while it served is what every command
+/// shows of a run.
+pub fn serving_snapshots(
+    loaded: &[Loaded],
+    pid: Option<u32>,
+) -> Result<(Vec<&Loaded>, Option<String>), Error> {
     let choice = pid.map_or(RunChoice::Newest, RunChoice::Pid);
     match series::pick_runs(loaded, choice) {
-        Ok(runs) => Ok(runs
-            .into_iter()
-            .next()
-            .map(|run| run.snapshots)
-            .unwrap_or_default()),
-        Err(Error::OneSnapshot { .. }) => Ok(loaded
-            .iter()
-            .filter(|l| pid.is_none_or(|pid| l.snapshot.process.pid == pid))
-            .max_by_key(|l| (l.snapshot.taken_at_ms, l.snapshot.seq))
-            .into_iter()
-            .collect()),
+        Ok(runs) => {
+            let mut snapshots = runs
+                .into_iter()
+                .next()
+                .map(|run| run.snapshots)
+                .unwrap_or_default();
+            let note = series::leave_out_teardown(&mut snapshots);
+            Ok((snapshots, note))
+        }
+        Err(Error::OneSnapshot { .. }) => Ok((
+            loaded
+                .iter()
+                .filter(|l| pid.is_none_or(|pid| l.snapshot.process.pid == pid))
+                .max_by_key(|l| (l.snapshot.taken_at_ms, l.snapshot.seq))
+                .into_iter()
+                .collect(),
+            None,
+        )),
         Err(err) => Err(err),
     }
 }

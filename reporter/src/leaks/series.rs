@@ -458,7 +458,7 @@ fn runs_note(runs: &[(RunKey, Vec<&Loaded>)], chosen: &[usize]) -> String {
 /// that lets go of its state does not replace it, where a cache that turns
 /// its old entries over does). The snapshots after the turn are left out,
 /// and said so; the earliest such turn in the later half of the run wins.
-fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<String> {
+pub(super) fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<String> {
     let n = snapshots.len();
     if n < 4 {
         return None;
