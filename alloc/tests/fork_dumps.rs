@@ -10,7 +10,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: heapsnap::Profiler<heapsnap::Jemalloc> = heapsnap::Profiler::new(heapsnap::Jemalloc);
@@ -96,39 +96,18 @@ fn fork_children(dir: &std::path::Path, dumps: Option<&heapsnap::AutoDumpHandle>
     hung
 }
 
-/// Waits for a child: `None` when it exited with status 0; its stacks (from
-/// gdb, where installed) when it was still running after `CHILD_LIMIT`
-/// (then killed). A child that failed fails the test.
+/// Waits for a child: `None` when it exited with status 0; its stacks
+/// when it was still running after `CHILD_LIMIT` (then killed). A child
+/// that failed fails the test.
 fn wait(pid: libc::pid_t) -> Option<String> {
-    let deadline = Instant::now() + CHILD_LIMIT;
-    loop {
-        let mut status = 0;
-        // SAFETY: waits for our own child without blocking.
-        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+    match common::stress::wait_or_stacks(pid, CHILD_LIMIT) {
+        Ok(status) => {
             assert!(
                 libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
                 "a child's dump failed: status {status}"
             );
-            return None;
+            None
         }
-        if Instant::now() > deadline {
-            let stacks = std::process::Command::new("gdb")
-                .args([
-                    "-batch",
-                    "-p",
-                    &pid.to_string(),
-                    "-ex",
-                    "thread apply all bt",
-                ])
-                .output()
-                .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-                .unwrap_or_else(|e| format!("(no stacks: gdb: {e})"));
-            // SAFETY: kills our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            // SAFETY: reaps it.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-            return Some(stacks);
-        }
-        std::thread::sleep(Duration::from_millis(5));
+        Err(stacks) => Some(stacks),
     }
 }

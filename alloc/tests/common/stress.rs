@@ -292,15 +292,25 @@ pub fn fork_during_snapshots(forks: usize) {
 /// after `limit` is deadlocked: its threads' stacks (from gdb, when it is
 /// installed) go into the failure message, then it is killed.
 fn wait_for_child(pid: libc::pid_t, limit: Duration) {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        let mut status = 0;
-        // SAFETY: waits for our own child without blocking.
-        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if done == pid {
+    match wait_or_stacks(pid, limit) {
+        Ok(status) => {
             assert!(libc::WIFEXITED(status), "child died: status {status}");
             assert_eq!(libc::WEXITSTATUS(status), 0, "child's snapshot failed");
-            return;
+        }
+        Err(stacks) => panic!("the forked child deadlocked; its stacks:\n{stacks}"),
+    }
+}
+
+/// Waits for our child `pid`: its wait status when it ends within `limit`;
+/// else its threads' stacks (from gdb, when it is installed), after which
+/// it is killed and reaped.
+pub fn wait_or_stacks(pid: libc::pid_t, limit: Duration) -> Result<i32, String> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child without blocking.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            return Ok(status);
         }
         if std::time::Instant::now() > deadline {
             let stacks = std::process::Command::new("gdb")
@@ -314,10 +324,13 @@ fn wait_for_child(pid: libc::pid_t, limit: Duration) {
                 .output()
                 .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
                 .unwrap_or_else(|e| format!("(no stacks: gdb: {e})"));
-            // SAFETY: kills our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("the forked child deadlocked; its stacks:\n{stacks}");
+            // SAFETY: kills our own child, then reaps it.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            return Err(stacks);
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
