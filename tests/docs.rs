@@ -14,10 +14,15 @@ fn root() -> PathBuf {
 /// The files whose words are checked: the docs, the README, the benchmark
 /// notes and the changelog, and the manifests' comments.
 fn documents(root: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = ["README.md", "BENCHMARKS.md", "Cargo.toml", "alloc/Cargo.toml"]
-        .iter()
-        .map(|f| root.join(f))
-        .collect();
+    let mut files: Vec<PathBuf> = [
+        "README.md",
+        "BENCHMARKS.md",
+        "Cargo.toml",
+        "alloc/Cargo.toml",
+    ]
+    .iter()
+    .map(|f| root.join(f))
+    .collect();
     for entry in std::fs::read_dir(root.join("docs")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "md") {
@@ -88,7 +93,14 @@ fn cited(path: &Path) -> Vec<String> {
 fn as_path(word: &str) -> Option<&str> {
     let word = word.split([':', ' ']).next()?;
     let tops = [
-        "alloc/", "format/", "reporter/", "tests/", "benches/", "examples/", "docs/", "fuzz/",
+        "alloc/",
+        "format/",
+        "reporter/",
+        "tests/",
+        "benches/",
+        "examples/",
+        "docs/",
+        "fuzz/",
     ];
     let known_top = tops.iter().any(|t| word.starts_with(t));
     let source = [".rs", ".py", ".md", ".toml", ".sh", ".js", ".css", ".html"]
@@ -128,8 +140,8 @@ fn every_path_and_function_the_docs_cite_exists() {
                 // A test's name must be a test; a shorter name (a field, a
                 // system call) must be somewhere in the sources.
                 let test_like = function.matches('_').count() >= 4;
-                let exists = functions.contains(function)
-                    || (!test_like && sources.contains(function));
+                let exists =
+                    functions.contains(function) || (!test_like && sources.contains(function));
                 if !exists {
                     missing.push(format!("{name}: function `{function}`"));
                 }

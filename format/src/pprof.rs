@@ -257,7 +257,15 @@ pub fn profile(snapshot: &Snapshot) -> Profile {
                 ..Label::default()
             });
         }
-        let location_id = out.locations(stack, &snapshot.frames, &mapping);
+        // The stack starts at the program's allocating frame: the
+        // allocation machinery (`RawVec::grow_one`) would take every flat
+        // byte from the program's functions. The type is a label.
+        let shown = if library < stack.len() {
+            &stack[library..]
+        } else {
+            stack
+        };
+        let location_id = out.locations(shown, &snapshot.frames, &mapping);
         sample.push(Sample {
             location_id,
             value: vec![

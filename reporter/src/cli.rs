@@ -219,6 +219,11 @@ pub struct FlamegraphArgs {
     /// flamegraph.pl's input) instead of an SVG.
     #[arg(long)]
     pub folded: bool,
+    /// Keep the allocation machinery (`RawVec::grow_one`, hashbrown's
+    /// `reserve_rehash`) between the program's frame and the type at the
+    /// tip of each stack.
+    #[arg(long)]
+    pub allocation_frames: bool,
     #[command(flatten)]
     pub filter: SiteFilter,
 }

@@ -250,6 +250,7 @@ fn flamegraph(args: FlamegraphArgs, prepare: &mut Prepare) -> Result<Outcome> {
     options.metric = args.metric.into();
     options.by_type = args.by == FlameBy::Type;
     options.title = args.title;
+    options.library_tip = args.allocation_frames;
     output::file(&args.output, |out| {
         if args.folded {
             flame::folded(&loaded, &options)

@@ -65,6 +65,10 @@ pub struct Options {
     pub by_type: bool,
     /// A title instead of the generated one.
     pub title: Option<String>,
+    /// Keep the allocation machinery between the program's allocating
+    /// frame and the type at the tip (`RawVec::grow_one`, hashbrown's
+    /// `reserve_rehash`): by default a stack ends at the program's frame.
+    pub library_tip: bool,
 }
 
 /// A frame name safe in the folded format, where `;` separates frames
@@ -80,11 +84,25 @@ fn sanitize(name: &str) -> String {
 /// The folded stack of a site: outermost frame first, type last (or first,
 /// `by_type`). `names` holds every frame's sanitised name, `library` whether
 /// it is the standard library's.
-fn folded_stack(view: &SiteView<'_>, names: &[String], library: &[bool], by_type: bool) -> String {
+fn folded_stack(
+    view: &SiteView<'_>,
+    names: &[String],
+    library: &[bool],
+    options: &Options,
+) -> String {
+    let by_type = options.by_type;
     let ty = format!("[{}]", sanitize(&view.ty.short));
-    let frames = view
-        .program_frames(library)
-        .filter_map(|i| names.get(i as usize));
+    let program: Vec<u32> = view.program_frames(library).collect();
+    // The allocation machinery inside the program's frame, cut unless
+    // asked for (a stack without a program frame keeps it all).
+    let keep = if options.library_tip || view.library_depth >= view.stack.len() {
+        program.len()
+    } else {
+        program.len().saturating_sub(view.library_depth)
+    };
+    let frames = program[..keep]
+        .iter()
+        .filter_map(|&i| names.get(i as usize));
     let mut folded = String::with_capacity(64 * (view.stack.len() + 1));
     let mut push = |part: &str| {
         if !folded.is_empty() {
@@ -118,7 +136,7 @@ fn weights(loaded: &Loaded, options: &Options) -> BTreeMap<String, u64> {
         let weight = options.metric.of(&view);
         if weight > 0 {
             *weights
-                .entry(folded_stack(&view, &names, &library, options.by_type))
+                .entry(folded_stack(&view, &names, &library, options))
                 .or_insert(0) += weight;
         }
     }

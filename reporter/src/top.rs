@@ -96,10 +96,9 @@ pub fn top(loaded: &Loaded, options: &Options) -> Report {
     let mut index: HashMap<String, usize> = HashMap::new();
     for site in &views {
         let key = match options.by {
-            GroupBy::Site => {
-                groups.push(vec![site]);
-                continue;
-            }
+            // What a person sees of a site: its frames' functions and lines
+            // (two return addresses inside one line are one place).
+            GroupBy::Site => site.visible_key(),
             GroupBy::Type => site.ty.full.clone(),
             GroupBy::Tag => site.site.tag.clone().unwrap_or_default(),
             GroupBy::Function => site

@@ -105,6 +105,23 @@ impl<'a> SiteView<'a> {
         self.stack.iter().map(|&i| self.name(i)).collect()
     }
 
+    /// The site as a person reads it: its tag and its frames' functions,
+    /// files and lines (not their addresses), as one string to group by.
+    pub fn visible_key(&self) -> String {
+        let mut key = self.site.tag.clone().unwrap_or_default();
+        for &i in self.stack {
+            let frame = self.all_frames.get(i as usize);
+            key.push('\u{1}');
+            key.push_str(&self.name(i));
+            if let Some(frame) = frame {
+                key.push('\u{2}');
+                key.push_str(frame.file.as_deref().unwrap_or(""));
+                key.push_str(&frame.line.map_or(String::new(), |l| l.to_string()));
+            }
+        }
+        key
+    }
+
     /// The function name of the snapshot's frame `index` (shared).
     pub fn name(&self, index: u32) -> Rc<str> {
         self.names

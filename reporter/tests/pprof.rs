@@ -149,6 +149,15 @@ fn go_tool_pprof_reads_it() {
     );
     assert!(text.contains("Type: inuse_space"), "{text}");
     assert!(text.contains("ci_workload::load"), "{text}");
+    // Flat bytes go to the program's allocating functions, not to the
+    // allocation machinery (`RawVecInner::try_allocate_in`).
+    let first_row = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("flat"))
+        .nth(1)
+        .unwrap_or("");
+    assert!(first_row.contains("ci_workload::"), "{text}");
+    assert!(!text.contains("raw_vec"), "{text}");
     let text = pprof(
         &go,
         dir.path(),
