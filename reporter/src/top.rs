@@ -94,11 +94,27 @@ pub fn top(loaded: &Loaded, options: &Options) -> Report {
     let total = loaded.snapshot.heap_bytes() as f64;
     let mut groups: Vec<Vec<&SiteView<'_>>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
+    // What a person sees of a site: its tag and its frames' functions,
+    // files and lines (two return addresses inside one line are one place).
+    let places = view::place_ids(&loaded.snapshot);
+    let mut by_place: HashMap<(Option<&str>, Vec<u32>), usize> = HashMap::new();
     for site in &views {
         let key = match options.by {
-            // What a person sees of a site: its frames' functions and lines
-            // (two return addresses inside one line are one place).
-            GroupBy::Site => site.visible_key(),
+            GroupBy::Site => {
+                let place: Vec<u32> = site
+                    .stack
+                    .iter()
+                    .map(|&i| places.get(i as usize).copied().unwrap_or(u32::MAX))
+                    .collect();
+                let at = *by_place
+                    .entry((site.site.tag.as_deref(), place))
+                    .or_insert_with(|| {
+                        groups.push(Vec::new());
+                        groups.len() - 1
+                    });
+                groups[at].push(site);
+                continue;
+            }
             GroupBy::Type => site.ty.full.clone(),
             GroupBy::Tag => site.site.tag.clone().unwrap_or_default(),
             GroupBy::Function => site

@@ -105,23 +105,6 @@ impl<'a> SiteView<'a> {
         self.stack.iter().map(|&i| self.name(i)).collect()
     }
 
-    /// The site as a person reads it: its tag and its frames' functions,
-    /// files and lines (not their addresses), as one string to group by.
-    pub fn visible_key(&self) -> String {
-        let mut key = self.site.tag.clone().unwrap_or_default();
-        for &i in self.stack {
-            let frame = self.all_frames.get(i as usize);
-            key.push('\u{1}');
-            key.push_str(&self.name(i));
-            if let Some(frame) = frame {
-                key.push('\u{2}');
-                key.push_str(frame.file.as_deref().unwrap_or(""));
-                key.push_str(&frame.line.map_or(String::new(), |l| l.to_string()));
-            }
-        }
-        key
-    }
-
     /// The function name of the snapshot's frame `index` (shared).
     pub fn name(&self, index: u32) -> Rc<str> {
         self.names
@@ -153,6 +136,23 @@ impl<'a> SiteView<'a> {
             functions: self.stack.iter().map(|&i| names.of_frame(i)).collect(),
         }
     }
+}
+
+/// For each of `snapshot`'s frames, the id of what a person sees of it:
+/// its function, file and line (frames that differ only in their return
+/// address, two calls on one line, share an id). Names are compared in
+/// place, not copied.
+pub fn place_ids(snapshot: &Snapshot) -> Vec<u32> {
+    let mut ids: HashMap<(Option<&str>, Option<&str>, Option<u32>, bool), u32> = HashMap::new();
+    snapshot
+        .frames
+        .iter()
+        .map(|f| {
+            let next = ids.len() as u32;
+            *ids.entry((f.function.as_deref(), f.file.as_deref(), f.line, f.inlined))
+                .or_insert(next)
+        })
+        .collect()
 }
 
 /// The longest name a view shows (a flamegraph's frame, the HTML report's
