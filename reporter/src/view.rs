@@ -143,7 +143,9 @@ impl<'a> SiteView<'a> {
 /// address, two calls on one line, share an id). Names are compared in
 /// place, not copied.
 pub fn place_ids(snapshot: &Snapshot) -> Vec<u32> {
-    let mut ids: HashMap<(Option<&str>, Option<&str>, Option<u32>, bool), u32> = HashMap::new();
+    /// Function, file, line, inlined.
+    type Place<'a> = (Option<&'a str>, Option<&'a str>, Option<u32>, bool);
+    let mut ids: HashMap<Place<'_>, u32> = HashMap::new();
     snapshot
         .frames
         .iter()
