@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use heapsnap_format::units;
 
-use crate::dump::files;
+use crate::dump::{self, files};
 use crate::record::settings::{self, MAX_FRAMES_LIMIT, Symbolize};
 use crate::sys::{self, EnvValue, clock};
 
@@ -163,13 +163,13 @@ pub(crate) fn set_interval(bytes: u64) {
 
 /// Automatic-dump settings from the environment, when `HEAPSNAP_DIR` is set.
 /// Read with `getenv` too: this runs on the allocator's slow path.
-pub(crate) fn auto_dump() -> Option<crate::AutoDump> {
-    let mut dump = crate::AutoDump::new(text(&env(c"HEAPSNAP_DIR")?));
+pub(crate) fn auto_dump() -> Option<dump::Settings> {
+    let mut dump = dump::Settings::new(text(&env(c"HEAPSNAP_DIR")?).into());
     if let Some(value) = env(c"HEAPSNAP_DUMP_INTERVAL") {
         let text = text(&value);
         match units::parse_duration(text) {
-            _ if off(text) => dump = dump.interval(None),
-            Ok(interval) => dump = dump.interval(Some(interval)),
+            _ if off(text) => dump.interval = None,
+            Ok(interval) => dump.interval = Some(interval),
             Err(err) => warn("HEAPSNAP_DUMP_INTERVAL", text, err.reason().as_bytes()),
         }
     }
@@ -187,37 +187,37 @@ pub(crate) fn auto_dump() -> Option<crate::AutoDump> {
                 continue;
             }
         };
-        dump = if name == "HEAPSNAP_DUMP_ON_GROWTH" {
-            dump.on_growth(fraction)
+        if name == "HEAPSNAP_DUMP_ON_GROWTH" {
+            dump.growth = fraction;
         } else {
-            dump.near_limit(fraction)
-        };
+            dump.near_limit = fraction;
+        }
     }
     if let Some(value) = env(c"HEAPSNAP_DUMP_ON_SIGNAL") {
-        dump = dump.on_signal(!off(text(&value)));
+        dump.signal = !off(text(&value));
     }
     if let Some(value) = env(c"HEAPSNAP_DUMP_ON_OOM") {
-        dump = dump.on_out_of_memory(!off(text(&value)));
+        dump.on_oom = !off(text(&value));
     }
     if let Some(value) = env(c"HEAPSNAP_DUMP_ON_EXIT") {
-        dump = dump.on_exit(!off(text(&value)));
+        dump.on_exit = !off(text(&value));
     }
     if let Some(value) = env(c"HEAPSNAP_KEEP") {
         let text = text(&value);
         match text.parse::<usize>() {
-            Ok(keep) if keep > 0 => dump = dump.keep(keep),
+            Ok(keep) if keep > 0 => dump.keep = keep,
             _ => warn("HEAPSNAP_KEEP", text, b"expected a number of files"),
         }
     }
     if let Some(value) = env(c"HEAPSNAP_MEMORY_LIMIT") {
         let text = text(&value);
         match units::parse_bytes(text) {
-            Ok(bytes) => dump = dump.memory_limit(Some(bytes)),
+            Ok(bytes) => dump.memory_limit = Some(bytes),
             Err(err) => warn("HEAPSNAP_MEMORY_LIMIT", text, err.reason().as_bytes()),
         }
     }
     if let Some(value) = env(c"HEAPSNAP_MEMORY_LIMIT_FILE") {
-        dump = dump.memory_limit_file(Some(text(&value).into()));
+        dump.memory_limit_file = Some(text(&value).into());
     }
     Some(dump)
 }

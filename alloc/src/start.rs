@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::{config, fork, sys};
+use crate::{config, dump, fork, sys};
 
 /// True once start-up has run.
 static STARTED: AtomicBool = AtomicBool::new(false);
@@ -37,8 +37,8 @@ fn start_once() {
 /// Starts automatic dumps from the environment (`HEAPSNAP_DIR` and
 /// friends).
 fn start_dumps_from_env() {
-    if let Some(dumps) = config::auto_dump()
-        && let Err(err) = dumps.start()
+    if let Some(settings) = config::auto_dump()
+        && let Err(err) = dump::start(settings)
     {
         sys::write_stderr(format!("heapsnap: automatic dumps not started: {err}\n").as_bytes());
     }

@@ -21,8 +21,7 @@ use std::collections::{HashMap, HashSet};
 use heapsnap_format::snapshot::ScanState;
 
 use super::group::Group;
-use super::series::{Points, SiteTrend};
-use super::suspect::is_growing;
+use super::series::{Points, SiteTrend, is_growing};
 use super::{HolderEvidence, Pointers};
 use crate::load::Loaded;
 

@@ -31,12 +31,15 @@ use crate::view::Location;
 
 mod graph;
 mod group;
+mod holding;
 mod series;
 mod suspect;
 
+use graph::Graph;
 use group::groups;
+use series::is_growing;
 use series::{Assembled, Points, RunChoice, SiteTrend, add_points};
-use suspect::{is_growing, suspect, trend_row};
+use suspect::{suspect, trend_row};
 
 pub use crate::trend::Flow;
 
@@ -383,7 +386,8 @@ pub fn serving_snapshots(
 fn analyse(series: Assembled<'_>, options: &Options) -> Report {
     let (first, newest) = (series.first(), series.newest());
     let heap_last = newest.heap_bytes() as f64;
-    let (suspects, possible, in_suspects) = find_suspects(&series, options.min_confidence);
+    let graph = Graph::new(&series.snapshots, &series.site_ids);
+    let (suspects, possible, in_suspects) = find_suspects(&series, &graph, options.min_confidence);
     let mut not_leaking = not_leaking(&series.sites, &in_suspects, heap_last);
     let mut types = by_type(&series);
     if options.limit > 0 {
@@ -399,7 +403,11 @@ fn analyse(series: Assembled<'_>, options: &Options) -> Report {
         interval_bytes: newest.sampling.interval_bytes,
         live_bytes_first: first.totals.live_bytes,
         live_bytes_last: newest.totals.live_bytes,
-        notes: notes(&series, !suspects.is_empty() || !possible.is_empty()),
+        notes: notes(
+            &series,
+            graph.scanned,
+            !suspects.is_empty() || !possible.is_empty(),
+        ),
         suspects,
         possible,
         not_leaking,
@@ -412,9 +420,9 @@ fn analyse(series: Assembled<'_>, options: &Options) -> Report {
 /// The series' notes; one when the newest snapshot merged samples of new
 /// stacks (its site table was full): their growth is in one site per tag,
 /// without a stack; and one when suspects were named without a heap graph.
-fn notes(series: &Assembled<'_>, any_suspect: bool) -> Vec<String> {
+fn notes(series: &Assembled<'_>, graph: bool, any_suspect: bool) -> Vec<String> {
     let mut notes = series.notes.clone();
-    if any_suspect && !series.graph.scanned {
+    if any_suspect && !graph {
         notes.push(
             "the snapshots carry no heap graph (written before format version 3, with HEAPSNAP_SCAN=off, or where memory cannot be read): holders are read from types and stacks"
                 .into(),
@@ -434,12 +442,13 @@ fn notes(series: &Assembled<'_>, any_suspect: bool) -> Vec<String> {
 /// sites they hold.
 fn find_suspects(
     series: &Assembled<'_>,
+    graph: &Graph,
     min_confidence: f64,
 ) -> (Vec<Suspect>, Vec<Suspect>, HashSet<usize>) {
     let all: Vec<&SiteTrend> = series.sites.iter().collect();
     // The heap graph's groups first; the rules of `group` for the sites it
     // did not reach.
-    let (mut found_groups, taken) = graph::groups(&all, &series.graph);
+    let (mut found_groups, taken) = graph::groups(&all, graph);
     let rest: Vec<&SiteTrend> = all.iter().copied().filter(|s| !taken[s.id]).collect();
     found_groups.extend(groups(&rest));
     let mut held = HashSet::new();
@@ -447,7 +456,7 @@ fn find_suspects(
         .iter()
         .filter(|group| group.members.iter().any(|m| is_growing(m)))
         .filter_map(|group| {
-            let suspect = suspect(group, series)?;
+            let suspect = suspect(group, series, graph.scanned)?;
             held.extend(group.members.iter().map(|m| m.id));
             // Its holder is no site "not leaking" either.
             held.extend(group.unseen_holders.iter().map(|m| m.id));
@@ -575,7 +584,8 @@ mod tests {
             id,
             fit,
             points,
-            holding: group::HoldingCache::default().holding(&latest),
+            holding: holding::HoldingCache::default()
+                .holding(&latest.type_full, &latest.location.function),
             latest,
             retention: series::Retention::Samples,
             highs: Vec::new(),

@@ -10,11 +10,10 @@ use heapsnap_format::Snapshot;
 use heapsnap_format::snapshot::Site;
 
 use super::Error;
-use super::graph::Graph;
-use super::group::{Holding, HoldingCache};
+use super::holding::{Holding, HoldingCache};
 use crate::format;
 use crate::load::Loaded;
-use crate::trend::{self, Age, Fit, Point};
+use crate::trend::{self, Age, Fit, Point, Verdict};
 use crate::view::{self, FunctionIds, Location, SiteKey};
 
 /// The figures of a series of points, one per snapshot.
@@ -133,8 +132,9 @@ pub(super) struct Assembled<'a> {
     pub(super) exact: bool,
     /// Every site seen in any of them.
     pub(super) sites: Vec<SiteTrend>,
-    /// Which sites' blocks point at which (the heap graph).
-    pub(super) graph: Graph,
+    /// For each snapshot, the id of each of its sites (the heap graph's
+    /// edges are by snapshot site).
+    pub(super) site_ids: Vec<Vec<usize>>,
     /// Things to know about the series.
     pub(super) notes: Vec<String>,
 }
@@ -211,12 +211,12 @@ pub(super) fn assemble(run: Run<'_>) -> Result<Assembled<'_>, Error> {
         bounds,
         exact,
         sites: Vec::new(),
-        graph: Graph::default(),
+        site_ids: Vec::new(),
         notes,
     };
     let (sites, ids) = site_series(&assembled.snapshots);
     assembled.sites = sites;
-    assembled.graph = Graph::new(&assembled.snapshots, &ids);
+    assembled.site_ids = ids;
     let (first, last) = (
         assembled.times[0],
         assembled.times[assembled.times.len() - 1],
@@ -229,7 +229,7 @@ pub(super) fn assemble(run: Run<'_>) -> Result<Assembled<'_>, Error> {
         site.highs.dedup();
         site.highs.retain(|&(t, _)| t >= first && t <= last);
         let site = &assembled.sites[i];
-        let holding = holdings.holding(&site.latest);
+        let holding = holdings.holding(&site.latest.type_full, &site.latest.location.function);
         let fit = trend::fit(assembled.series(&site.points));
         let outlive = samples_outlive_a_gap(&assembled, &site.points);
         let dies_young = !outlive && site.freed_in_window() >= DIED_YOUNG;
@@ -550,6 +550,13 @@ fn latest(view: &view::SiteView<'_>) -> Latest {
             .map(|(name, _, _)| name)
             .collect(),
     }
+}
+
+/// True when a site's series keeps growing.
+pub(super) fn is_growing(site: &SiteTrend) -> bool {
+    site.fit
+        .as_ref()
+        .is_some_and(|f| f.verdict == Verdict::Growing)
 }
 
 #[cfg(test)]

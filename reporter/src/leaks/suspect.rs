@@ -14,7 +14,11 @@ const GUESS_CONFIDENCE: f64 = 0.99;
 use crate::trend::{self, Fit, Point, Verdict};
 
 /// The suspect a group makes, if its summed series grows.
-pub(super) fn suspect(group: &Group<'_>, assembled: &Assembled<'_>) -> Option<Suspect> {
+pub(super) fn suspect(
+    group: &Group<'_>,
+    assembled: &Assembled<'_>,
+    graph: bool,
+) -> Option<Suspect> {
     let mut points = vec![Point::default(); assembled.times.len()];
     for member in &group.members {
         add_points(&mut points, &member.points);
@@ -28,7 +32,7 @@ pub(super) fn suspect(group: &Group<'_>, assembled: &Assembled<'_>) -> Option<Su
     let evidence = group
         .evidence
         .clone()
-        .unwrap_or_else(|| inferred_evidence(holder, &group.members, assembled.graph.scanned));
+        .unwrap_or_else(|| inferred_evidence(holder, &group.members, graph));
     let confidence = match evidence {
         HolderEvidence::Guess { .. } => fit.confidence.min(GUESS_CONFIDENCE),
         _ => fit.confidence,
@@ -161,10 +165,4 @@ pub(super) fn trend_row(fit: &Fit, latest: &Latest, points: &[Point]) -> Trend {
         growth_bytes_per_sec: fit.slope,
         confidence: fit.confidence,
     }
-}
-
-pub(super) fn is_growing(site: &SiteTrend) -> bool {
-    site.fit
-        .as_ref()
-        .is_some_and(|f| f.verdict == Verdict::Growing)
 }
