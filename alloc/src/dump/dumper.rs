@@ -108,26 +108,50 @@ impl Dumper {
         if SIGNALLED.swap(false, Ordering::AcqRel) {
             return Some(Trigger::Signal);
         }
-        if let Some(fraction) = self.settings.near_limit {
-            if self.limit_read.elapsed() >= LIMIT_REFRESH {
-                self.limit = self.read_limit();
-                self.limit_read = Instant::now();
-            }
-            if let (Some(limit), Some(used)) = (self.limit, self.used()) {
-                self.note_growth(used);
-                let used = used as f64;
-                // Early enough that the dump itself fits under the limit.
-                let threshold =
-                    (limit as f64 * fraction).min(limit as f64 - self.headroom() as f64);
-                if self.near_limit_armed && used >= threshold {
-                    self.near_limit_armed = false;
-                    return Some(Trigger::NearLimit);
-                }
-                if used < threshold - limit as f64 * REARM_MARGIN {
-                    self.near_limit_armed = true;
-                }
-            }
+        // Where memory will be when a dump started now ends, against the
+        // near-limit threshold: `Some(true)` once it is crossed by then.
+        let near_limit = self.near_limit_by_then();
+        if near_limit.is_some_and(|(now, _)| now) {
+            self.near_limit_armed = false;
+            return Some(Trigger::NearLimit);
         }
+        let other = self.other_due();
+        if other.is_some() && near_limit.is_some_and(|(_, by_then)| by_then) {
+            // The thread would still be writing this dump when the limit's
+            // turn came: it is the near-limit dump (a growth dump taken
+            // instead used to leave no room, and no time, for it).
+            self.near_limit_armed = false;
+            return Some(Trigger::NearLimit);
+        }
+        other
+    }
+
+    /// Whether the near-limit dump is due now and whether it will be by the
+    /// time a dump started now is written (`None` when there is no limit or
+    /// the trigger is off or spent).
+    fn near_limit_by_then(&mut self) -> Option<(bool, bool)> {
+        let fraction = self.settings.near_limit?;
+        if self.limit_read.elapsed() >= LIMIT_REFRESH {
+            self.limit = self.read_limit();
+            self.limit_read = Instant::now();
+        }
+        let (limit, used) = (self.limit?, self.used()?);
+        self.note_growth(used);
+        let used = used as f64;
+        // Early enough that the dump itself fits under the limit.
+        let threshold = (limit as f64 * fraction).min(limit as f64 - self.headroom() as f64);
+        if used < threshold - limit as f64 * REARM_MARGIN {
+            self.near_limit_armed = true;
+        }
+        if !self.near_limit_armed {
+            return None;
+        }
+        let meanwhile = self.growth_rate * (self.dump_time + POLL).as_secs_f64();
+        Some((used >= threshold, used + meanwhile >= threshold))
+    }
+
+    /// The triggers other than the memory limit's.
+    fn other_due(&self) -> Option<Trigger> {
         if let Some(fraction) = self.settings.growth {
             let live = counters::live_bytes_estimate();
             let over =

@@ -385,6 +385,12 @@ fn merge_by_stack(
 
 /// The most a near-limit (or quick) dump's heap scan reads.
 const NEAR_LIMIT_SCAN: u64 = 8 << 20;
+/// The longest a heap scan runs, in nanoseconds: in a release build the
+/// default budget takes well under these; an unoptimised one reads a few
+/// MiB a second, and a dump that keeps the thread busy for seconds misses
+/// the next one (a program near its limit is killed meanwhile).
+const SCAN_TIME: u64 = 1_000_000_000;
+const NEAR_LIMIT_SCAN_TIME: u64 = 200_000_000;
 
 /// Scans the copied blocks for the heap graph, unless the scan is off or
 /// this snapshot is not for it: an out-of-memory dump or a reduced one (no
@@ -397,10 +403,13 @@ fn heap_graph(
 ) -> graph::Edges {
     // Near a memory limit the dump must be quick (the program keeps
     // growing while it is written): a smaller scan.
-    let budget = if *trigger == Trigger::NearLimit || detail == Detail::Quick {
-        settings::scan_budget().min(NEAR_LIMIT_SCAN)
+    let (budget, time_limit) = if *trigger == Trigger::NearLimit || detail == Detail::Quick {
+        (
+            settings::scan_budget().min(NEAR_LIMIT_SCAN),
+            NEAR_LIMIT_SCAN_TIME,
+        )
     } else {
-        settings::scan_budget()
+        (settings::scan_budget(), SCAN_TIME)
     };
     let state = if budget == 0 {
         ScanState::Off
@@ -408,7 +417,7 @@ fn heap_graph(
         ScanState::Skipped
     } else {
         let blocks: Vec<(usize, usize)> = live.iter().map(|(addr, l)| (*addr, l.size)).collect();
-        let mut edges = graph::scan(&blocks, budget);
+        let mut edges = graph::scan(&blocks, budget, time_limit);
         edges.scan.watched = live.iter().filter(|(_, l)| l.is_watched()).count() as u64;
         return edges;
     };

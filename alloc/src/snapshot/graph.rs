@@ -20,8 +20,11 @@
 //!
 //! Bounded: at most `budget` bytes read (`HEAPSNAP_SCAN`), the direct reads
 //! first, every block's first 64 KiB (or 16 spread pieces of a larger one)
-//! before the rest of any; and fixed caps on the places followed and the
-//! edges kept, so that its memory is a few MiB whatever the heap.
+//! before the rest of any; fixed caps on the places followed and the edges
+//! kept, so that its memory is a few MiB whatever the heap; and a time
+//! limit (an unoptimised build or a busy machine reads a few MiB a second,
+//! and a dump must not keep the thread from the next one, the near-limit
+//! dump above all): past it the scan stops where it is, and says so.
 
 use heapsnap_format::snapshot::{Scan, ScanState};
 
@@ -82,21 +85,25 @@ impl Memory for Kernel {
 }
 
 /// Scans the blocks `(address, size)` of this process, reading at most
-/// `budget` bytes.
-pub(crate) fn scan(blocks: &[(usize, usize)], budget: u64) -> Edges {
+/// `budget` bytes, for at most `time_limit_ns` or a batch more.
+pub(crate) fn scan(blocks: &[(usize, usize)], budget: u64, time_limit_ns: u64) -> Edges {
     let started = sys::monotonic_ns();
     let mappings = Mappings::of_this_process();
-    let mut edges = scan_with(&mut Kernel, blocks, &mappings, budget);
+    let deadline = started.saturating_add(time_limit_ns);
+    let expired = || sys::monotonic_ns() > deadline;
+    let mut edges = scan_with(&mut Kernel, blocks, &mappings, budget, expired);
     edges.scan.duration_us = sys::monotonic_ns().saturating_sub(started) / 1000;
     edges
 }
 
-/// [`scan`] over `memory`, following unsampled places inside `mappings`.
+/// [`scan`] over `memory`, following unsampled places inside `mappings`,
+/// until `expired` says the time is up (asked before each batch read).
 pub(crate) fn scan_with(
     memory: &mut impl Memory,
     blocks: &[(usize, usize)],
     mappings: &Mappings,
     budget: u64,
+    expired: impl FnMut() -> bool,
 ) -> Edges {
     let index = Index::new(blocks);
     let mut out = Edges {
@@ -107,13 +114,15 @@ pub(crate) fn scan_with(
     out.scan.blocks = blocks.len() as u64;
     out.scan.bytes = blocks.iter().map(|&(_, size)| size as u64).sum();
     out.scan.chased_fraction = 1.0;
-    let mut reader = Reader::new(memory);
+    let mut reader = Reader::new(memory, expired);
     let mut direct = Pairs::default();
     let mut chased = Pairs::default();
     let mut frontier = Frontier::default();
 
-    let pieces = direct_pieces(&index, budget - budget / 4);
-    let refused = reader.read_all(&pieces, |block, at, bytes| {
+    // Every block's first look, then the rest: a scan out of time has
+    // looked at every block it could, not at the low addresses only.
+    let (first, rest) = direct_pieces(&index, budget - budget / 4);
+    let mut read_direct = |block: u32, at: usize, bytes: &[u8]| {
         out.read[block as usize] += bytes.len() as u64;
         for word in words(at, bytes) {
             match index.find(word) {
@@ -125,7 +134,10 @@ pub(crate) fn scan_with(
                 None => {}
             }
         }
-    });
+    };
+    let refused = reader
+        .read_all(&first, &mut read_direct)
+        .and_then(|()| reader.read_all(&rest, &mut read_direct));
     out.scan.bytes_read = reader.bytes;
     let mut left = budget.saturating_sub(reader.bytes);
     let mut visited: Vec<usize> = Vec::new();
@@ -139,7 +151,7 @@ pub(crate) fn scan_with(
     for _ in 0..DEPTH {
         let pairs = frontier.take();
         out.scan.chased_fraction = out.scan.chased_fraction.min(frontier.fraction());
-        if pairs.is_empty() || left < WINDOW as u64 {
+        if pairs.is_empty() || left < WINDOW as u64 || reader.out_of_time {
             break;
         }
         // Each distinct place once: its window, and the range of `pairs`
@@ -196,6 +208,9 @@ pub(crate) fn scan_with(
         frontier = next;
     }
     out.scan.failed_reads = reader.failed;
+    if reader.out_of_time {
+        out.scan.state = ScanState::OutOfTime;
+    }
     out.direct = direct.finish();
     let direct_pairs = &out.direct;
     out.chased = chased
@@ -223,8 +238,8 @@ fn words(at: usize, bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
 /// many), then in an order that no part of the heap is favoured by (their
 /// addresses hashed). A piece costs at least `PIECE_COST` of the budget:
 /// reading millions of tiny blocks (exact mode) costs more per block than
-/// its bytes say.
-fn direct_pieces(index: &Index, budget: u64) -> Vec<(usize, usize, u32)> {
+/// its bytes say. The two passes' pieces apart, each in memory order.
+fn direct_pieces(index: &Index, budget: u64) -> (Vec<Piece>, Vec<Piece>) {
     let mut order: Vec<u32> = (0..index.len() as u32).collect();
     order.sort_unstable_by_key(|&i| {
         let (addr, size) = index.block(i);
@@ -234,6 +249,7 @@ fn direct_pieces(index: &Index, budget: u64) -> Vec<(usize, usize, u32)> {
         )
     });
     let mut pieces = Vec::new();
+    let mut rest = Vec::new();
     let mut left = budget;
     let mut take = |pieces: &mut Vec<_>, addr: usize, len: usize, block: u32| {
         let cost = len.max(PIECE_COST) as u64;
@@ -264,15 +280,19 @@ fn direct_pieces(index: &Index, budget: u64) -> Vec<(usize, usize, u32)> {
         let first: Vec<usize> = first_pass(count).collect();
         for k in (0..count).filter(|k| first.binary_search(k).is_err()) {
             let len = PIECE.min(size - k * PIECE);
-            if !take(&mut pieces, addr + k * PIECE, len, i) {
+            if !take(&mut rest, addr + k * PIECE, len, i) {
                 break 'rest;
             }
         }
     }
     // Chosen in that order, read in the order of memory.
     pieces.sort_unstable_by_key(|&(addr, _, _)| addr);
-    pieces
+    rest.sort_unstable_by_key(|&(addr, _, _)| addr);
+    (pieces, rest)
 }
+
+/// A piece to read: `(address, length, block or place)`.
+type Piece = (usize, usize, u32);
 
 /// The pieces of a block of `count` pieces read in the first pass, in
 /// order.
@@ -285,21 +305,26 @@ fn first_pass(count: usize) -> impl Iterator<Item = usize> {
 }
 
 /// Reads pieces in batches through a [`Memory`], counting what it read and
-/// what it could not.
-struct Reader<'m, M> {
+/// what it could not, until `expired` says the time is up.
+struct Reader<'m, M, E> {
     memory: &'m mut M,
+    expired: E,
     buffer: Vec<u8>,
     bytes: u64,
     failed: u64,
+    /// The time was up before a batch: nothing more is read.
+    out_of_time: bool,
 }
 
-impl<'m, M: Memory> Reader<'m, M> {
-    fn new(memory: &'m mut M) -> Self {
+impl<'m, M: Memory, E: FnMut() -> bool> Reader<'m, M, E> {
+    fn new(memory: &'m mut M, expired: E) -> Self {
         Reader {
             memory,
+            expired,
             buffer: vec![0; BATCH],
             bytes: 0,
             failed: 0,
+            out_of_time: false,
         }
     }
 
@@ -309,10 +334,11 @@ impl<'m, M: Memory> Reader<'m, M> {
     /// handed that part. Pieces close together in memory are read as one
     /// span (blocks of one size share a slab; the kernel's cost is per
     /// span, not per byte), at most `MAX_READ_PIECES` spans a call. Fails
-    /// only when the kernel refuses every read.
+    /// only when the kernel refuses every read; stops, without error, when
+    /// the time is up.
     fn read_all(
         &mut self,
-        pieces: &[(usize, usize, u32)],
+        pieces: &[Piece],
         mut found: impl FnMut(u32, usize, &[u8]),
     ) -> Result<(), ReadRefused> {
         let mut order: Vec<u32> = (0..pieces.len() as u32).collect();
@@ -339,6 +365,10 @@ impl<'m, M: Memory> Reader<'m, M> {
         let mut alone: Vec<u32> = Vec::new();
         let mut i = 0;
         while i < spans.len() {
+            if self.out_of_time || (self.expired)() {
+                self.out_of_time = true;
+                return Ok(());
+            }
             remote.clear();
             let mut total = 0;
             let mut j = i;
@@ -739,6 +769,11 @@ mod tests {
 
     const HEAP: usize = 0x7f00_0000_0000;
 
+    /// A clock whose time is never up.
+    fn never() -> bool {
+        false
+    }
+
     fn heap() -> Mappings {
         Mappings {
             ranges: vec![(HEAP, HEAP + (64 << 20))],
@@ -758,7 +793,7 @@ mod tests {
         fake.put_word(HEAP + 16, HEAP + 0x2000 + 200);
         // A word one past block 1's end points at nothing.
         fake.put_word(HEAP + 24, HEAP + 0x1000 + 32);
-        let edges = scan_with(&mut fake, &blocks, &Mappings::default(), 1 << 20);
+        let edges = scan_with(&mut fake, &blocks, &Mappings::default(), 1 << 20, never);
         assert_eq!(edges.direct, [(0, 1), (0, 2)]);
         assert!(edges.chased.is_empty());
         assert_eq!(edges.read, [64, 32, 256]);
@@ -788,7 +823,7 @@ mod tests {
             fake.put_word(arc_inner + 24, table + 40);
         }
         let blocks = [list, tables[0], tables[1]];
-        let edges = scan_with(&mut fake, &blocks, &heap(), 1 << 20);
+        let edges = scan_with(&mut fake, &blocks, &heap(), 1 << 20, never);
         assert!(edges.direct.is_empty(), "{:?}", edges.direct);
         assert_eq!(edges.chased, [(0, 1), (0, 2)]);
         assert_eq!(edges.scan.chased, 4, "two boxes, two ArcInners");
@@ -804,7 +839,7 @@ mod tests {
         fake.fill(HEAP, 64);
         fake.fill(HEAP + 0x2000, 64);
         fake.put_word(HEAP + 0x2000, HEAP);
-        let edges = scan_with(&mut fake, &blocks, &Mappings::default(), 1 << 20);
+        let edges = scan_with(&mut fake, &blocks, &Mappings::default(), 1 << 20, never);
         assert_eq!(edges.direct, [(2, 0)]);
         assert_eq!(edges.scan.failed_reads, 1);
         assert_eq!(edges.read, [64, 0, 64]);
@@ -826,7 +861,7 @@ mod tests {
         let blocks: Vec<(usize, usize)> =
             std::iter::once(big).chain(small.iter().copied()).collect();
         let budget = 256 << 10;
-        let edges = scan_with(&mut fake, &blocks, &heap(), budget);
+        let edges = scan_with(&mut fake, &blocks, &heap(), budget, never);
         assert!(edges.scan.bytes_read <= budget);
         assert!(
             edges.read[1..].iter().all(|&r| r == 256),
@@ -837,6 +872,34 @@ mod tests {
         assert!(edges.read[0] < big.1 as u64);
     }
 
+    /// Out of time after its first batch, a scan has given every block its
+    /// first look (not the low addresses whole), follows no chain, and says
+    /// it ran out of time.
+    #[test]
+    fn a_scan_out_of_time_stops_after_every_first_look() {
+        let mut fake = Fake::default();
+        let blocks: Vec<(usize, usize)> = (0..4).map(|i| (HEAP + i * (1 << 20), 1 << 20)).collect();
+        for &(addr, size) in &blocks {
+            fake.fill(addr, size);
+        }
+        fake.put_word(HEAP + (3 << 20) + 8, HEAP + 16);
+        let mut batches = 0;
+        let after_one_batch = || {
+            batches += 1;
+            batches > 1
+        };
+        let edges = scan_with(&mut fake, &blocks, &heap(), 64 << 20, after_one_batch);
+        assert_eq!(edges.scan.state, ScanState::OutOfTime);
+        let first_look = (FIRST_PIECES * PIECE) as u64;
+        assert!(
+            edges.read.iter().all(|&r| r == first_look),
+            "{:?}",
+            edges.read
+        );
+        assert_eq!(edges.direct, [(3, 0)]);
+        assert_eq!(edges.scan.chased, 0);
+    }
+
     #[test]
     fn a_kernel_that_refuses_turns_the_scan_off() {
         struct Refusing;
@@ -845,7 +908,7 @@ mod tests {
                 Err(ReadRefused::Denied)
             }
         }
-        let edges = scan_with(&mut Refusing, &[(HEAP, 64)], &heap(), 1 << 20);
+        let edges = scan_with(&mut Refusing, &[(HEAP, 64)], &heap(), 1 << 20, never);
         assert_eq!(edges.scan.state, ScanState::Refused);
         assert!(edges.direct.is_empty());
     }

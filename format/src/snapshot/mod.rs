@@ -192,6 +192,10 @@ pub enum ScanState {
     Refused,
     /// Not on this system (Linux only).
     Unsupported,
+    /// It ran and stopped at its time limit (an unoptimised build, a busy
+    /// machine): every block had its first look, `bytes_read` says how much
+    /// more was read.
+    OutOfTime,
 }
 
 /// How taking a snapshot went.
