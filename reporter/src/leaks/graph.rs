@@ -9,10 +9,12 @@
 //! the members; a site is a holder candidate when it accumulates: it
 //! grows itself, or its buffers kept reaching new sizes, or it holds more
 //! late than early. From each member, the edges are followed backwards
-//! through candidates only: a holder is the outermost candidate reaching
-//! members (no other candidate reaches it unless it reaches that one back),
-//! so the climb stops at the collection, below a state object that does
-//! not grow. Each member goes to the holder that reaches the most member
+//! through candidates only, and never across an edge into a site of one
+//! block (an owner of one object holds no population: above the
+//! accumulation point, as Eclipse MAT calls it): a holder is the outermost
+//! candidate reaching members (no other candidate reaches it unless it
+//! reaches that one back), so the climb stops at the collection, below a
+//! state object that owns it, whether that object grows or not. Each member goes to the holder that reaches the most member
 //! bytes; a holder reaching no member but itself is no evidence, and its
 //! members are left to the rules of `group`.
 
@@ -49,6 +51,14 @@ impl Edge {
     fn holds(&self) -> bool {
         self.held * 2 > self.of && (self.direct > 0 || self.held >= 2)
     }
+
+    /// True when the held site was one block wherever the edge was seen:
+    /// the holding site owns one object (a state struct its collection, a
+    /// box its log), it does not hold a population. The accumulation point
+    /// is below such an edge, never above it.
+    fn owns_one(&self) -> bool {
+        self.of <= 1
+    }
 }
 
 /// The heap graph of a run, by site (the ids of `SiteTrend`).
@@ -74,7 +84,7 @@ impl Graph {
             graph.scanned |= snapshot
                 .scan
                 .as_ref()
-                .is_some_and(|scan| scan.state == ScanState::Done);
+                .is_some_and(|scan| matches!(scan.state, ScanState::Done | ScanState::OutOfTime));
             for r in &snapshot.refs {
                 let (Some(&from), Some(&to)) = (ids.get(r.from as usize), ids.get(r.to as usize))
                 else {
@@ -110,6 +120,13 @@ impl Graph {
             list.sort_unstable();
         }
         graph
+    }
+
+    /// The edge from `from` to `to`, if the graph has one.
+    fn edge(&self, from: usize, to: usize) -> Option<Edge> {
+        let out = self.out.get(&from)?;
+        let at = out.binary_search_by_key(&to, |&(to, _)| to).ok()?;
+        Some(out[at].1)
     }
 
     /// The sites `from` reaches through sites `within` accepts, itself
@@ -165,7 +182,8 @@ pub(super) fn groups<'a>(sites: &[&'a SiteTrend], graph: &Graph) -> (Vec<Group<'
             let mut next = Vec::new();
             for site in frontier {
                 for &parent in graph.into.get(&site).into_iter().flatten() {
-                    if candidate(parent) && involved.insert(parent) {
+                    let owns_one = graph.edge(parent, site).is_some_and(|e| e.owns_one());
+                    if !owns_one && candidate(parent) && involved.insert(parent) {
                         next.push(parent);
                     }
                 }
@@ -350,6 +368,51 @@ mod tests {
             list.sort_by_key(|&(to, _)| to);
         }
         graph
+    }
+
+    /// A log kept in a box kept in a list of parts (each one block, the
+    /// list taking in a part late): the log's buffer holds the entries,
+    /// not the list that owns the box that owns the log.
+    #[test]
+    fn the_climb_stops_at_an_owner_of_one_object() {
+        let mut parts = site(
+            0,
+            "Vec<Box<dyn Any + Send>>",
+            "app::main",
+            1,
+            &[],
+            &flat(12, 0.001 * MIB),
+        );
+        parts.retention = Retention::Highs;
+        parts.late_high = true;
+        // Made after the first snapshot: it took in more late, as a holder
+        // does.
+        let mut log = site(
+            1,
+            "Box<app::Log>",
+            "app::Log::new",
+            2,
+            &[],
+            &flat(12, 0.0001 * MIB),
+        );
+        log.late_high = true;
+        let mut buffer = site(2, "Vec<String>", "app::Log::push", 3, &[], &flat(12, 0.0));
+        buffer.retention = Retention::Highs;
+        buffer.late_high = true;
+        let entries = site(3, "String", "app::Log::push", 4, &[], &linear(12, MIB));
+        let sites = [&parts, &log, &buffer, &entries];
+        let mut graph = graph(&[(0, 1, 1, 1), (1, 2, 1, 1), (2, 3, 40, 40)]);
+        for (from, to) in [(0, 1), (1, 2)] {
+            for edge in graph.out.get_mut(&from).into_iter().flatten() {
+                if edge.0 == to {
+                    edge.1.of = 1;
+                }
+            }
+        }
+        let (groups, taken) = groups(&sites, &graph);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].anchor.map(|a| a.id), Some(2));
+        assert_eq!(taken, [false, false, true, true]);
     }
 
     /// A session map's table (growing) points at the bodies (growing); a
