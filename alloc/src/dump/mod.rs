@@ -141,17 +141,22 @@ fn start_guarded(settings: Settings) -> Result<JoinHandle<()>, Error> {
         REGISTERED.call_once(|| sys::at_exit(at_exit));
     }
     let for_thread = settings.clone();
+    let running = Arc::new(AtomicBool::new(false));
+    let running_in_thread = Arc::clone(&running);
     let spawned = std::thread::Builder::new()
         .name("heapsnap-dump".into())
         .spawn(move || {
             thread::with(|state| {
                 // Everything this thread allocates is the profiler's own.
                 let _busy = state.enter();
+                running_in_thread.store(true, Ordering::Release);
+                drop(running_in_thread);
                 dumper::Dumper::new(for_thread).run();
             })
         });
     match spawned {
         Ok(handle) => {
+            wait_until_running(&running);
             swap_in(&DUMPER, Some(handle.thread().clone()));
             swap_in(&OOM_DUMPS, Some(Arc::new(settings)));
             Ok(handle)
@@ -160,6 +165,24 @@ fn start_guarded(settings: Settings) -> Result<JoinHandle<()>, Error> {
             RUNNING.store(false, Ordering::Release);
             Err(Error::from(err).at(&settings.dir))
         }
+    }
+}
+
+/// The longest start-up waits for the dump thread to run its own code.
+const THREAD_START_WAIT: Duration = Duration::from_secs(1);
+
+/// Waits until the new thread runs its own code, for at most
+/// `THREAD_START_WAIT`. The standard library's start of a thread allocates
+/// (a copy of the thread's name for its stack-overflow handler) before the
+/// profiler's guard is up: a thread first scheduled after the program had
+/// filled memory (a busy machine) failed that allocation and aborted a
+/// program that handles its own failures. Bounded, so that nothing the
+/// new thread's start waits for can hold up the program's allocation
+/// without end.
+fn wait_until_running(running: &AtomicBool) {
+    let deadline = Instant::now() + THREAD_START_WAIT;
+    while !running.load(Ordering::Acquire) && Instant::now() < deadline {
+        std::thread::yield_now();
     }
 }
 
