@@ -292,8 +292,7 @@ pub fn diff(base: &Loaded, new: &Loaded, options: &Options) -> Report {
     let before = view::sites(&base.snapshot);
     let after = view::sites(&new.snapshot);
     let (sites, types) = site_and_type_pairs(base, new, &before, &after);
-    let exact =
-        base.snapshot.sampling.interval_bytes == 1 && new.snapshot.sampling.interval_bytes == 1;
+    let exact = base.snapshot.sampling.is_exact() && new.snapshot.sampling.is_exact();
     let growth_bytes =
         new.snapshot.totals.live_bytes as i64 - base.snapshot.totals.live_bytes as i64;
     let growth_stddev = (sampling_variance(base) + sampling_variance(new)).sqrt();

@@ -538,6 +538,20 @@ impl Default for Snapshot {
     }
 }
 
+impl Sampling {
+    /// Every allocation was recorded: the figures are counts, not
+    /// estimates.
+    pub fn is_exact(&self) -> bool {
+        is_exact(self.interval_bytes)
+    }
+}
+
+/// Whether a sampling interval means every allocation was recorded (1;
+/// 0 is sampling off, larger a mean interval).
+pub fn is_exact(interval_bytes: u64) -> bool {
+    interval_bytes == 1
+}
+
 impl Snapshot {
     /// The frames of `site`'s stack, innermost first.
     pub fn site_frames<'a>(&'a self, site: &Site) -> impl Iterator<Item = &'a Frame> + 'a {

@@ -196,9 +196,7 @@ pub(super) fn assemble(run: Run<'_>) -> Result<Assembled<'_>, Error> {
         .iter()
         .map(|l| l.snapshot.age_buckets_ms.as_slice())
         .collect();
-    let exact = snapshots
-        .iter()
-        .all(|l| l.snapshot.sampling.interval_bytes <= 1);
+    let exact = snapshots.iter().all(|l| l.snapshot.sampling.is_exact());
     if snapshots.len() == 2 {
         notes.push(
             "2 snapshots: growth is judged over the whole window, and whether it stopped only from when the survivors were born; take more to judge the later half alone"

@@ -11,6 +11,7 @@ use crate::leaks;
 use crate::summary::Summary;
 use crate::top::{self, GroupBy};
 use heapsnap_format::names;
+use heapsnap_format::snapshot::is_exact;
 
 /// `quickstart (pid 20694) at 2026-11-22 02:43:53 UTC, after 72 ms`.
 pub(crate) fn identity(summary: &Summary) -> String {
@@ -26,7 +27,11 @@ pub(crate) fn identity(summary: &Summary) -> String {
 /// `live heap 45.4 MiB in 391,046 allocations (exact)`, or with `~` and
 /// `± 1.2 MiB` when sampled.
 pub(crate) fn heap_line(summary: &Summary) -> String {
-    let approx = if summary.interval_bytes == 1 { "" } else { "~" };
+    let approx = if is_exact(summary.interval_bytes) {
+        ""
+    } else {
+        "~"
+    };
     let mut line = format!(
         "live heap {approx}{} in {approx}{} allocations ({}",
         format::bytes(summary.live_bytes),

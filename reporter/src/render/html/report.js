@@ -275,7 +275,7 @@ function drawSuspects() {
   }
   const level = percent(leaks.min_confidence);
   body.append(el("p", { class: "muted" },
-    `${leaks.snapshots} snapshots over ${seconds(leaks.window_ms)}, sampled every ${bytes(leaks.interval_bytes)}; ` +
+    `${leaks.snapshots} snapshots over ${seconds(leaks.window_ms)}, ${sampling(leaks.interval_bytes)}; ` +
     `live heap ${bytes(leaks.live_bytes_first)} → ${bytes(leaks.live_bytes_last)}. A suspect keeps growing with ${level} confidence or more.`));
   if (leaks.notes.length) body.append(el("ul", { class: "notes" }, ...leaks.notes.map((n) => el("li", {}, n))));
   if (leaks.suspects.length === 0) {
@@ -530,13 +530,19 @@ function initDiff() {
 
 // ------------------------------------------------------------------ header
 
+/** How a snapshot was sampled, as the CLI says it (1 byte: exact). */
+function sampling(interval) {
+  if (interval === 0) return "sampling off";
+  if (interval === 1) return "every allocation recorded";
+  return `sampled every ${bytes(interval)}`;
+}
+
 function drawHeader() {
   const first = DATA.snapshots[0];
   const last = DATA.snapshots[DATA.snapshots.length - 1];
   const program = DATA.exe.split("/").pop();
   const parts = [`${program} (pid ${DATA.pid})`, `${DATA.snapshots.length} snapshots over ${seconds(last.at_ms - first.at_ms)}`];
-  if (last.interval_bytes === 1) parts.push("every allocation recorded");
-  else parts.push(`sampled every ${bytes(last.interval_bytes)}`);
+  parts.push(sampling(last.interval_bytes));
   parts.push(`live heap ${bytes(first.live_bytes)} → ${bytes(last.live_bytes)}`);
   if (DATA.build_warning) {
     const warning = document.getElementById("build-warning");
