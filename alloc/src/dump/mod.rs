@@ -141,22 +141,27 @@ fn start_guarded(settings: Settings) -> Result<JoinHandle<()>, Error> {
         REGISTERED.call_once(|| sys::at_exit(at_exit));
     }
     let for_thread = settings.clone();
-    let running = Arc::new(AtomicBool::new(false));
-    let running_in_thread = Arc::clone(&running);
+    THREAD_UP.store(false, Ordering::Release);
     let spawned = std::thread::Builder::new()
         .name("heapsnap-dump".into())
         .spawn(move || {
             thread::with(|state| {
                 // Everything this thread allocates is the profiler's own.
                 let _busy = state.enter();
-                running_in_thread.store(true, Ordering::Release);
-                drop(running_in_thread);
+                THREAD_UP.store(true, Ordering::Release);
                 dumper::Dumper::new(for_thread).run();
             })
         });
     match spawned {
         Ok(handle) => {
-            wait_until_running(&running);
+            // The standard library's start of a thread allocates (a copy
+            // of the thread's name for its stack-overflow handler) before
+            // the guard above is up: a thread first scheduled after the
+            // program had filled memory (a busy machine) failed that
+            // allocation and aborted a program that handles its own
+            // failures. Bounded, so that nothing the new thread's start
+            // waits for can hold up the program's allocation without end.
+            wait_until(THREAD_START_WAIT, || THREAD_UP.load(Ordering::Acquire));
             swap_in(&DUMPER, Some(handle.thread().clone()));
             swap_in(&OOM_DUMPS, Some(Arc::new(settings)));
             Ok(handle)
@@ -168,21 +173,17 @@ fn start_guarded(settings: Settings) -> Result<JoinHandle<()>, Error> {
     }
 }
 
+/// Set by the dump thread once it runs its own code, under the guard.
+static THREAD_UP: AtomicBool = AtomicBool::new(false);
+
 /// The longest start-up waits for the dump thread to run its own code.
 const THREAD_START_WAIT: Duration = Duration::from_secs(1);
 
-/// Waits until the new thread runs its own code, for at most
-/// `THREAD_START_WAIT`. The standard library's start of a thread allocates
-/// (a copy of the thread's name for its stack-overflow handler) before the
-/// profiler's guard is up: a thread first scheduled after the program had
-/// filled memory (a busy machine) failed that allocation and aborted a
-/// program that handles its own failures. Bounded, so that nothing the
-/// new thread's start waits for can hold up the program's allocation
-/// without end.
-fn wait_until_running(running: &AtomicBool) {
-    let deadline = Instant::now() + THREAD_START_WAIT;
-    while !running.load(Ordering::Acquire) && Instant::now() < deadline {
-        std::thread::yield_now();
+/// Waits until `done`, for at most `limit`. Allocates nothing.
+fn wait_until(limit: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -217,13 +218,9 @@ extern "C" fn at_exit() {
     }
     EXITING.store(true, Ordering::Release);
     wake_dumper();
-    let deadline = Instant::now() + EXIT_WAIT;
-    while !EXIT_DUMPED.load(Ordering::Acquire)
-        && RUNNING.load(Ordering::Acquire)
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(EXIT_WAIT, || {
+        EXIT_DUMPED.load(Ordering::Acquire) || !RUNNING.load(Ordering::Acquire)
+    });
 }
 
 /// Wakes the background thread to look at its triggers now.

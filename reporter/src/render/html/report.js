@@ -530,7 +530,7 @@ function initDiff() {
 
 // ------------------------------------------------------------------ header
 
-/** How a snapshot was sampled, as the CLI says it (1 byte: exact). */
+/** How a snapshot was sampled, in words (0: off, 1 byte: every allocation). */
 function sampling(interval) {
   if (interval === 0) return "sampling off";
   if (interval === 1) return "every allocation recorded";
