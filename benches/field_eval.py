@@ -23,6 +23,7 @@ goes to OUT/table.md, every run's outcome to OUT/outcomes.jsonl.
 
     python3 benches/field_eval.py --out target/field-eval
     python3 benches/field_eval.py --root /path/to/other/checkout --out ...
+    python3 benches/field_eval.py --rejudge target/field-eval --out target/field-rejudged
 """
 
 import argparse
@@ -101,8 +102,7 @@ def heapsnap_cli(root):
 
 
 def run_one(cli, binaries, out, build_name, program, fixed, interval_name, seed, seconds, drain):
-    label = f"{program}-{'fixed' if fixed else 'leak'}-{interval_name}-s{seed}"
-    run_dir = out / "runs" / build_name / label
+    run_dir = out / "runs" / build_name / f"{program}-{'fixed' if fixed else 'leak'}-{interval_name}-s{seed}"
     if run_dir.exists():
         for f in run_dir.iterdir():
             f.unlink()
@@ -123,12 +123,6 @@ def run_one(cli, binaries, out, build_name, program, fixed, interval_name, seed,
     for line in proc.stdout.splitlines():
         if line.startswith("{"):
             leaked = json.loads(line).get("leaked_bytes", 0)
-    analysis = subprocess.run(
-        [str(cli), "leaks", str(run_dir), "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
     outcome = {
         "build": build_name,
         "program": program,
@@ -140,6 +134,24 @@ def run_one(cli, binaries, out, build_name, program, fixed, interval_name, seed,
         "leaked_bytes": leaked,
         "seconds": round(time.time() - started, 1),
     }
+    return judge(cli, run_dir, outcome)
+
+
+def run_dir_of(out, outcome):
+    """Where the run of `outcome` left its dumps under `out`."""
+    label = f"{outcome['program']}-{'fixed' if outcome['fixed'] else 'leak'}-{outcome['interval']}-s{outcome['seed']}"
+    return out / "runs" / outcome["build"] / label
+
+
+def judge(cli, run_dir, outcome):
+    """`outcome` with the verdict of `heapsnap leaks` on the dumps in `run_dir`."""
+    outcome = dict(outcome)
+    analysis = subprocess.run(
+        [str(cli), "leaks", str(run_dir), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     try:
         report = json.loads(analysis.stdout)
     except json.JSONDecodeError:
@@ -150,17 +162,17 @@ def run_one(cli, binaries, out, build_name, program, fixed, interval_name, seed,
     outcome["suspects"] = [
         {k: s.get(k) for k in ("type", "function", "confidence", "live_bytes")} for s in suspects[:3]
     ]
-    _, function_re, type_re = PROGRAMS[program]
-    if fixed:
+    _, function_re, type_re = PROGRAMS[outcome["program"]]
+    if outcome["fixed"]:
         outcome["clean"] = not suspects
     else:
-        eligible_bytes = 20 * max(INTERVALS[interval_name], 1)
-        outcome["eligible"] = leaked >= eligible_bytes and outcome["snapshots"] >= 10
+        eligible_bytes = 20 * max(INTERVALS[outcome["interval"]], 1)
+        outcome["eligible"] = outcome["leaked_bytes"] >= eligible_bytes and outcome["snapshots"] >= 10
         first = suspects[0] if suspects else None
         function_ok = bool(first and re.search(function_re, first.get("function") or ""))
         type_ok = bool(first and re.search(type_re, first.get("type") or ""))
         outcome["function_first"] = function_ok
-        outcome["named_first"] = function_ok and (type_ok or build_name == "plain")
+        outcome["named_first"] = function_ok and (type_ok or outcome["build"] == "plain")
     return outcome
 
 
@@ -225,6 +237,11 @@ def main():
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--drain", type=float, default=3)
     parser.add_argument("--table-only", action="store_true", help="rebuild the table from OUT/outcomes.jsonl")
+    parser.add_argument(
+        "--rejudge",
+        metavar="DIR",
+        help="judge the runs recorded in DIR (an earlier --out) with ROOT's reporter, into OUT: the analysis before and after a change, on the same dumps",
+    )
     args = parser.parse_args()
     root = Path(args.root).resolve()
     out = Path(args.out).resolve()
@@ -236,6 +253,19 @@ def main():
         print(table(outcomes))
         return
     cli = heapsnap_cli(root)
+    if args.rejudge:
+        recorded = Path(args.rejudge).resolve()
+        before = [json.loads(line) for line in (recorded / "outcomes.jsonl").read_text().splitlines() if line.strip()]
+        after = [judge(cli, run_dir_of(recorded, o), o) for o in before]
+        results.write_text("".join(json.dumps(o) + "\n" for o in after))
+        keys = ("named_first", "function_first", "clean")
+        changed = [(b, a) for b, a in zip(before, after) if any(b.get(k) != a.get(k) for k in keys)]
+        (out / "table.md").write_text(table(after))
+        print(table(after))
+        print(f"verdicts changed from {recorded}: {len(changed)}")
+        for b, a in changed:
+            print(" ", run_dir_of(recorded, b).name, {k: (b.get(k), a.get(k)) for k in keys if b.get(k) != a.get(k)})
+        return
     outcomes = []
     for build_name in args.builds.split(","):
         binaries = build(root, build_name, BUILDS[build_name])
