@@ -350,19 +350,29 @@ fn siblings(anchor: &SiteTrend, order: &[&SiteTrend], index: &SiteIndex<'_>) -> 
     near.iter().copied().chain(built).collect()
 }
 
-/// The sites no collection claimed, grouped: sites of one function, and
-/// sites built while allocating another (`Arc::new(Program::compile(..))`
-/// holds what `compile` allocated even when no collection holding the
-/// `Arc`s was sampled).
+/// The sites no collection claimed, grouped: sites of one call of a
+/// function, and sites built while allocating another
+/// (`Arc::new(Program::compile(..))` holds what `compile` allocated even
+/// when no collection holding the `Arc`s was sampled).
+///
+/// A call is the function with the line that called it: a helper called
+/// from two parts of a program (a `text` formatting the routes of a table
+/// loaded once and the profiles of a cache) says nothing of their fates,
+/// and joining by the function alone made one group of both.
 fn leftover_groups<'a>(order: &[&'a SiteTrend], taken: &[bool]) -> Vec<Group<'a>> {
     let rest: Vec<usize> = (0..order.len()).filter(|&i| !taken[i]).collect();
     let mut sets = DisjointSets::new(rest.len());
-    let mut by_place: HashMap<(Option<String>, &str), usize> = HashMap::new();
+    type Call<'s> = (Option<&'s str>, &'s str, Option<(&'s str, Option<u32>)>);
+    let mut by_call: HashMap<Call<'_>, usize> = HashMap::new();
     let mut by_line: HashMap<(&str, Option<u32>), usize> = HashMap::new();
     for (r, &i) in rest.iter().enumerate() {
         let l = &order[i].latest;
-        let first = *by_place
-            .entry((l.tag.clone(), &*l.location.function))
+        let caller = l
+            .callers
+            .first()
+            .map(|(function, line)| (&**function, *line));
+        let first = *by_call
+            .entry((l.tag.as_deref(), &*l.location.function, caller))
             .or_insert(r);
         sets.join(r, first);
         by_line
@@ -757,6 +767,70 @@ mod tests {
             "a Vec of values anchors nothing; construction joins them"
         );
         assert_eq!(holder(&groups[0]).map(|h| h.id), Some(0));
+    }
+
+    /// A helper that formats text for two unrelated parts (the routes of a
+    /// table loaded once, the profiles of a cache still filling) is two
+    /// calls, not one place: its sites stay with their callers' groups.
+    #[test]
+    fn a_helper_called_from_two_parts_does_not_join_them() {
+        let n = 12;
+        let step: Vec<f64> = (0..n)
+            .map(|i| if i < 9 { 0.0 } else { 8.0 * MIB })
+            .collect();
+        let sites = [
+            site(
+                0,
+                "alloc::vec::Vec<app::Route>",
+                "app::load_routes",
+                30,
+                &[],
+                &step,
+            ),
+            site(
+                1,
+                "alloc::string::String",
+                "app::text",
+                112,
+                &[
+                    ("app::load_routes::{closure#0}", 25),
+                    ("app::load_routes", 30),
+                ],
+                &step,
+            ),
+            site(
+                2,
+                "alloc::string::String",
+                "app::text",
+                112,
+                &[
+                    ("<app::Profile>::fetch", 27),
+                    ("app::cache::{closure#0}", 40),
+                ],
+                &linear(n, 0.2 * MIB),
+            ),
+            site(
+                3,
+                "alloc::sync::Arc<app::Profile>",
+                "app::cache::{closure#0}",
+                40,
+                &[],
+                &linear(n, 0.5 * MIB),
+            ),
+        ];
+        let all: Vec<&SiteTrend> = sites.iter().collect();
+        let groups = groups(&all);
+        let with = |id: usize| {
+            let group = groups
+                .iter()
+                .find(|g| g.members.iter().any(|m| m.id == id))
+                .unwrap();
+            let mut ids: Vec<usize> = group.members.iter().map(|m| m.id).collect();
+            ids.sort_unstable();
+            ids
+        };
+        assert_eq!(with(1), [0, 1], "the routes' text is not the cache's");
+        assert_eq!(with(2), [2, 3], "the cache's text is built for it");
     }
 
     /// Two stores of sessions by value, one leaking and one bounded (which
