@@ -117,7 +117,7 @@ pub(crate) fn scan_with(
     let mut reader = Reader::new(memory, expired);
     let mut direct = Pairs::default();
     let mut chased = Pairs::default();
-    let mut frontier = Frontier::default();
+    let mut frontier = Frontier::new(blocks.len());
 
     // Every block's first look, then the rest: a scan out of time has
     // looked at every block it could, not at the low addresses only.
@@ -128,7 +128,7 @@ pub(crate) fn scan_with(
             match index.find(word) {
                 Some(held) if held != block => direct.push(block, held),
                 Some(_) => {}
-                None if frontier.wants(word) && mappings.contains(word) => {
+                None if frontier.wants(word, block) && mappings.contains(word) => {
                     frontier.push(word, block)
                 }
                 None => {}
@@ -176,10 +176,7 @@ pub(crate) fn scan_with(
         }
         visited.extend(places.iter().map(|p| p.0));
         visited.sort_unstable();
-        let mut next = Frontier {
-            threshold: frontier.threshold,
-            ..Frontier::default()
-        };
+        let mut next = frontier.next();
         let before = reader.bytes;
         let _ = reader.read_all(&places, |place, at, bytes| {
             let (from, to) = origins[place as usize];
@@ -191,12 +188,11 @@ pub(crate) fn scan_with(
                             chased.push(origin, held);
                         }
                     }
-                    None if next.wants(word)
-                        && mappings.contains(word)
-                        && visited.binary_search(&word).is_err() =>
-                    {
+                    None if mappings.contains(word) && visited.binary_search(&word).is_err() => {
                         for origin in from_origins.clone() {
-                            next.push(word, origin);
+                            if next.wants(word, origin) {
+                                next.push(word, origin);
+                            }
                         }
                     }
                     None => {}
@@ -569,27 +565,48 @@ impl Regions {
     }
 }
 
-/// The places to follow next, with the blocks they were reached from: a
-/// uniform sample of the places (those whose hashed address is below a
-/// threshold), lowered whenever the pairs pass their cap.
+/// The places to follow next, with the blocks they were reached from.
+/// Thinned fairly across those blocks when the pairs pass their cap: each
+/// block keeps a uniform sample of its own places (those whose hashed
+/// address is below its threshold), and a block with a million places (a
+/// table of strings) is thinned before one with ten (a cache's entry) loses
+/// any. Only when there are more blocks than room is every block's share
+/// lowered together.
 struct Frontier {
     pairs: Vec<(usize, u32)>,
+    /// Per block reaching places: the hashes it keeps are below this.
+    thresholds: Vec<u64>,
+    /// Every block's hashes are below this too.
     threshold: u64,
 }
 
-impl Default for Frontier {
-    fn default() -> Self {
+impl Frontier {
+    /// A frontier for places reached from `blocks` blocks.
+    fn new(blocks: usize) -> Frontier {
         Frontier {
             pairs: Vec::new(),
+            thresholds: vec![u64::MAX; blocks],
             threshold: u64::MAX,
         }
     }
-}
 
-impl Frontier {
+    /// An empty frontier for the next step, keeping the thresholds: a
+    /// block's places stay a sample of the same kind all the way.
+    fn next(&self) -> Frontier {
+        Frontier {
+            pairs: Vec::new(),
+            thresholds: self.thresholds.clone(),
+            threshold: self.threshold,
+        }
+    }
+
     #[inline]
-    fn wants(&self, place: usize) -> bool {
-        hash::address(place) < self.threshold
+    fn wants(&self, place: usize, origin: u32) -> bool {
+        let limit = self
+            .thresholds
+            .get(origin as usize)
+            .map_or(self.threshold, |&t| t.min(self.threshold));
+        hash::address(place) < limit
     }
 
     fn push(&mut self, place: usize, origin: u32) {
@@ -599,22 +616,56 @@ impl Frontier {
         }
     }
 
-    /// Keeps each pair once, then the places of the lower half of the
-    /// hashes, until under half the cap.
+    /// Keeps each pair once, then at most an equal share of the places of
+    /// each block (the lowest hashes), under half the cap in all.
     fn thin(&mut self) {
-        self.pairs.sort_unstable();
+        self.pairs
+            .sort_unstable_by_key(|&(place, origin)| (origin, hash::address(place), place));
         self.pairs.dedup();
-        while self.pairs.len() > FRONTIER_CAP / 2 {
+        let room = FRONTIER_CAP / 2;
+        if self.pairs.len() <= room {
+            return;
+        }
+        // Each block's pairs are one run; the share is the most each keeps
+        // so that all of them fit (blocks with fewer keep all theirs).
+        let runs: Vec<usize> = self
+            .pairs
+            .chunk_by(|a, b| a.1 == b.1)
+            .map(<[_]>::len)
+            .collect();
+        let share = share_within(&runs, room);
+        if share == 0 {
+            self.thin_all(room);
+            return;
+        }
+        let mut kept = Vec::with_capacity(room);
+        for run in self.pairs.chunk_by(|a, b| a.1 == b.1) {
+            let Some(&(cut, origin)) = run.get(share) else {
+                kept.extend_from_slice(run);
+                continue;
+            };
+            let cut = hash::address(cut);
+            if let Some(t) = self.thresholds.get_mut(origin as usize) {
+                *t = (*t).min(cut);
+            }
+            kept.extend(run[..share].iter().filter(|p| hash::address(p.0) < cut));
+        }
+        self.pairs = kept;
+    }
+
+    /// More blocks than room: the places of the lower half of the hashes,
+    /// whichever block reached them, until under `room`.
+    fn thin_all(&mut self, room: usize) {
+        while self.pairs.len() > room {
             let mut hashes: Vec<u64> = self.pairs.iter().map(|p| hash::address(p.0)).collect();
+            hashes.sort_unstable();
             hashes.dedup();
             if hashes.len() < 2 {
                 // One place reached from too many blocks: keep the first.
-                self.pairs.truncate(FRONTIER_CAP / 2);
+                self.pairs.truncate(room);
                 break;
             }
-            let middle = hashes.len() / 2;
-            let (_, &mut median, _) = hashes.select_nth_unstable(middle);
-            self.threshold = self.threshold.min(median);
+            self.threshold = self.threshold.min(hashes[hashes.len() / 2]);
             let threshold = self.threshold;
             self.pairs.retain(|p| hash::address(p.0) < threshold);
         }
@@ -628,10 +679,27 @@ impl Frontier {
         pairs
     }
 
-    /// The fraction of places kept.
+    /// The smallest fraction of one block's places kept.
     fn fraction(&self) -> f64 {
-        self.threshold as f64 / u64::MAX as f64
+        let least = self.thresholds.iter().copied().min().unwrap_or(u64::MAX);
+        least.min(self.threshold) as f64 / u64::MAX as f64
     }
+}
+
+/// The largest share such that `runs`, each cut to it, add up to at most
+/// `room` (0 when even a share of one does not fit).
+fn share_within(runs: &[usize], room: usize) -> usize {
+    let mut sorted = runs.to_vec();
+    sorted.sort_unstable();
+    let mut used = 0;
+    for (i, &len) in sorted.iter().enumerate() {
+        let left = sorted.len() - i;
+        if used + len * left > room {
+            return (room - used) / left;
+        }
+        used += len;
+    }
+    usize::MAX
 }
 
 /// Edges as `(from << 32) | to`, deduplicated when they pass the cap; past
@@ -913,15 +981,16 @@ mod tests {
         assert!(edges.direct.is_empty());
     }
 
-    /// Many places: the frontier keeps a uniform part of them and says
-    /// which fraction.
+    /// Many places from a few blocks: the frontier keeps a uniform part of
+    /// them and says which fraction.
     #[test]
     fn the_frontier_thins_uniformly() {
-        let mut frontier = Frontier::default();
+        let mut frontier = Frontier::new(7);
         for i in 0..(FRONTIER_CAP * 3) {
             let place = HEAP + i * 16;
-            if frontier.wants(place) {
-                frontier.push(place, (i % 7) as u32);
+            let origin = (i % 7) as u32;
+            if frontier.wants(place, origin) {
+                frontier.push(place, origin);
             }
         }
         let kept = frontier.take();
@@ -935,6 +1004,61 @@ mod tests {
             "kept {} of ~{expected}",
             kept.len()
         );
+    }
+
+    /// One block reaching many places (a table of a million strings) is
+    /// thinned; the blocks reaching a few (a cache's entries) keep all of
+    /// theirs.
+    #[test]
+    fn a_block_with_many_places_does_not_crowd_out_the_others() {
+        let mut frontier = Frontier::new(101);
+        let mut few = Vec::new();
+        for i in 0..(FRONTIER_CAP * 4) {
+            let place = HEAP + i * 16;
+            if frontier.wants(place, 0) {
+                frontier.push(place, 0);
+            }
+            if i % (FRONTIER_CAP / 10) == 0 {
+                let origin = 1 + (few.len() % 100) as u32;
+                let place = HEAP + (1 << 30) + few.len() * 64;
+                if frontier.wants(place, origin) {
+                    frontier.push(place, origin);
+                }
+                few.push((place, origin));
+            }
+        }
+        let kept = frontier.take();
+        assert!(kept.len() <= FRONTIER_CAP);
+        for pair in &few {
+            assert!(kept.contains(pair), "{pair:?} left out");
+        }
+        let of_the_table = kept.iter().filter(|p| p.1 == 0).count();
+        assert!(of_the_table > FRONTIER_CAP / 4, "{of_the_table}");
+        assert!(frontier.fraction() < 0.5);
+    }
+
+    /// More blocks than the frontier has room for: every block's share
+    /// falls together, and the frontier stays within its cap.
+    #[test]
+    fn more_blocks_than_room_thins_them_all() {
+        let blocks = FRONTIER_CAP * 2;
+        let mut frontier = Frontier::new(blocks);
+        for i in 0..blocks {
+            let place = HEAP + i * 16;
+            if frontier.wants(place, i as u32) {
+                frontier.push(place, i as u32);
+            }
+        }
+        let kept = frontier.take();
+        assert!(kept.len() <= FRONTIER_CAP);
+        assert!(kept.len() > FRONTIER_CAP / 8, "{}", kept.len());
+    }
+
+    #[test]
+    fn shares_fill_the_room() {
+        assert_eq!(share_within(&[1, 2, 3], 10), usize::MAX);
+        assert_eq!(share_within(&[1, 100, 100], 21), 10);
+        assert_eq!(share_within(&[5, 5, 5], 2), 0);
     }
 
     #[test]
