@@ -292,8 +292,11 @@ fn a_transient_collection_of_the_same_elements_is_no_holder() {
     );
 }
 
-/// A table of many small objects loaded once at 70% of the run, beside a
-/// cache that warms up: no suspect.
+/// A table of many small objects loaded once at 60% of the run, beside a
+/// cache that warms up: no suspect. The load takes a few tenths of a
+/// second, more on a busy machine; started later (70% was tried), it can
+/// still be loading at the last snapshots, and then nothing in the series
+/// tells it from a leak that began late.
 #[test]
 fn a_late_load_is_no_leak() {
     let _alone = alone();
@@ -309,7 +312,7 @@ fn a_late_load_is_no_leak() {
                 vec![
                     Healthy::OneOffLoad {
                         bytes: 100 * interval,
-                        at_fraction: 0.7,
+                        at_fraction: 0.6,
                     },
                     Healthy::LruCache {
                         bytes: 40 * interval,
