@@ -3,13 +3,16 @@
 //! x86-64 or AArch64), and sets `cfg(heapsnap_frame_pointers)`, which makes
 //! the profiler walk frame pointers instead of unwinding with DWARF; and
 //! builds with v0 symbol names (`-C symbol-mangling-version=v0`), setting
-//! `cfg(heapsnap_v0_symbols)`, which snapshots record. The rustflags this
+//! `cfg(heapsnap_v0_symbols)`, which snapshots record; and
+//! `cfg(heapsnap_jemalloc)` when the `jemalloc` feature is on for a target
+//! jemalloc builds for (not MSVC). The rustflags this
 //! crate is built with are the program's: cargo gives every crate of a
 //! build the same ones.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(heapsnap_frame_pointers)");
     println!("cargo::rustc-check-cfg=cfg(heapsnap_v0_symbols)");
+    println!("cargo::rustc-check-cfg=cfg(heapsnap_jemalloc)");
     println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let target = |name| std::env::var(name).unwrap_or_default();
@@ -26,6 +29,11 @@ fn main() {
     }
     if last_codegen_option(flags(), "symbol-mangling-version") == Some("=v0") {
         println!("cargo::rustc-cfg=heapsnap_v0_symbols");
+    }
+    if std::env::var_os("CARGO_FEATURE_JEMALLOC").is_some()
+        && target("CARGO_CFG_TARGET_ENV") != "msvc"
+    {
+        println!("cargo::rustc-cfg=heapsnap_jemalloc");
     }
 }
 

@@ -56,8 +56,18 @@ pub use profiler::Profiler;
 pub use record::settings::DEFAULT_SAMPLE_INTERVAL;
 pub use record::tags::{TagGuard, Tagged, tag, tag_type, tagged};
 pub use snapshot::{Error, ErrorKind, Snapshot};
-#[cfg(feature = "jemalloc")]
+#[cfg(heapsnap_jemalloc)]
 pub use tikv_jemallocator::Jemalloc;
+
+// jemalloc does not build with MSVC, and its build script says only that
+// the compiler is not supported: say what to write instead.
+#[cfg(all(feature = "jemalloc", target_env = "msvc"))]
+compile_error!(
+    "heapsnap's default `jemalloc` feature does not build for MSVC targets. \
+     In Cargo.toml: heapsnap = { version = \"0.1\", default-features = false }; \
+     in the program: static GLOBAL: heapsnap::Profiler<std::alloc::System> = \
+     heapsnap::Profiler::new(std::alloc::System);"
+);
 
 use record::{settings, thread};
 

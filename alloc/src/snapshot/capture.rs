@@ -569,12 +569,12 @@ fn totals(sites: &[Site]) -> Totals {
     totals
 }
 
-#[cfg(feature = "jemalloc-stats")]
+#[cfg(all(heapsnap_jemalloc, feature = "jemalloc-stats"))]
 fn jemalloc_stats() -> Option<AllocatorStats> {
     memory::jemalloc_stats()
 }
 
-#[cfg(not(feature = "jemalloc-stats"))]
+#[cfg(not(all(heapsnap_jemalloc, feature = "jemalloc-stats")))]
 fn jemalloc_stats() -> Option<AllocatorStats> {
     None
 }

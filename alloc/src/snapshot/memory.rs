@@ -108,7 +108,7 @@ fn ancestors<'a>(dir: &'a Path, root: &'a Path) -> impl Iterator<Item = &'a Path
 /// snapshot names it) to the system at once.
 pub(crate) fn give_back_freed(allocator: Option<&str>) {
     match allocator {
-        #[cfg(feature = "jemalloc")]
+        #[cfg(heapsnap_jemalloc)]
         Some("jemalloc") => crate::sys::jemalloc_purge(),
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         Some("system") => crate::sys::trim_system_heap(),
@@ -119,7 +119,7 @@ pub(crate) fn give_back_freed(allocator: Option<&str>) {
 /// jemalloc's statistics (the `jemalloc-stats` feature builds jemalloc with
 /// them); only called when jemalloc is the profiled allocator. Refreshing them
 /// (`epoch::advance`) costs ~12 µs: once per snapshot.
-#[cfg(feature = "jemalloc-stats")]
+#[cfg(all(heapsnap_jemalloc, feature = "jemalloc-stats"))]
 pub(crate) fn jemalloc_stats() -> Option<super::AllocatorStats> {
     use tikv_jemalloc_ctl::{epoch, stats};
     epoch::advance().ok()?;

@@ -19,7 +19,7 @@ use std::ffi::CStr;
 
 /// Purges every jemalloc arena's dirty pages: gives freed memory back to
 /// the system now rather than after jemalloc's decay time.
-#[cfg(feature = "jemalloc")]
+#[cfg(heapsnap_jemalloc)]
 pub(crate) fn jemalloc_purge() {
     // `MALLCTL_ARENAS_ALL` is 4096.
     const NAME: &CStr = c"arena.4096.purge";
