@@ -154,3 +154,56 @@ fn every_path_and_function_the_docs_cite_exists() {
         missing.join("\n")
     );
 }
+
+/// The guide's tables of environment variables are the ones made from the
+/// list in `heapsnap_format::settings`, word for word.
+#[test]
+fn the_guides_settings_tables_are_made_from_the_list() {
+    use heapsnap_format::settings::{ReadBy, markdown_table};
+    let guide = std::fs::read_to_string(root().join("docs/GUIDE.md")).unwrap();
+    for read_by in [ReadBy::Dumps, ReadBy::Profiler, ReadBy::Command] {
+        let table = markdown_table(read_by);
+        assert!(
+            guide.contains(&table),
+            "docs/GUIDE.md lacks the {read_by:?} table as the list makes it:\n{table}"
+        );
+    }
+}
+
+/// The profiler reads exactly the variables the list gives it, and the
+/// command those the list gives the command.
+#[test]
+fn the_settings_list_names_what_the_code_reads() {
+    use heapsnap_format::settings::{ReadBy, SETTINGS};
+    let names_in = |path: &str| -> BTreeSet<String> {
+        let text = std::fs::read_to_string(root().join(path)).unwrap();
+        text.match_indices("\"HEAPSNAP_")
+            .map(|(at, _)| {
+                let rest = &text[at + 1..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                    .unwrap_or(rest.len());
+                rest[..end].to_owned()
+            })
+            .filter(|name| !name.ends_with('_'))
+            .collect()
+    };
+    let listed = |which: &[ReadBy]| -> BTreeSet<String> {
+        SETTINGS
+            .iter()
+            .filter(|s| which.contains(&s.read_by))
+            .map(|s| s.name.to_owned())
+            .filter(|n| n.starts_with("HEAPSNAP_"))
+            .collect()
+    };
+    assert_eq!(
+        names_in("alloc/src/config.rs"),
+        listed(&[ReadBy::Dumps, ReadBy::Profiler]),
+        "alloc/src/config.rs and the settings list disagree"
+    );
+    assert_eq!(
+        names_in("reporter/src/load.rs"),
+        listed(&[ReadBy::Command]),
+        "reporter/src/load.rs and the settings list disagree"
+    );
+}

@@ -13,7 +13,8 @@
 //!   library's, and the type a site's memory holds;
 //! - `pprof` (feature `pprof`): a snapshot as a gzipped pprof profile;
 //! - [`quality`]: what a snapshot's build lacked (frame pointers, v0
-//!   symbols, debug information), and the fix.
+//!   symbols, debug information), and the fix;
+//! - [`settings`]: the environment variables heapsnap reads.
 //!
 //! ```
 //! let snap = heapsnap_format::Snapshot::default();
@@ -29,6 +30,7 @@ pub mod names;
 #[cfg(feature = "pprof")]
 pub mod pprof;
 pub mod quality;
+pub mod settings;
 pub mod snapshot;
 pub mod types;
 pub mod units;

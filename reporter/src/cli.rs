@@ -89,8 +89,13 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), e.g. `heapsnap man > heapsnap.1`.
-    Man,
+    /// Print a manual page (roff): heapsnap(1), with the environment
+    /// variables, or one command's with every option, e.g. `heapsnap man
+    /// leaks > heapsnap-leaks.1`.
+    Man {
+        /// The command whose page to print.
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

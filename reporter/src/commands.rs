@@ -15,7 +15,7 @@ use crate::cli::{
     Cli, Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, PprofArgs, ReportArgs, SiteFilter,
     SymbolizeArgs, Symbols, TopArgs,
 };
-use crate::output;
+use crate::{man, output};
 
 /// How a command ended, when it did not fail.
 pub enum Outcome {
@@ -40,8 +40,12 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
             })?;
             Ok(Outcome::Fine)
         }
-        Command::Man => {
-            output::stdout(|out| clap_mangen::Man::new(Cli::command()).render(out))?;
+        Command::Man { command } => {
+            let page = match command {
+                None => man::main_page()?,
+                Some(name) => man::command_page(&name)?,
+            };
+            output::stdout(|out| out.write_all(&page))?;
             Ok(Outcome::Fine)
         }
     }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod man;
 mod output;
 
 use std::io::IsTerminal;

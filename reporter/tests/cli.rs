@@ -818,6 +818,39 @@ fn completions_and_a_manual_page() {
     heapsnap().args(["completions", "tcsh"]).assert().code(2);
 }
 
+/// heapsnap(1) lists every environment variable of the settings list, and
+/// each command has a page of its own with every option.
+#[test]
+fn the_manual_has_the_environment_and_each_commands_options() {
+    let main = heapsnap().arg("man").assert().success();
+    let main = String::from_utf8_lossy(&main.get_output().stdout).into_owned();
+    assert!(main.contains(".SH ENVIRONMENT"), "{main}");
+    for setting in heapsnap_format::settings::SETTINGS {
+        assert!(
+            main.contains(setting.name),
+            "{} missing:\n{main}",
+            setting.name
+        );
+    }
+    let leaks = heapsnap().args(["man", "leaks"]).assert().success();
+    let leaks = String::from_utf8_lossy(&leaks.get_output().stdout).into_owned();
+    for option in [
+        "min\\-confidence",
+        "fail",
+        "pid",
+        "format",
+        "limit",
+        "debug\\-dir",
+    ] {
+        assert!(leaks.contains(option), "{option} missing:\n{leaks}");
+    }
+    heapsnap()
+        .args(["man", "nosuch"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the commands are top"));
+}
+
 #[test]
 fn a_directory_names_its_newest_snapshot_on_standard_error() {
     for command in ["top", "pprof"] {
