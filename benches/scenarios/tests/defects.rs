@@ -1,8 +1,16 @@
 //! End to end, each way `heapsnap leaks` used to fail on servers it was not
 //! tuned for: a scenario server (`src/main.rs`, built from published
 //! crates) runs with the profiler, writes its snapshots, and the `heapsnap`
-//! command reads them as a user would. Each case runs three times with
-//! different seeds, and every run must pass: a lucky pass does not count.
+//! command reads them as a user would.
+//!
+//! By default each case is judged on a recorded run (`tests/data/defects/`,
+//! captured from the scenario once, frames named): the analysis gets the
+//! same series every time, so its verdict does not depend on how busy the
+//! machine is. `HEAPSNAP_DEFECTS=live` runs the scenarios instead, three
+//! times each with different seeds, and every run must pass: a lucky pass
+//! does not count. `HEAPSNAP_DEFECTS=record` runs them live and records
+//! each case's runs of the first seed as its fixtures, judged as they are
+//! recorded.
 //!
 //! The leaks here grow `CLEAR` sampling intervals over 12 snapshots or
 //! more, several times the detection limit `docs/LEAKS.md` gives, so that a
@@ -20,10 +28,44 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use heapsnap_report::leaks::{Report, Suspect};
 use heapsnap_scenarios::plan::{Healthy, Leak, LeakKind, Plan, Schedule};
 use heapsnap_scenarios::run;
-use heapsnap_scenarios::score::{Outcome, SNAPSHOTS};
+use heapsnap_scenarios::score::{Outcome, SNAPSHOTS, TRUTH_FILE};
 
 const KIB: u64 = 1024;
 const SEEDS: [u64; 3] = [11, 22, 33];
+
+/// Where the cases' series come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The recorded runs of `tests/data/defects/`.
+    Recorded,
+    /// The scenario, run now.
+    Live,
+    /// The scenario, run now, its first seed's run recorded.
+    Record,
+}
+
+fn mode() -> Mode {
+    match std::env::var("HEAPSNAP_DEFECTS").as_deref() {
+        Ok("live") => Mode::Live,
+        Ok("record") => Mode::Record,
+        _ => Mode::Recorded,
+    }
+}
+
+/// The seeds each case runs with: all of them live, the first recorded.
+fn seeds() -> &'static [u64] {
+    match mode() {
+        Mode::Recorded => &SEEDS[..1],
+        Mode::Live | Mode::Record => &SEEDS,
+    }
+}
+
+/// The recorded run of `name` with `seed`.
+fn fixture(name: &str, seed: u64) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/defects")
+        .join(format!("{name}-{seed}"))
+}
 /// How many sampling intervals the leaks grow (half of what they make
 /// kept).
 const CLEAR: f64 = 100.0;
@@ -84,15 +126,91 @@ fn alone() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `plan` into a fresh directory and returns it with the truth.
+/// Runs `plan` into a fresh directory (or copies its recorded run there)
+/// and returns it with the truth.
 fn run_plan(name: &str, plan: &Plan) -> (PathBuf, heapsnap_scenarios::score::Truth) {
     let dir = std::env::temp_dir().join(format!(
         "heapsnap-defects-{}-{name}-{}",
         std::process::id(),
         plan.seed
     ));
+    if mode() == Mode::Recorded {
+        let recorded = fixture(name, plan.seed);
+        let _ = std::fs::remove_dir_all(&dir);
+        copy_dir(&recorded, &dir).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (HEAPSNAP_DEFECTS=record records it)",
+                recorded.display()
+            )
+        });
+        let truth = std::fs::read(dir.join(TRUTH_FILE)).expect("the recorded truth");
+        return (
+            dir,
+            serde_json::from_slice(&truth).expect("the truth is JSON"),
+        );
+    }
     let truth = run::run(scenario(), plan, &dir).expect("the scenario runs");
     (dir, truth)
+}
+
+/// Records the run in `dir` as the fixture of `name` with `seed`: its plan,
+/// its truth, and its snapshots with their frames named (the fixture is
+/// read where the scenario's binary is another build) and the paths of
+/// this machine left out (the workspace's made relative, Cargo's home
+/// written `~/.cargo`).
+fn record(dir: &Path, name: &str, seed: u64) {
+    let to = fixture(name, seed);
+    let _ = std::fs::remove_dir_all(&to);
+    std::fs::create_dir_all(to.join(SNAPSHOTS)).expect("the fixture's directory");
+    for file in ["plan.json", TRUTH_FILE] {
+        std::fs::copy(dir.join(file), to.join(file)).expect("copied");
+    }
+    let mut loaded = heapsnap_report::load::many(&[dir.join(SNAPSHOTS).display().to_string()])
+        .expect("the snapshots load");
+    heapsnap_report::symbolize::name_from_this_machine(&mut loaded);
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace");
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .expect("Cargo's home");
+    for one in &loaded {
+        let text = serde_json::to_string(&one.snapshot).expect("the snapshot as JSON");
+        let text = text
+            .replace(&format!("\"{}/", workspace.display()), "\"")
+            .replace(&format!("\"{}/", cargo_home.display()), "\"~/.cargo/");
+        let snapshot =
+            heapsnap_format::Snapshot::from_slice(text.as_bytes()).expect("the snapshot reads");
+        let name = Path::new(&one.source).file_name().expect("a file name");
+        snapshot
+            .write_to_path(to.join(SNAPSHOTS).join(name))
+            .expect("the named snapshot is written");
+    }
+}
+
+/// Copies the files of `from` into `to`, subdirectories included.
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records the run of `plan` in `dir` when recording and the case runs
+/// with its first seed (`case_seed`).
+fn record_if_asked(dir: &Path, name: &str, plan: &Plan, case_seed: u64) {
+    if mode() == Mode::Record && case_seed == SEEDS[0] {
+        record(dir, name, plan.seed);
+    }
 }
 
 /// `heapsnap leaks ARGS` as a user types it: its report as JSON, checked
@@ -118,7 +236,7 @@ fn leaks_command(dir: &Path, args: &[&str]) -> serde_json::Value {
 /// library's report and its outcome; the command's JSON must agree with
 /// the library's on the first suspect.
 fn each_seed(name: &str, make: impl Fn(u64) -> Plan, check: impl Fn(&Report, &Outcome)) {
-    for seed in SEEDS {
+    for &seed in seeds() {
         let plan = make(seed);
         let (dir, truth) = run_plan(name, &plan);
         let (report, outcome) = run::analyse(&dir, &truth).expect("the analysis");
@@ -135,6 +253,7 @@ fn each_seed(name: &str, make: impl Fn(u64) -> Plan, check: impl Fn(&Report, &Ou
         let text = render(&report);
         eprintln!("{name}, seed {seed}:\n{text}");
         check(&report, &outcome);
+        record_if_asked(&dir, name, &plan, seed);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -395,7 +514,7 @@ fn a_teardown_snapshot_is_left_out() {
 fn after_a_restart_the_run_that_died_is_analysed() {
     let _alone = alone();
     let (interval, seconds) = (64 * KIB, 5.0);
-    for seed in SEEDS {
+    for &seed in seeds() {
         let leaking = plan(
             seed,
             interval,
@@ -409,6 +528,8 @@ fn after_a_restart_the_run_that_died_is_analysed() {
             ..plan(seed + 1, interval, 0.5, None, vec![churn(interval, 0.5)])
         };
         let (second, _) = run_plan("restart-second", &restarted);
+        record_if_asked(&dir, "restart-first", &leaking, seed);
+        record_if_asked(&second, "restart-second", &restarted, seed);
         for entry in std::fs::read_dir(second.join(SNAPSHOTS)).expect("the second run's snapshots")
         {
             let entry = entry.expect("an entry");
@@ -471,9 +592,12 @@ fn every_run_with_enough_snapshots_is_analysed() {
             vec![churn(interval, seconds)],
         )
     };
-    let (dir, _) = run_plan("two-runs-first", &make(5));
+    let (first, newer) = (make(5), make(6));
+    let (dir, _) = run_plan("two-runs-first", &first);
     let first_pid = pid_of(&dir);
-    let (second, newer_truth) = run_plan("two-runs-second", &make(6));
+    let (second, newer_truth) = run_plan("two-runs-second", &newer);
+    record_if_asked(&dir, "two-runs-first", &first, SEEDS[0]);
+    record_if_asked(&second, "two-runs-second", &newer, SEEDS[0]);
     for entry in std::fs::read_dir(second.join(SNAPSHOTS)).expect("the second run's snapshots") {
         let entry = entry.expect("an entry");
         std::fs::copy(entry.path(), dir.join(SNAPSHOTS).join(entry.file_name())).expect("copied");
