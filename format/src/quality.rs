@@ -42,6 +42,34 @@ impl Shortfall {
     }
 }
 
+impl Shortfall {
+    /// What is missing, in a few words.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shortfall::FramePointers => "frame pointers",
+            Shortfall::V0Symbols => "v0 symbol names",
+            Shortfall::LineTables => "debug line tables",
+            Shortfall::Symbols => "symbols",
+        }
+    }
+
+    /// What that costs the reports, in a few words.
+    pub fn cost(self) -> &'static str {
+        match self {
+            Shortfall::FramePointers => "slow stacks",
+            Shortfall::V0Symbols => "types read `Vec<?>`",
+            Shortfall::LineTables => "no file:line",
+            Shortfall::Symbols => "bare addresses",
+        }
+    }
+
+    /// True when it weakens what the leak analysis says (types, places),
+    /// not only what a sample costs.
+    pub fn weakens_verdicts(self) -> bool {
+        !matches!(self, Shortfall::FramePointers)
+    }
+}
+
 /// What `snapshot`'s build lacked; empty for a good build, and for
 /// snapshots of older writers, which do not say.
 pub fn shortfalls(snapshot: &Snapshot) -> Vec<Shortfall> {
@@ -77,6 +105,34 @@ pub fn warning(snapshot: &Snapshot) -> Option<String> {
         return None;
     }
     let what: Vec<&str> = missing.iter().map(|m| m.describe()).collect();
+    Some(format!(
+        "this snapshot's build lacks {}. Fix: {}.",
+        what.join("; "),
+        fixes(&missing).join("; and ")
+    ))
+}
+
+/// The same warning for a terminal: a line of what is missing and what
+/// it costs, and a line of the fix; `None` for a good build.
+pub fn short_warning(snapshot: &Snapshot) -> Option<(String, String)> {
+    let missing = shortfalls(snapshot);
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = missing.iter().map(|m| m.name()).collect();
+    let costs: Vec<&str> = missing.iter().map(|m| m.cost()).collect();
+    Some((
+        format!(
+            "this snapshot's build lacks {}: {}",
+            names.join(", "),
+            costs.join("; ")
+        ),
+        format!("{}.", fixes(&missing).join("; and ")),
+    ))
+}
+
+/// How to mend each of `missing`.
+fn fixes(missing: &[Shortfall]) -> Vec<String> {
     let mut flags = Vec::new();
     if missing.contains(&Shortfall::FramePointers) {
         flags.push(r#""-C", "force-frame-pointers=yes""#);
@@ -100,11 +156,7 @@ pub fn warning(snapshot: &Snapshot) -> Option<String> {
                 .to_owned(),
         );
     }
-    Some(format!(
-        "this snapshot's build lacks {}. Fix: {}.",
-        what.join("; "),
-        fixes.join("; and ")
-    ))
+    fixes
 }
 
 #[cfg(test)]

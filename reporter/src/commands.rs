@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use clap::CommandFactory;
+use heapsnap_format::quality;
 use heapsnap_report::filter::Filter;
 use heapsnap_report::render::{self, Format};
 use heapsnap_report::symbolize::{self, Symbolizer};
@@ -89,14 +90,14 @@ impl Prepare {
         }
         symbolize::share_names_within_processes(loaded);
         for why in &unmatched {
-            eprintln!("heapsnap: warning: no debug information for {why}");
+            output::note("warning: ", &format!("no debug information for {why}"));
         }
         let named = named.len();
         if named > 0 {
             let sources: Vec<String> = sources.iter().map(|p| p.display().to_string()).collect();
-            eprintln!(
-                "heapsnap: named {named} addresses from {}",
-                sources.join(", ")
+            output::note(
+                "",
+                &format!("named {named} addresses from {}", sources.join(", ")),
             );
         }
         warn_of_build(loaded);
@@ -127,10 +128,13 @@ fn serving(dir: &str, prepare: &mut Prepare) -> Result<Vec<Loaded>> {
     let (kept, note) = leaks::serving_snapshots(&loaded, None)?;
     let sources: Vec<String> = kept.iter().map(|l| l.source.clone()).collect();
     if let Some(note) = note {
-        eprintln!("heapsnap: {dir}: {note}");
+        output::note("", &format!("{dir}: {note}"));
     }
     if let Some(newest) = sources.last() {
-        eprintln!("heapsnap: {dir}: the newest snapshot taken while the program served, {newest}");
+        output::note(
+            "",
+            &format!("{dir}: the newest snapshot taken while the program served, {newest}"),
+        );
     }
     let mut chosen: Vec<Loaded> = loaded
         .into_iter()
@@ -141,12 +145,45 @@ fn serving(dir: &str, prepare: &mut Prepare) -> Result<Vec<Loaded>> {
 }
 
 /// Says on standard error, once, what the build of the newest of `loaded`
-/// lacked and how to fix it (see `heapsnap_format::quality`).
+/// lacked and how to fix it (see `heapsnap_format::quality`): a line of
+/// what is missing, a line of the fix, where the details are.
 fn warn_of_build(loaded: &[Loaded]) {
-    let newest = loaded.iter().max_by_key(|l| l.snapshot.taken_at_ms);
-    if let Some(warning) = newest.and_then(|l| heapsnap_format::quality::warning(&l.snapshot)) {
-        eprintln!("heapsnap: warning: {warning}");
+    let Some((what, fix)) = newest_of(loaded).and_then(|l| quality::short_warning(&l.snapshot))
+    else {
+        return;
+    };
+    output::note("warning: ", &what);
+    output::note("fix: ", &fix);
+    output::note(
+        "",
+        "why, and builds in CI and Docker: docs/GUIDE.md, \"Build settings\"",
+    );
+}
+
+/// After a leak report whose verdicts the build weakens (types and
+/// places, not only the cost of a sample): the warning again, in a line,
+/// where it is read last.
+fn warn_of_verdicts(loaded: &[Loaded]) {
+    let Some(newest) = newest_of(loaded) else {
+        return;
+    };
+    let weakening: Vec<&str> = quality::shortfalls(&newest.snapshot)
+        .into_iter()
+        .filter(|s| s.weakens_verdicts())
+        .map(|s| s.name())
+        .collect();
+    if !weakening.is_empty() {
+        let text = format!(
+            "these verdicts come from a build without {}: holders and places may be unnamed (the fix is above)",
+            weakening.join(", ")
+        );
+        output::note("warning: ", &text);
     }
+}
+
+/// The newest snapshot of `loaded`.
+fn newest_of(loaded: &[Loaded]) -> Option<&Loaded> {
+    loaded.iter().max_by_key(|l| l.snapshot.taken_at_ms)
 }
 
 /// Writes each snapshot of `args`, its frames named (see [`Prepare`]).
@@ -284,9 +321,12 @@ fn diff(args: DiffArgs, prepare: &mut Prepare) -> Result<Outcome> {
             }
             let new = run.pop().context("no snapshot")?;
             let base = run.swap_remove(0);
-            eprintln!(
-                "heapsnap: {}: comparing {} with {}",
-                args.base, base.source, new.source
+            output::note(
+                "",
+                &format!(
+                    "{}: comparing {} with {}",
+                    args.base, base.source, new.source
+                ),
             );
             [base, new]
         }
@@ -330,6 +370,7 @@ fn leaks(args: LeaksArgs, prepare: &mut Prepare) -> Result<Outcome> {
         Format::Json => render::json::write(&report, out),
         Format::Markdown => render::markdown::leaks(&report, out),
     })?;
+    warn_of_verdicts(&loaded);
     let suspicious = args.fail && report.has_suspects();
     Ok(if suspicious {
         Outcome::GateTripped

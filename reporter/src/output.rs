@@ -12,12 +12,21 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use heapsnap_format::file::{Access, Publish, write_atomically};
+use heapsnap_report::render::style;
 
 /// True when `err` comes from writing to a reader that went away.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain()
         .filter_map(|e| e.downcast_ref::<io::Error>())
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// Says `text` on standard error after `heapsnap: ` (and `prefix`),
+/// wrapped to the terminal's width.
+pub fn note(prefix: &str, text: &str) {
+    for line in style::wrap(text, &format!("heapsnap: {prefix}"), "  ") {
+        eprintln!("{line}");
+    }
 }
 
 /// Runs `write` on buffered standard output.

@@ -989,7 +989,15 @@ fn plain_build_snapshot(dir: &std::path::Path) -> std::path::PathBuf {
 fn every_command_warns_of_a_degraded_build_once_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let plain = plain_build_snapshot(dir.path());
-    let plain = plain.to_str().unwrap();
+    // A later snapshot of the same process, for a leak report.
+    let mut later: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plain).unwrap()).unwrap();
+    for (field, by) in [("seq", 1), ("uptime_ms", 1000), ("taken_at_ms", 1000)] {
+        later[field] = (later[field].as_u64().unwrap() + by).into();
+    }
+    let later_path = dir.path().join("plain-later.json");
+    std::fs::write(&later_path, serde_json::to_vec(&later).unwrap()).unwrap();
+    let (plain, later) = (plain.to_str().unwrap(), later_path.to_str().unwrap());
     let svg = dir.path().join("heap.svg");
     let pb = dir.path().join("heap.pb.gz");
     let html = dir.path().join("report.html");
@@ -997,7 +1005,7 @@ fn every_command_warns_of_a_degraded_build_once_with_the_fix() {
         vec!["top", plain],
         vec!["flamegraph", plain, "-o", svg.to_str().unwrap()],
         vec!["diff", plain, plain],
-        vec!["leaks", plain, plain],
+        vec!["leaks", plain, later],
         vec!["pprof", plain, "-o", pb.to_str().unwrap()],
         vec!["report", plain, "-o", html.to_str().unwrap()],
     ];
@@ -1019,6 +1027,18 @@ fn every_command_warns_of_a_degraded_build_once_with_the_fix() {
         ] {
             assert!(stderr.contains(fix), "{args:?}: {stderr}");
         }
+        // What is missing in a line a terminal shows whole; the fix on
+        // the next.
+        let first = stderr
+            .lines()
+            .find(|l| l.starts_with("heapsnap: warning: this snapshot's build lacks"))
+            .unwrap();
+        assert!(first.chars().count() <= 160, "{first}");
+        assert!(stderr.contains("heapsnap: fix: "), "{stderr}");
+        // A leak report, whose verdicts such a build weakens, is followed
+        // by the warning again.
+        let repeated = stderr.contains("these verdicts come from a build without");
+        assert_eq!(repeated, args[0] == "leaks", "{args:?}: {stderr}");
     }
     // A good build, or an older writer's snapshot, says nothing.
     let q = data("snapshots/quickstart.json");

@@ -285,14 +285,22 @@ fn the_page_works_in_a_browser() {
     assert_eq!(dark["system_dark"], true, "{dark}");
     assert_eq!(dark["initial_background"], checks["dark_background"]);
 
-    // Screenshots for people (CI keeps them as artifacts).
+    // A window 1,000 px wide: nothing is wider than it.
+    let narrow = self_test(&browser, &page, &["--window-size=1000,2400"]);
+    assert_eq!(narrow["width"], 1000, "{narrow}");
+    assert!(
+        narrow["overflow"].as_i64().is_some_and(|o| o <= 0),
+        "the page is wider than a 1,000 px window: {narrow}"
+    );
+
+    // Screenshots for people, 1,000 px wide (CI keeps them as artifacts).
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("html-report");
     std::fs::create_dir_all(&shots).unwrap();
     for (name, extra) in [("light.png", None), ("dark.png", Some("--force-dark-mode"))] {
         let shot = shots.join(name);
         let _ = std::fs::remove_file(&shot);
         let screenshot = format!("--screenshot={}", shot.display());
-        let mut args = vec![screenshot.as_str(), "--window-size=1280,2400"];
+        let mut args = vec![screenshot.as_str(), "--window-size=1000,2400"];
         args.extend(extra);
         headless(&browser, &page, "", &args);
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);

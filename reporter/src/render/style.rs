@@ -55,7 +55,7 @@ pub(crate) fn fit(line: &str) -> String {
 /// `text` as lines no wider than the terminal, broken between words: the
 /// first starting with `first`, the others with `rest` (indents). One line
 /// when there is no width.
-pub(crate) fn wrap(text: &str, first: &str, rest: &str) -> Vec<String> {
+pub fn wrap(text: &str, first: &str, rest: &str) -> Vec<String> {
     current().wrap(text, first, rest)
 }
 

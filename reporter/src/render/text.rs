@@ -148,8 +148,9 @@ pub(super) fn top_table(report: &top::Report) -> (Vec<(&'static str, Align)>, Ve
 pub fn top(report: &top::Report, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.summary;
     let title = format!("{}: {} snapshot of {}", s.source, s.trigger, identity(s));
-    writeln!(out, "{}", style::fit(&title))?;
-    writeln!(out, "{}", style::fit(&heap_line(s)))?;
+    // Headers wrap: a timestamp or an RSS cut short is a figure lost.
+    lines(out, &style::wrap(&title, "", "  "))?;
+    lines(out, &style::wrap(&heap_line(s), "", "  "))?;
     writeln!(out)?;
     if report.rows.is_empty() {
         return writeln!(out, "nothing live");
@@ -236,18 +237,10 @@ pub(crate) fn culprits_heading(gate: &Gate) -> &'static str {
 
 /// Writes a `diff` report.
 pub fn diff(report: &diff::Report, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        out,
-        "base: {}: {}",
-        report.base.source,
-        identity(&report.base)
-    )?;
-    writeln!(
-        out,
-        "new:  {}: {}",
-        report.new.source,
-        identity(&report.new)
-    )?;
+    let base = format!("{}: {}", report.base.source, identity(&report.base));
+    lines(out, &style::wrap(&base, "base: ", "      "))?;
+    let new = format!("{}: {}", report.new.source, identity(&report.new));
+    lines(out, &style::wrap(&new, "new:  ", "      "))?;
     let noise = if report.exact {
         " (exact)".to_owned()
     } else {
@@ -396,7 +389,7 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
 }
 
 fn leaks_of_run(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{}", style::fit(&leaks_heading(report)))?;
+    lines(out, &style::wrap(&leaks_heading(report), "", "  "))?;
     for note in &report.notes {
         lines(out, &style::wrap(note, "note: ", "      "))?;
     }

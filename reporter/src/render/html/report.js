@@ -568,6 +568,9 @@ function drawHeader() {
  */
 function selfTest() {
   const checks = {};
+  // Nothing wider than the window: no sideways scrolling of the page.
+  checks.width = window.innerWidth;
+  checks.overflow = document.documentElement.scrollWidth - window.innerWidth;
   const graph = document.getElementById("flame-graph");
   checks.frames = graph.querySelectorAll(".frame").length;
   checks.charts = document.querySelectorAll(".chart").length;

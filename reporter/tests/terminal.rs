@@ -1,0 +1,177 @@
+//! `top`, `diff` and `leaks` in a real terminal 100 columns wide (tmux,
+//! read back with `capture-pane`): no line is wider than the terminal,
+//! and nothing a person needs is cut. Headers and sentences wrap; table
+//! rows are cut with `…` only in their last column (the location).
+
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const COLUMNS: usize = 100;
+
+fn data(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
+}
+
+fn tmux() -> Option<PathBuf> {
+    tools::find(&["tmux"], "-V", "tmux")
+}
+
+/// A tmux server of its own (its own socket), killed when dropped.
+struct Terminal {
+    tmux: PathBuf,
+    socket: String,
+}
+
+impl Terminal {
+    fn new(tmux: PathBuf, name: &str) -> Terminal {
+        Terminal {
+            tmux,
+            socket: format!("heapsnap-test-{}-{name}", std::process::id()),
+        }
+    }
+
+    fn tmux(&self) -> Command {
+        let mut command = Command::new(&self.tmux);
+        command.args(["-L", &self.socket, "-f", "/dev/null"]);
+        command
+    }
+
+    /// Runs `args` of the `heapsnap` command in a new window `COLUMNS`
+    /// wide and returns the screen once it has finished, its soft-wrapped
+    /// lines joined (a line the program wrote wider than the terminal
+    /// comes back whole, and too long).
+    fn run(&self, args: &[&str]) -> String {
+        let program = env!("CARGO_BIN_EXE_heapsnap");
+        let mut line = shell_quote(program);
+        for arg in args {
+            line.push(' ');
+            line.push_str(&shell_quote(arg));
+        }
+        // The marker says the command ended; the window stays open to be
+        // read.
+        let script = format!("{line} 2>&1; echo '[done]'; sleep 600");
+        let status = self
+            .tmux()
+            .args(["new-session", "-d", "-x", &COLUMNS.to_string(), "-y", "200"])
+            .args(["-s", "main", "sh", "-c", &script])
+            .env_remove("NO_COLOR")
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux new-session failed");
+        // The machine may be busy: wait for the marker, as long as it takes
+        // (the test harness's own timeout is the bound).
+        let started = Instant::now();
+        loop {
+            let screen = self.capture();
+            if screen.contains("[done]") {
+                return screen;
+            }
+            if started.elapsed() > Duration::from_secs(300) {
+                panic!("the command did not finish in 5 minutes:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn capture(&self) -> String {
+        let output = self
+            .tmux()
+            .args(["capture-pane", "-p", "-J", "-S", "-", "-t", "main"])
+            .output()
+            .expect("tmux capture-pane runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").status();
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The command's output through a pipe: full lines, no colour.
+fn plain(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_heapsnap"))
+        .args(args)
+        .output()
+        .expect("heapsnap runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `text` with its runs of white space made one space.
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn no_line_wider_than_the_terminal(screen: &str, what: &str) {
+    for line in screen.lines() {
+        assert!(
+            line.chars().count() <= COLUMNS,
+            "{what}: a line of {} columns:\n{line}\n\n{screen}",
+            line.chars().count()
+        );
+    }
+}
+
+#[test]
+fn top_in_100_columns_keeps_its_header_whole() {
+    let Some(tmux) = tmux() else { return };
+    let snapshot = data("snapshots/quickstart.json");
+    let snapshot = snapshot.to_str().unwrap();
+    let terminal = Terminal::new(tmux, "top");
+    let screen = terminal.run(&["top", snapshot]);
+    no_line_wider_than_the_terminal(&screen, "top");
+    // The header's two lines, every word of them: the timestamp, the RSS.
+    let full = plain(&["top", snapshot]);
+    let header: Vec<&str> = full.lines().take(2).collect();
+    assert!(header[1].contains("RSS"), "{full}");
+    assert!(
+        words(&screen).contains(&words(&header.join(" "))),
+        "the header is not whole:\n{screen}\nexpected:\n{}",
+        header.join("\n")
+    );
+}
+
+#[test]
+fn leaks_and_diff_in_100_columns_keep_every_sentence_whole() {
+    let Some(tmux) = tmux() else { return };
+    let run = data("snapshots/drain");
+    let run = run.to_str().unwrap();
+    let terminal = Terminal::new(tmux, "leaks");
+    let screen = terminal.run(&["leaks", run]);
+    no_line_wider_than_the_terminal(&screen, "leaks");
+    let json: serde_json::Value =
+        serde_json::from_str(&plain(&["leaks", "--format", "json", run])).unwrap();
+    let summary = json["suspects"][0]["summary"].as_str().unwrap();
+    assert!(
+        words(&screen).contains(&words(summary)),
+        "the suspect's sentence is not whole:\n{screen}\nexpected:\n{summary}"
+    );
+    let heading = plain(&["leaks", run]);
+    let heading = heading.lines().next().unwrap();
+    assert!(words(&screen).contains(&words(heading)), "{screen}");
+
+    let terminal = Terminal::new(tmux_again(), "diff");
+    let screen = terminal.run(&["diff", run]);
+    no_line_wider_than_the_terminal(&screen, "diff");
+    let full = plain(&["diff", run]);
+    for line in full.lines().take(3) {
+        assert!(
+            words(&screen).contains(&words(line)),
+            "{line:?} is not whole:\n{screen}"
+        );
+    }
+}
+
+fn tmux_again() -> PathBuf {
+    tmux().expect("tmux was found a moment ago")
+}
