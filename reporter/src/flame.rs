@@ -92,17 +92,8 @@ fn folded_stack(
 ) -> String {
     let by_type = options.by_type;
     let ty = format!("[{}]", sanitize(&view.ty.short));
-    let program: Vec<u32> = view.program_frames(library).collect();
-    // The allocation machinery inside the program's frame, cut unless
-    // asked for (a stack without a program frame keeps it all).
-    let keep = if options.library_tip || view.library_depth >= view.stack.len() {
-        program.len()
-    } else {
-        program.len().saturating_sub(view.library_depth)
-    };
-    let frames = program[..keep]
-        .iter()
-        .filter_map(|&i| names.get(i as usize));
+    let drawn = view.drawn_frames(library, options.library_tip);
+    let frames = drawn.iter().filter_map(|&i| names.get(i as usize));
     let mut folded = String::with_capacity(64 * (view.stack.len() + 1));
     let mut push = |part: &str| {
         if !folded.is_empty() {

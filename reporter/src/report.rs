@@ -260,7 +260,8 @@ impl Builder {
                     location,
                     tag: site.site.tag.clone(),
                     path: site
-                        .program_frames(&outside)
+                        .drawn_frames(&outside, false)
+                        .into_iter()
                         .map(|i| ids.of_frame(i))
                         .collect(),
                 });

@@ -99,6 +99,21 @@ impl<'a> SiteView<'a> {
         outermost_first.skip(skip).copied()
     }
 
+    /// [`program_frames`](Self::program_frames) down to the allocating
+    /// frame: the allocation machinery inside it (`RawVec::grow_one`,
+    /// hashbrown's `reserve_rehash`) left out unless `machinery` (a stack
+    /// without a frame of the program keeps it all). What a flamegraph
+    /// draws, in every view.
+    pub fn drawn_frames(&self, outside: &[bool], machinery: bool) -> Vec<u32> {
+        let program: Vec<u32> = self.program_frames(outside).collect();
+        let keep = if machinery || self.library_depth >= self.stack.len() {
+            program.len()
+        } else {
+            program.len().saturating_sub(self.library_depth)
+        };
+        program[..keep].to_vec()
+    }
+
     /// The function names of the stack, innermost first (shared, not
     /// copied).
     pub fn stack_names(&self) -> Vec<Rc<str>> {

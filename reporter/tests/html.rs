@@ -84,6 +84,35 @@ fn the_page_is_self_contained() {
     }
 }
 
+/// The page's flamegraph draws what `heapsnap flamegraph` draws: stacks
+/// end at the program's allocating frame, without the allocation
+/// machinery of `alloc` and `hashbrown` above it.
+#[test]
+fn the_pages_stacks_end_at_the_programs_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, page) = report(&[&data("snapshots/engine")], &[], dir.path());
+    let set = embedded(&page);
+    let frames: Vec<&str> = set["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let mut tips = 0;
+    for site in set["sites"].as_array().unwrap() {
+        let Some(tip) = site["path"].as_array().unwrap().last() else {
+            continue;
+        };
+        let tip = frames[tip.as_u64().unwrap() as usize];
+        assert!(
+            !tip.contains("raw_vec") && !tip.contains("RawVec") && !tip.contains("hashbrown"),
+            "a stack ends in the allocation machinery: {tip}"
+        );
+        tips += 1;
+    }
+    assert!(tips > 5, "{tips} stacks");
+}
+
 #[test]
 fn one_snapshot_makes_a_page_without_a_leak_analysis() {
     let dir = tempfile::tempdir().unwrap();
