@@ -77,6 +77,16 @@ impl Verdict {
             Verdict::Steady => "steady",
         }
     }
+
+    /// The verdict in a table people read: a steady row is listed beside a
+    /// change (of a percent of the heap or more) that its samples could not
+    /// tell from sampling and churn, so it reads "no trend", not "steady".
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Steady => "no trend",
+            other => other.as_str(),
+        }
+    }
 }
 
 /// The live samples of one age bucket (summed over a group's sites).

@@ -259,7 +259,7 @@ fn leaks_of_run(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 out,
                 "| {} | {} | {} | {} |",
-                t.verdict.as_str(),
+                t.verdict.word(),
                 format::signed_bytes(t.growth_bytes),
                 format::bytes(t.live_bytes),
                 code(&t.ty)

@@ -363,7 +363,7 @@ fn trend_table(trends: &[leaks::Trend], window_ms: u64, with_location: bool) -> 
     let mut table = Table::new(&columns);
     for t in trends {
         let mut cells = vec![
-            t.verdict.as_str().to_owned(),
+            t.verdict.word().to_owned(),
             format::signed_bytes(t.growth_bytes),
             format::bytes(t.live_bytes),
             format::byte_rate(t.growth_bytes_per_sec, window_ms),
