@@ -128,7 +128,7 @@ fn serving(dir: &str, prepare: &mut Prepare) -> Result<Vec<Loaded>> {
     let (kept, note) = leaks::serving_snapshots(&loaded, None)?;
     let sources: Vec<String> = kept.iter().map(|l| l.source.clone()).collect();
     if let Some(note) = note {
-        output::note("", &format!("{dir}: {note}"));
+        output::note("", &format!("{dir}: {}", render::sentence::note(&note)));
     }
     if let Some(newest) = sources.last() {
         output::note(

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use heapsnap_report::leaks::{Report, Suspect};
+use heapsnap_report::leaks::{Note, Report, Suspect};
 use heapsnap_scenarios::plan::{Healthy, Leak, LeakKind, Plan, Schedule};
 use heapsnap_scenarios::run;
 use heapsnap_scenarios::score::{Outcome, SNAPSHOTS, TRUTH_FILE};
@@ -497,7 +497,10 @@ fn a_teardown_snapshot_is_left_out() {
         },
         |report, outcome| {
             assert!(
-                report.notes.iter().any(|n| n.contains("teardown")),
+                report
+                    .notes
+                    .iter()
+                    .any(|n| matches!(n, Note::Teardown { .. })),
                 "no note of the teardown: {:?}",
                 report.notes
             );
@@ -539,10 +542,9 @@ fn after_a_restart_the_run_that_died_is_analysed() {
         let (report, outcome) = run::analyse(&dir, &truth).expect("the analysis");
         leak_named_alone(&report, &outcome);
         assert!(
-            report
-                .notes
-                .iter()
-                .any(|n| n.contains("2 processes") && n.contains("left out")),
+            report.notes.iter().any(
+                |n| matches!(n, Note::Runs { processes: 2, left_out, .. } if left_out.len() == 1)
+            ),
             "no note of the other process: {:?}",
             report.notes
         );

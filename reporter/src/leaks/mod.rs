@@ -300,7 +300,7 @@ pub struct Report {
     /// Live heap in the newest.
     pub live_bytes_last: u64,
     /// Things to know about this analysis.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// Suspects: groups that keep growing, at `min_confidence` or above;
     /// best first (empty when there are none).
     pub suspects: Vec<Suspect>,
@@ -357,7 +357,7 @@ pub fn run_snapshots(loaded: &[Loaded], pid: Option<u32>) -> Result<Vec<&Loaded>
 pub fn serving_snapshots(
     loaded: &[Loaded],
     pid: Option<u32>,
-) -> Result<(Vec<&Loaded>, Option<String>), Error> {
+) -> Result<(Vec<&Loaded>, Option<Note>), Error> {
     let choice = pid.map_or(RunChoice::Newest, RunChoice::Pid);
     match series::pick_runs(loaded, choice) {
         Ok(runs) => {
@@ -417,22 +417,69 @@ fn analyse(series: Assembled<'_>, options: &Options) -> Report {
     }
 }
 
+/// Something to know about an analysis; `render` says it in words.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Note {
+    /// The snapshots were of several processes (or runs of one): which
+    /// runs were analysed, newest first, and which were left out.
+    Runs {
+        /// How many processes the snapshots came from.
+        processes: usize,
+        /// The runs analysed, newest first.
+        analysed: Vec<RunSeen>,
+        /// The runs left out.
+        left_out: Vec<RunSeen>,
+    },
+    /// The last snapshots were taken while the program let go of its state
+    /// (a graceful shutdown), and were left out.
+    Teardown {
+        /// How many were left out.
+        left_out: usize,
+        /// The first of them: its file.
+        first: String,
+        /// What triggered it.
+        trigger: String,
+        /// The share of the memory established at the heap's turn alive
+        /// at the last snapshot.
+        survived: f64,
+        /// The live heap at the turn.
+        live_at_turn: u64,
+        /// The live heap at the last snapshot.
+        live_at_last: u64,
+    },
+    /// Two snapshots only: the later half cannot be judged alone.
+    TwoSnapshots,
+    /// Suspects were named without a heap graph.
+    NoHeapGraph,
+    /// Samples of new stacks merged past the profiler's site table's cap.
+    SitesMerged {
+        /// How many samples.
+        samples: u64,
+    },
+}
+
+/// One run of a process, as a note names it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSeen {
+    /// Its pid.
+    pub pid: u32,
+    /// When it started (Unix time, milliseconds).
+    pub started_at_ms: u64,
+    /// Its snapshots given.
+    pub snapshots: usize,
+}
+
 /// The series' notes; one when the newest snapshot merged samples of new
 /// stacks (its site table was full): their growth is in one site per tag,
 /// without a stack; and one when suspects were named without a heap graph.
-fn notes(series: &Assembled<'_>, graph: bool, any_suspect: bool) -> Vec<String> {
+fn notes(series: &Assembled<'_>, graph: bool, any_suspect: bool) -> Vec<Note> {
     let mut notes = series.notes.clone();
     if any_suspect && !graph {
-        notes.push(
-            "the snapshots carry no heap graph (written before format version 3, with HEAPSNAP_SCAN=off, or where memory cannot be read): holders are read from types and stacks"
-                .into(),
-        );
+        notes.push(Note::NoHeapGraph);
     }
     let merged = series.newest().totals.samples_merged;
     if merged > 0 {
-        notes.push(format!(
-            "{merged} samples of new stacks came after the profiler's site table was full (HEAPSNAP_MAX_SITES): they are in one site per tag, without a stack"
-        ));
+        notes.push(Note::SitesMerged { samples: merged });
     }
     notes
 }

@@ -9,9 +9,8 @@ use std::rc::Rc;
 use heapsnap_format::Snapshot;
 use heapsnap_format::snapshot::Site;
 
-use super::Error;
 use super::holding::{Holding, HoldingCache};
-use crate::format;
+use super::{Error, Note, RunSeen};
 use crate::load::Loaded;
 use crate::trend::{self, Age, Fit, Point, Verdict};
 use crate::view::{self, FunctionIds, Location, SiteKey};
@@ -136,7 +135,7 @@ pub(super) struct Assembled<'a> {
     /// edges are by snapshot site).
     pub(super) site_ids: Vec<Vec<usize>>,
     /// Things to know about the series.
-    pub(super) notes: Vec<String>,
+    pub(super) notes: Vec<Note>,
 }
 
 impl Assembled<'_> {
@@ -172,7 +171,7 @@ pub(super) enum RunChoice {
 /// order they were taken, with what to know about them.
 pub(super) struct Run<'a> {
     pub(super) snapshots: Vec<&'a Loaded>,
-    pub(super) notes: Vec<String>,
+    pub(super) notes: Vec<Note>,
 }
 
 /// Builds every site's series over a run's snapshots, fitted, with what
@@ -198,10 +197,7 @@ pub(super) fn assemble(run: Run<'_>) -> Result<Assembled<'_>, Error> {
         .collect();
     let exact = snapshots.iter().all(|l| l.snapshot.sampling.is_exact());
     if snapshots.len() == 2 {
-        notes.push(
-            "2 snapshots: growth is judged over the whole window, and whether it stopped only from when the survivors were born; take more to judge the later half alone"
-                .into(),
-        );
+        notes.push(Note::TwoSnapshots);
     }
     let mut assembled = Assembled {
         snapshots,
@@ -412,36 +408,23 @@ pub(super) fn pick_runs(loaded: &[Loaded], choice: RunChoice) -> Result<Vec<Run<
 
 /// Which processes the snapshots are of, which runs are analysed and which
 /// are left out.
-fn runs_note(runs: &[(RunKey, Vec<&Loaded>)], chosen: &[usize]) -> String {
-    let describe = |i: usize| {
+fn runs_note(runs: &[(RunKey, Vec<&Loaded>)], chosen: &[usize]) -> Note {
+    let seen = |i: usize| {
         let (key, snapshots) = &runs[i];
-        format!(
-            "pid {} started {} ({} snapshot{})",
-            key.0,
-            format::timestamp(snapshots[0].snapshot.process.started_at_ms),
-            snapshots.len(),
-            if snapshots.len() == 1 { "" } else { "s" }
-        )
+        RunSeen {
+            pid: key.0,
+            started_at_ms: snapshots[0].snapshot.process.started_at_ms,
+            snapshots: snapshots.len(),
+        }
     };
-    let list = |runs: Vec<usize>| {
-        runs.into_iter()
-            .map(describe)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let analysed = list(chosen.to_vec());
-    let left_out = list((0..runs.len()).filter(|i| !chosen.contains(i)).collect());
-    let mut note = format!("snapshots of {} processes given", runs.len());
-    if chosen.len() > 1 {
-        note +=
-            &format!("; each run with two snapshots or more is analysed, newest first: {analysed}");
-    } else {
-        note += &format!("; analysed: {analysed}");
+    Note::Runs {
+        processes: runs.len(),
+        analysed: chosen.iter().map(|&i| seen(i)).collect(),
+        left_out: (0..runs.len())
+            .filter(|i| !chosen.contains(i))
+            .map(seen)
+            .collect(),
     }
-    if !left_out.is_empty() {
-        note += &format!("; left out: {left_out}");
-    }
-    note + " (--pid picks one)"
 }
 
 /// A program that ends gracefully lets go of its state over seconds:
@@ -456,7 +439,7 @@ fn runs_note(runs: &[(RunKey, Vec<&Loaded>)], chosen: &[usize]) -> String {
 /// that lets go of its state does not replace it, where a cache that turns
 /// its old entries over does). The snapshots after the turn are left out,
 /// and said so; the earliest such turn in the later half of the run wins.
-pub(super) fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<String> {
+pub(super) fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<Note> {
     let n = snapshots.len();
     if n < 4 {
         return None;
@@ -497,16 +480,14 @@ pub(super) fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<String>
     let left_out = snapshots.split_off(turn + 1);
     let first = left_out.first()?;
     let kept = &snapshots[turn];
-    Some(format!(
-        "{} snapshot{} from {} on ({}) look taken during teardown: {} of the old memory at the heap's turn survived to the last (the live heap fell from {} to {}); judged without them",
-        left_out.len(),
-        if left_out.len() == 1 { "" } else { "s" },
-        first.source,
-        first.snapshot.trigger,
-        format::percent(stayed / old),
-        format::bytes(kept.snapshot.totals.live_bytes),
-        format::bytes(left_out[left_out.len() - 1].snapshot.totals.live_bytes)
-    ))
+    Some(Note::Teardown {
+        left_out: left_out.len(),
+        first: first.source.clone(),
+        trigger: first.snapshot.trigger.to_string(),
+        survived: stayed / old,
+        live_at_turn: kept.snapshot.totals.live_bytes,
+        live_at_last: left_out[left_out.len() - 1].snapshot.totals.live_bytes,
+    })
 }
 
 /// The live samples of a whole snapshot by age, as one point.
@@ -611,8 +592,14 @@ mod tests {
             .collect();
         let mut series: Vec<&Loaded> = serving.iter().chain(&draining).collect();
         let note = leave_out_teardown(&mut series).expect("teardown");
-        assert_eq!(series.len(), 8, "{note}");
-        assert!(note.starts_with("3 snapshots from at-9000.json"), "{note}");
+        assert_eq!(series.len(), 8, "{note:?}");
+        let Note::Teardown {
+            left_out, first, ..
+        } = &note
+        else {
+            panic!("{note:?}");
+        };
+        assert_eq!((*left_out, first.as_str()), (3, "at-9000.json"));
         // The same leak, killed while serving: nothing to leave out.
         let mut series: Vec<&Loaded> = serving.iter().collect();
         assert_eq!(leave_out_teardown(&mut series), None);
@@ -630,7 +617,10 @@ mod tests {
 
         let mut series: Vec<&Loaded> = before.iter().chain([&torn_down]).collect();
         let note = leave_out_teardown(&mut series).expect("teardown");
-        assert!(note.contains("teardown"), "{note}");
+        assert!(
+            matches!(note, Note::Teardown { left_out: 1, .. }),
+            "{note:?}"
+        );
         assert_eq!(series.len(), 3);
 
         let mut series: Vec<&Loaded> = before.iter().chain([&turned_over]).collect();

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use super::sentence;
-use crate::leaks::Suspect;
+use crate::leaks::{Note, Suspect};
 
 /// The version of the JSON documents' layout, in every document as
 /// `schema_version`: raised when a field changes meaning or goes away
@@ -27,6 +27,13 @@ pub fn write(report: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
     };
     serde_json::to_writer_pretty(&mut *out, &versioned).map_err(io::Error::from)?;
     writeln!(out)
+}
+
+/// A note as its sentence: the documents' `notes` are for people.
+impl Serialize for Note {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&sentence::note(self))
+    }
 }
 
 /// A suspect with its sentence (`summary`) among its fields.

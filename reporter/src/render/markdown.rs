@@ -210,7 +210,7 @@ fn leaks_of_run(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", cell(&leaks_heading(report)))?;
     for note in &report.notes {
         writeln!(out)?;
-        writeln!(out, "> {}", cell(note))?;
+        writeln!(out, "> {}", cell(&sentence::note(note)))?;
     }
     for s in &report.suspects {
         writeln!(out)?;

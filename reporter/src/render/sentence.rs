@@ -2,7 +2,7 @@
 //! Markdown reports and the `summary` of the JSON.
 
 use crate::format;
-use crate::leaks::{HolderEvidence, Suspect};
+use crate::leaks::{HolderEvidence, Note, RunSeen, Suspect};
 use heapsnap_format::names;
 use heapsnap_format::types::is_collection;
 
@@ -116,6 +116,64 @@ fn evidence(evidence: &HolderEvidence) -> String {
             } else {
                 ""
             }
+        ),
+    }
+}
+
+/// A note of the leak analysis, in words.
+pub fn note(note: &Note) -> String {
+    match note {
+        Note::Runs {
+            processes,
+            analysed,
+            left_out,
+        } => {
+            let list = |runs: &[RunSeen]| {
+                runs.iter()
+                    .map(|r| {
+                        format!(
+                            "pid {} started {} ({} snapshot{})",
+                            r.pid,
+                            format::timestamp(r.started_at_ms),
+                            r.snapshots,
+                            if r.snapshots == 1 { "" } else { "s" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let mut text = format!("snapshots of {processes} processes given");
+            if analysed.len() > 1 {
+                text += &format!(
+                    "; each run with two snapshots or more is analysed, newest first: {}",
+                    list(analysed)
+                );
+            } else {
+                text += &format!("; analysed: {}", list(analysed));
+            }
+            if !left_out.is_empty() {
+                text += &format!("; left out: {}", list(left_out));
+            }
+            text + " (--pid picks one)"
+        }
+        Note::Teardown {
+            left_out,
+            first,
+            trigger,
+            survived,
+            live_at_turn,
+            live_at_last,
+        } => format!(
+            "{left_out} snapshot{} from {first} on ({trigger}) look taken during teardown: {} of the old memory at the heap's turn survived to the last (the live heap fell from {} to {}); judged without them",
+            if *left_out == 1 { "" } else { "s" },
+            format::percent(*survived),
+            format::bytes(*live_at_turn),
+            format::bytes(*live_at_last)
+        ),
+        Note::TwoSnapshots => "2 snapshots: growth is judged over the whole window, and whether it stopped only from when the survivors were born; take more to judge the later half alone".to_owned(),
+        Note::NoHeapGraph => "the snapshots carry no heap graph (written before format version 3, with HEAPSNAP_SCAN=off, or where memory cannot be read): holders are read from types and stacks".to_owned(),
+        Note::SitesMerged { samples } => format!(
+            "{samples} samples of new stacks came after the profiler's site table was full (HEAPSNAP_MAX_SITES): they are in one site per tag, without a stack"
         ),
     }
 }

@@ -391,7 +391,7 @@ pub fn leaks(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
 fn leaks_of_run(report: &leaks::Report, out: &mut dyn Write) -> io::Result<()> {
     lines(out, &style::wrap(&leaks_heading(report), "", "  "))?;
     for note in &report.notes {
-        lines(out, &style::wrap(note, "note: ", "      "))?;
+        lines(out, &style::wrap(&sentence::note(note), "note: ", "      "))?;
     }
     writeln!(out)?;
     if report.suspects.is_empty() {
