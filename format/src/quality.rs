@@ -59,7 +59,7 @@ impl Shortfall {
             Shortfall::FramePointers => "slow stacks",
             Shortfall::V0Symbols => "types read `Vec<?>`",
             Shortfall::LineTables => "no file:line",
-            Shortfall::Symbols => "bare addresses",
+            Shortfall::Symbols => "bare addresses, and no matching binary here",
         }
     }
 
@@ -152,7 +152,7 @@ fn fixes(missing: &[Shortfall]) -> Vec<String> {
     }
     if missing.contains(&Shortfall::Symbols) {
         fixes.push(
-            "name them offline from the unstripped binary or its debug file (`heapsnap symbolize SNAPSHOTS --binary PATH -o DIR`, or --binary/--debug-dir on any command); keep the debug information when stripping (`objcopy --only-keep-debug`)"
+            "frames are left bare by a stripped build, and by automatic dumps and HEAPSNAP_SYMBOLIZE=off, which leave naming to heapsnap; name them from the unstripped binary or its debug file (`heapsnap symbolize SNAPSHOTS --binary PATH -o DIR`, or --binary/--debug-dir on any command); keep the debug information when stripping (`objcopy --only-keep-debug`)"
                 .to_owned(),
         );
     }
@@ -226,5 +226,9 @@ mod tests {
         let stripped = with(StackWalk::FramePointers, build(100, 3, 0, true));
         assert_eq!(shortfalls(&stripped), [Shortfall::Symbols]);
         assert!(warning(&stripped).unwrap().contains("stripped"));
+        // The short form says why frames can be bare besides stripping.
+        let (what, fix) = short_warning(&stripped).unwrap();
+        assert!(what.contains("bare addresses"), "{what}");
+        assert!(fix.contains("HEAPSNAP_SYMBOLIZE=off"), "{fix}");
     }
 }
