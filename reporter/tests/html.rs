@@ -337,6 +337,37 @@ fn the_page_works_in_a_browser() {
     }
 }
 
+/// A run that ended gracefully (its state dropped over its last six
+/// snapshots): the page is of the run while it served, from its header to
+/// its diff, and names the leak, in a browser.
+#[test]
+fn a_run_that_ended_gracefully_is_shown_while_it_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (page, html) = report(&[&data("snapshots/drain")], &[], dir.path());
+    let set = embedded(&html);
+    let snapshots = set["snapshots"].as_array().unwrap();
+    assert_eq!(snapshots.len(), 10, "the six teardown snapshots left out");
+    assert!(
+        snapshots[9]["source"]
+            .as_str()
+            .unwrap()
+            .contains("heapsnap-000010-13932-growth")
+    );
+    let Some(browser) = chromium() else { return };
+    let checks = self_test(&browser, &page, &[]);
+    let summary = checks["summary"].as_str().unwrap();
+    assert!(summary.contains("10 snapshots"), "{checks}");
+    assert!(!summary.ends_with("→ 0 B"), "{checks}");
+    assert!(
+        checks["first_suspect"]
+            .as_str()
+            .unwrap()
+            .contains("HashMap<u64, Vec<u8>>"),
+        "{checks}"
+    );
+    assert!(checks["diff_rows"].as_u64().unwrap() > 0, "{checks}");
+}
+
 #[test]
 fn a_page_of_one_snapshot_works_in_a_browser() {
     let Some(browser) = chromium() else {

@@ -570,6 +570,7 @@ function selfTest() {
   const checks = {};
   // Nothing wider than the window: no sideways scrolling of the page.
   checks.width = window.innerWidth;
+  checks.summary = document.getElementById("summary").textContent;
   checks.overflow = document.documentElement.scrollWidth - window.innerWidth;
   const graph = document.getElementById("flame-graph");
   checks.frames = graph.querySelectorAll(".frame").length;
