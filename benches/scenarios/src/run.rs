@@ -45,6 +45,13 @@ pub fn build_cli() -> PathBuf {
     target_dir().join("release").join("heapsnap")
 }
 
+/// Builds the `heapsnap` command alone in release mode (for judging
+/// recorded runs, which need no scenario program) and returns its path.
+pub fn build_command() -> PathBuf {
+    cargo_build(&["--release", "-p", "heapsnap-report", "--bin", "heapsnap"]);
+    target_dir().join("release").join("heapsnap")
+}
+
 fn cargo_build(args: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)

@@ -79,7 +79,11 @@ fn scenario() -> &'static Path {
 /// The `heapsnap` command.
 fn heapsnap() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(run::build_cli)
+    // Recorded runs need the command alone, not the scenario program.
+    BINARY.get_or_init(|| match mode() {
+        Mode::Recorded => run::build_command(),
+        Mode::Live | Mode::Record => run::build_cli(),
+    })
 }
 
 /// A plan of `seconds` at `interval` with snapshots evenly every so often.
