@@ -122,14 +122,22 @@ fn no_line_wider_than_the_terminal(screen: &str, what: &str) {
     }
 }
 
+/// The screen of `heapsnap ARGS` in a terminal of its own, checked for
+/// lines wider than the terminal; `None` without tmux (outside CI).
+fn in_terminal(args: &[&str]) -> Option<String> {
+    let terminal = Terminal::new(tmux()?, args[0]);
+    let screen = terminal.run(args);
+    no_line_wider_than_the_terminal(&screen, args[0]);
+    Some(screen)
+}
+
 #[test]
 fn top_in_100_columns_keeps_its_header_whole() {
-    let Some(tmux) = tmux() else { return };
     let snapshot = data("snapshots/quickstart.json");
     let snapshot = snapshot.to_str().unwrap();
-    let terminal = Terminal::new(tmux, "top");
-    let screen = terminal.run(&["top", snapshot]);
-    no_line_wider_than_the_terminal(&screen, "top");
+    let Some(screen) = in_terminal(&["top", snapshot]) else {
+        return;
+    };
     // The header's two lines, every word of them: the timestamp, the RSS.
     let full = plain(&["top", snapshot]);
     let header: Vec<&str> = full.lines().take(2).collect();
@@ -143,12 +151,11 @@ fn top_in_100_columns_keeps_its_header_whole() {
 
 #[test]
 fn leaks_and_diff_in_100_columns_keep_every_sentence_whole() {
-    let Some(tmux) = tmux() else { return };
     let run = data("snapshots/drain");
     let run = run.to_str().unwrap();
-    let terminal = Terminal::new(tmux, "leaks");
-    let screen = terminal.run(&["leaks", run]);
-    no_line_wider_than_the_terminal(&screen, "leaks");
+    let Some(screen) = in_terminal(&["leaks", run]) else {
+        return;
+    };
     let json: serde_json::Value =
         serde_json::from_str(&plain(&["leaks", "--format", "json", run])).unwrap();
     let summary = json["suspects"][0]["summary"].as_str().unwrap();
@@ -160,9 +167,7 @@ fn leaks_and_diff_in_100_columns_keep_every_sentence_whole() {
     let heading = heading.lines().next().unwrap();
     assert!(words(&screen).contains(&words(heading)), "{screen}");
 
-    let terminal = Terminal::new(tmux_again(), "diff");
-    let screen = terminal.run(&["diff", run]);
-    no_line_wider_than_the_terminal(&screen, "diff");
+    let screen = in_terminal(&["diff", run]).expect("tmux was found a moment ago");
     let full = plain(&["diff", run]);
     for line in full.lines().take(3) {
         assert!(
@@ -170,8 +175,4 @@ fn leaks_and_diff_in_100_columns_keep_every_sentence_whole() {
             "{line:?} is not whole:\n{screen}"
         );
     }
-}
-
-fn tmux_again() -> PathBuf {
-    tmux().expect("tmux was found a moment ago")
 }

@@ -12,7 +12,7 @@ use crate::plan::Plan;
 use crate::score::{self, Outcome, SNAPSHOTS, TRUTH_FILE, Truth};
 
 /// The workspace root.
-fn workspace() -> PathBuf {
+pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()

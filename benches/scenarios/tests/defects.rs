@@ -172,10 +172,7 @@ fn record(dir: &Path, name: &str, seed: u64) {
     let mut loaded = heapsnap_report::load::many(&[dir.join(SNAPSHOTS).display().to_string()])
         .expect("the snapshots load");
     heapsnap_report::symbolize::name_from_this_machine(&mut loaded);
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the workspace");
+    let workspace = run::workspace();
     let cargo_home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|_| std::env::var("HOME").map(|home| Path::new(&home).join(".cargo")))
