@@ -462,6 +462,14 @@ pub struct Fit {
     pub slope: f64,
     /// Its standard error.
     pub slope_stddev: f64,
+    /// Growth rate over the later half (Theil-Sen over its snapshots): how
+    /// fast it grows now. A leak that began late grows at this rate while
+    /// the window's slope, flat for most pairs, reads nearly none.
+    pub recent_slope: f64,
+    /// Its standard error.
+    pub recent_slope_stddev: f64,
+    /// Time from the later half's first snapshot to the last, seconds.
+    pub recent_span: f64,
     /// How sure the series keeps growing, 0 to 1.
     pub confidence: f64,
     /// Last value minus first.
@@ -552,6 +560,15 @@ pub(crate) fn fit(series: Series<'_>) -> Option<Fit> {
     // time they could be born in.
     let births = series.survivors_born(from, persist_ms, 8);
     let (slope, intercept) = stats::theil_sen(series.times, &bytes)?;
+    let recent_span = series.times[n - 1] - series.times[from];
+    let (recent_slope, recent_slope_stddev) =
+        match stats::theil_sen(&series.times[from..], &bytes[from..]) {
+            Some((recent, _)) if recent_span > 0.0 => (
+                recent,
+                (dispersion * late.variance() + churn).sqrt() / recent_span,
+            ),
+            _ => (slope, window_sd / span),
+        };
     let verdict = if grew >= SIGNIFICANT {
         if is_one_load(&births, dispersion) {
             Verdict::Step
@@ -578,6 +595,9 @@ pub(crate) fn fit(series: Series<'_>) -> Option<Fit> {
         verdict,
         slope,
         slope_stddev: window_sd / span,
+        recent_slope,
+        recent_slope_stddev,
+        recent_span: recent_span.max(0.0),
         confidence,
         growth: bytes[n - 1] - bytes[0],
         r_squared: r_squared(series.times, &bytes, slope, intercept),
@@ -955,6 +975,40 @@ mod tests {
             objects
         });
         assert!(found >= 190, "{found} of 200 found");
+    }
+
+    /// A leak that began at three quarters of the window grows now at its
+    /// own rate, which the later half's slope reads; the window's slope,
+    /// flat for most pairs of snapshots, reads far less.
+    #[test]
+    fn a_leak_that_began_late_is_given_its_rate_now() {
+        let interval = 64.0 * KIB;
+        let seconds = 10.0;
+        let times = evenly(12, seconds);
+        let rate = 60.0 * interval / 2.5;
+        let mut near = 0;
+        let mut found = 0;
+        for seed in 0..200 {
+            let mut draws = Draws::new(seed);
+            let mut objects = stream(&mut draws, (7.5, seconds), rate, 600.0, |_| FOREVER);
+            objects.extend(stream(&mut draws, (0.0, seconds), rate, 600.0, |d| {
+                d.exponential(0.05)
+            }));
+            let fit = fit_of(&objects, interval, &times, &mut draws);
+            if fit.verdict != Verdict::Growing {
+                continue;
+            }
+            found += 1;
+            // The later half began near 5 s: the leak's bytes over its time.
+            let expected = rate * (seconds - 7.5) / fit.recent_span;
+            if (fit.recent_slope - expected).abs()
+                <= 3.0 * fit.recent_slope_stddev.max(expected / 4.0)
+            {
+                near += 1;
+            }
+        }
+        assert!(found >= 150, "{found} of 200 found");
+        assert!(near >= found * 9 / 10, "{near} of {found} near the rate");
     }
 
     /// Healthy shapes, 200 draws each at 512 KiB and 64 KiB: at most one

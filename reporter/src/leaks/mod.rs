@@ -219,6 +219,13 @@ pub struct Suspect {
     pub growth_bytes_per_sec: f64,
     /// Its standard error (sampling error and scatter of the points).
     pub growth_bytes_per_sec_stddev: f64,
+    /// Growth rate over the later half of the window: how fast it grows
+    /// now (a leak that began late reads little over the whole window).
+    pub recent_growth_bytes_per_sec: f64,
+    /// Its standard error.
+    pub recent_growth_bytes_per_sec_stddev: f64,
+    /// Time the later half spans, in milliseconds.
+    pub recent_window_ms: u64,
     /// How sure it keeps growing, 0 to 1.
     pub confidence: f64,
     /// How much of the variation a straight line explains, 0 to 1.

@@ -58,6 +58,9 @@ impl Serialize for Suspect {
             growth_bytes,
             growth_bytes_per_sec,
             growth_bytes_per_sec_stddev,
+            recent_growth_bytes_per_sec,
+            recent_growth_bytes_per_sec_stddev,
+            recent_window_ms,
             confidence,
             r_squared,
             points,
@@ -72,7 +75,7 @@ impl Serialize for Suspect {
             keeps_growing: _,
             stack,
         } = self;
-        let mut out = serializer.serialize_struct("Suspect", 30)?;
+        let mut out = serializer.serialize_struct("Suspect", 33)?;
         out.serialize_field("rank", rank)?;
         out.serialize_field("verdict", verdict)?;
         out.serialize_field("type", ty)?;
@@ -92,6 +95,12 @@ impl Serialize for Suspect {
         out.serialize_field("growth_bytes", growth_bytes)?;
         out.serialize_field("growth_bytes_per_sec", growth_bytes_per_sec)?;
         out.serialize_field("growth_bytes_per_sec_stddev", growth_bytes_per_sec_stddev)?;
+        out.serialize_field("recent_growth_bytes_per_sec", recent_growth_bytes_per_sec)?;
+        out.serialize_field(
+            "recent_growth_bytes_per_sec_stddev",
+            recent_growth_bytes_per_sec_stddev,
+        )?;
+        out.serialize_field("recent_window_ms", recent_window_ms)?;
         out.serialize_field("confidence", confidence)?;
         out.serialize_field("r_squared", r_squared)?;
         out.serialize_field("points", points)?;

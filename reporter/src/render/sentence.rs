@@ -11,7 +11,6 @@ use heapsnap_format::types::is_collection;
 /// confidence a suspect needs, that it may have stopped).
 pub fn suspect(s: &Suspect) -> String {
     let keeps_growing = s.keeps_growing;
-    let (error, _) = format::rate(s.growth_bytes_per_sec_stddev, s.window_ms);
     let place = match (&s.file, s.line, s.unknown) {
         (Some(file), Some(line), _) => format!(" ({file}:{line})"),
         (None, _, Some(why)) => format!(" ({})", why.describe()),
@@ -37,16 +36,36 @@ pub fn suspect(s: &Suspect) -> String {
     } else {
         format!("{} allocated in {function}{place}: {size} live", s.ty)
     };
-    let rate = format!(
-        "{} ± {}",
-        format::byte_rate(s.growth_bytes_per_sec.max(0.0), s.window_ms),
-        format::bytes(error.round() as u64)
-    );
+    // The rate it grows at now (over the later half, which the verdict
+    // judged), or, if it may have stopped, the rate it grew at.
+    let rate = |rate: f64, error: f64| {
+        let (error, _) = format::rate(error, s.window_ms);
+        format!(
+            "{} ± {}",
+            format::byte_rate(rate.max(0.0), s.window_ms),
+            format::bytes(error.round() as u64)
+        )
+    };
     let window = format::duration_ms(s.window_ms);
-    if keeps_growing {
-        text += &format!(", growing {rate} for the whole {window}");
+    if keeps_growing && s.recent_window_ms < s.window_ms {
+        text += &format!(
+            ", growing {} over the last {} of {window}",
+            rate(
+                s.recent_growth_bytes_per_sec,
+                s.recent_growth_bytes_per_sec_stddev
+            ),
+            format::duration_ms(s.recent_window_ms)
+        );
+    } else if keeps_growing {
+        text += &format!(
+            ", growing {} over {window}",
+            rate(s.growth_bytes_per_sec, s.growth_bytes_per_sec_stddev)
+        );
     } else {
-        text += &format!("; grew {rate} over {window}, but may have stopped");
+        text += &format!(
+            "; grew {} over {window}, but may have stopped",
+            rate(s.growth_bytes_per_sec, s.growth_bytes_per_sec_stddev)
+        );
     }
     text += &format!(
         "; in its later half {} new samples stayed and {} of {} died",
