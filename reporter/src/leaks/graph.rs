@@ -173,6 +173,14 @@ pub(super) fn groups<'a>(sites: &[&'a SiteTrend], graph: &Graph) -> (Vec<Group<'
         .filter(|s| is_growing(s) && s.points.last().is_some_and(|p| p.samples > 0.0))
         .map(|s| s.id)
         .collect();
+    let member_set: HashSet<usize> = members.iter().copied().collect();
+    // A site pointing at several blocks of a growing site holds a growing
+    // population, whether its own bytes grew or not: a hash table's buffer
+    // doubles rarely, and between doublings its bytes are flat (what it
+    // retains grows, as Eclipse MAT reads an accumulation point).
+    let holds_growing = |parent: usize, site: usize| {
+        member_set.contains(&site) && graph.edge(parent, site).is_some_and(|e| e.held >= 2)
+    };
     // Every candidate above a member, and the member itself.
     let mut involved: HashSet<usize> = HashSet::new();
     for &member in &members {
@@ -183,7 +191,8 @@ pub(super) fn groups<'a>(sites: &[&'a SiteTrend], graph: &Graph) -> (Vec<Group<'
             for site in frontier {
                 for &parent in graph.into.get(&site).into_iter().flatten() {
                     let owns_one = graph.edge(parent, site).is_some_and(|e| e.owns_one());
-                    if !owns_one && candidate(parent) && involved.insert(parent) {
+                    let holds = candidate(parent) || holds_growing(parent, site);
+                    if !owns_one && holds && involved.insert(parent) {
                         next.push(parent);
                     }
                 }
@@ -211,7 +220,6 @@ pub(super) fn groups<'a>(sites: &[&'a SiteTrend], graph: &Graph) -> (Vec<Group<'
             })
         })
         .collect();
-    let member_set: HashSet<usize> = members.iter().copied().collect();
     let bytes = |id: usize| by_id(id).map_or(0.0, |s| s.points.last_bytes().max(0.0));
     let weight = |h: usize| -> f64 {
         reach[&h]
@@ -466,6 +474,45 @@ mod tests {
         };
         assert_eq!((p.held, p.of, p.through_unsampled), (31, 33, false));
         assert_eq!(p.ty, "Vec<u8>");
+    }
+
+    /// A registry's table, one block whose size last doubled before the
+    /// window's later half (flat bytes, no new highs), points at most of
+    /// the growing contexts: it holds them. A state object pointing at one
+    /// block of a growing site holds no population of it.
+    #[test]
+    fn a_table_that_did_not_grow_in_the_window_still_holds_what_grows() {
+        let mut table = site(
+            0,
+            "HashMap<String, HashSet<Arc<app::Conn>>>",
+            "app::Ips::bind",
+            20,
+            &[],
+            &flat(12, 1.3 * MIB),
+        );
+        table.retention = Retention::Samples;
+        let contexts = site(
+            1,
+            "alloc::vec::Vec<u8>",
+            "app::Conn::new",
+            30,
+            &[],
+            &linear(12, MIB),
+        );
+        let state = site(
+            2,
+            "app::State",
+            "app::main",
+            40,
+            &[],
+            &flat(12, 0.001 * MIB),
+        );
+        let sites = [&table, &contexts, &state];
+        let graph = graph(&[(0, 1, 88, 0), (2, 1, 1, 1)]);
+        let (groups, taken) = groups(&sites, &graph);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].anchor.map(|a| a.id), Some(0));
+        assert_eq!(taken, [true, true, false]);
     }
 
     /// A list of closures whose buffer is only watched (no bytes of its
