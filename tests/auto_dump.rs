@@ -13,7 +13,9 @@
 //!   hidden temporary files the reporter skips;
 //! - a process exiting while a dump is in progress ends with a last dump;
 //! - SIGTERM writes a last dump, then ends the process as it would have;
-//!   a program's own SIGTERM handler runs, and its exit writes the dump.
+//!   a program's own SIGTERM handler runs, and its exit writes the dump;
+//! - the live counters file lasts as long as the process, its owner's
+//!   alone, and a link at its name stays a link.
 
 // A refusing inner allocator is the point of the out-of-memory test.
 #![allow(unsafe_code)]
@@ -845,6 +847,91 @@ fn sigterm_writes_a_last_dump_then_ends_the_process_as_it_would_have() {
         output.status
     );
     assert_eq!(triggers(&dumps(&dir)), ["start", "terminate"]);
+    assert_eq!(live_files(&dir), Vec::<PathBuf>::new(), "left by SIGTERM");
+}
+
+/// The live counters files in `dir`.
+fn live_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "live"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The live counters file: beside the dumps while the process runs, its
+/// owner's alone, with the process's figures (read as `heapsnap stat`
+/// reads them); gone once the process exits, with no last dump asked for.
+#[test]
+fn the_live_counters_file_lasts_as_long_as_the_process() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = support::scratch("auto-live");
+    let child = spawn_growing(
+        &dir,
+        2_000,
+        64 << 10,
+        &[
+            ("HEAPSNAP_DUMP_INTERVAL", "300ms"),
+            ("HEAPSNAP_SAMPLE_INTERVAL", "65536"),
+        ],
+    );
+    let path = dir.join(heapsnap_format::live::file_name(child.id()));
+    let start = Instant::now();
+    let reading = loop {
+        assert!(start.elapsed() < HANG, "no live counters with two dumps");
+        let reading = path
+            .exists()
+            .then(|| heapsnap_report::live::Live::open(&path).ok()?.read().ok())
+            .flatten();
+        if let Some(reading) = reading.filter(|r| r.counters.dumps >= 2) {
+            break reading;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let counters = reading.counters;
+    assert!(!reading.stale);
+    assert_eq!(counters.pid, u64::from(child.id()));
+    assert_eq!(counters.interval_bytes, 65536);
+    assert!(
+        counters.samples > 0 && counters.live_bytes > 0,
+        "{counters:?}"
+    );
+    assert!(
+        counters.allocated_bytes >= counters.live_bytes,
+        "{counters:?}"
+    );
+    assert!(counters.rss_bytes > counters.live_bytes / 2, "{counters:?}");
+    finish(child);
+    assert_eq!(live_files(&dir), Vec::<PathBuf>::new());
+}
+
+/// A link (or anything but a regular file) at the live file's name stays
+/// what it was, and what it points at too: the process runs without live
+/// counters.
+#[test]
+fn a_link_at_the_live_counters_name_is_left_alone() {
+    let dir = support::scratch("auto-live-link");
+    run_child("meets_a_link", &[("CHILD_DIR", dir.display().to_string())]);
+}
+
+#[test]
+#[ignore = "run by the tests above in a child process"]
+fn child_meets_a_link() {
+    use std::os::unix::fs::symlink;
+    let dir = PathBuf::from(env_var("CHILD_DIR"));
+    let target = dir.join("precious");
+    std::fs::write(&target, b"keep").unwrap();
+    let link = dir.join(heapsnap_format::live::file_name(std::process::id()));
+    symlink(&target, &link).unwrap();
+    let dumps = AutoDump::new(&dir).start().unwrap();
+    dumps.dump_now().unwrap();
+    dumps.stop();
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep");
 }
 
 /// Set by the child's own SIGTERM handler.

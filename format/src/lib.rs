@@ -14,7 +14,8 @@
 //! - `pprof` (feature `pprof`): a snapshot as a gzipped pprof profile;
 //! - [`quality`]: what a snapshot's build lacked (frame pointers, v0
 //!   symbols, debug information), and the fix;
-//! - [`settings`]: the environment variables heapsnap reads.
+//! - [`settings`]: the environment variables heapsnap reads;
+//! - [`live`]: the live counters file a running process keeps.
 //!
 //! ```
 //! let snap = heapsnap_format::Snapshot::default();
@@ -26,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod file;
+pub mod live;
 pub mod names;
 #[cfg(feature = "pprof")]
 pub mod pprof;

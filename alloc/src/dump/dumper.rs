@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::live::LiveFile;
 use super::{EXIT_DUMPED, EXITING, RUNNING, SIGNALLED, Settings, TERMINATING, files};
 use crate::record::counters;
 use crate::snapshot::{self, Detail, Error, ErrorKind, Trigger, memory};
@@ -13,6 +14,8 @@ use crate::sys;
 
 /// How often the background thread looks at the triggers.
 const POLL: Duration = Duration::from_millis(100);
+/// How often the live counters file is written.
+const LIVE_EVERY: Duration = Duration::from_secs(1);
 /// Growth dumps need at least this much growth over the last high, so that
 /// a small heap does not dump on every few kilobytes.
 const MIN_GROWTH_BYTES: u64 = 1 << 20;
@@ -51,6 +54,12 @@ pub(super) struct Dumper {
     limit_is_cgroup: bool,
     /// Error messages already printed (each is printed once).
     reported: Vec<String>,
+    /// The live counters file, when it could be made, and when it was
+    /// last written.
+    live: Option<LiveFile>,
+    live_written: Instant,
+    /// Dumps written.
+    dumps: u64,
 }
 
 impl Dumper {
@@ -69,6 +78,9 @@ impl Dumper {
             last_used: None,
             limit_is_cgroup: false,
             reported: Vec::new(),
+            live: None,
+            live_written: now,
+            dumps: 0,
         };
         dumper.limit = dumper.read_limit();
         dumper
@@ -76,23 +88,32 @@ impl Dumper {
 
     pub(super) fn run(mut self) {
         files::remove_abandoned_temps(&self.settings.dir);
+        self.live = LiveFile::create(&self.settings.dir);
         let _ = self.dump(Trigger::Start);
         while RUNNING.load(Ordering::Acquire) {
             std::thread::park_timeout(POLL);
             if !RUNNING.load(Ordering::Acquire) {
                 // Stopped (`AutoDumpHandle::stop`).
+                self.remove_live();
                 return;
             }
             if EXITING.load(Ordering::Acquire) {
                 let _ = self.dump(Trigger::Exit);
+                self.remove_live();
                 EXIT_DUMPED.store(true, Ordering::Release);
                 return;
             }
             let signal = TERMINATING.swap(0, Ordering::AcqRel);
             if signal != 0 {
                 let _ = self.dump(Trigger::Terminate);
+                if sys::is_action(signal, super::on_termination) {
+                    self.remove_live();
+                }
                 super::end_as_signalled(signal);
                 continue;
+            }
+            if self.live_written.elapsed() >= LIVE_EVERY {
+                self.publish_live();
             }
             if super::asked() {
                 let outcome = self.dump(Trigger::Manual);
@@ -233,6 +254,10 @@ impl Dumper {
             .saturating_sub(program);
         self.dump_cost = self.dump_cost.max(cost);
         self.dump_time = self.dump_time.max(elapsed);
+        if written.is_ok() {
+            self.dumps += 1;
+        }
+        self.publish_live();
         match &written {
             Ok(_) if !self.reported.is_empty() => {
                 sys::write_stderr(b"heapsnap: automatic dumps are written again\n");
@@ -243,6 +268,21 @@ impl Dumper {
             Err(err) => self.report(err),
         }
         written
+    }
+
+    /// Writes the live counters file, if there is one.
+    fn publish_live(&mut self) {
+        if let Some(live) = &self.live {
+            live.publish(self.limit, self.dumps);
+        }
+        self.live_written = Instant::now();
+    }
+
+    /// Removes the live counters file: the process is ending, or its dumps.
+    fn remove_live(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.remove();
+        }
     }
 
     fn read_limit(&mut self) -> Option<u64> {

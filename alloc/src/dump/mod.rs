@@ -9,6 +9,8 @@
 
 mod dumper;
 pub(crate) mod files;
+#[allow(unsafe_code)]
+mod live;
 mod oom;
 
 use std::path::PathBuf;
@@ -137,9 +139,10 @@ fn start_guarded(settings: Settings) -> Result<JoinHandle<()>, Error> {
     ON_EXIT.store(settings.on_exit, Ordering::Release);
     if settings.on_exit {
         sys::on_termination(on_termination);
-        static REGISTERED: std::sync::Once = std::sync::Once::new();
-        REGISTERED.call_once(|| sys::at_exit(at_exit));
     }
+    // At exit: the last dump (if wanted), and the live file removed.
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| sys::at_exit(at_exit));
     let for_thread = settings.clone();
     THREAD_UP.store(false, Ordering::Release);
     let spawned = std::thread::Builder::new()
@@ -211,16 +214,17 @@ pub(super) fn end_as_signalled(signal: std::ffi::c_int) {
 }
 
 /// At normal exit: asks the background thread for the last dump and waits
-/// for it (at most `EXIT_WAIT`). Allocates nothing.
+/// for it (at most `EXIT_WAIT`), then removes the live counters file.
+/// Allocates nothing.
 extern "C" fn at_exit() {
-    if !RUNNING.load(Ordering::Acquire) || !ON_EXIT.load(Ordering::Acquire) {
-        return;
+    if RUNNING.load(Ordering::Acquire) && ON_EXIT.load(Ordering::Acquire) {
+        EXITING.store(true, Ordering::Release);
+        wake_dumper();
+        wait_until(EXIT_WAIT, || {
+            EXIT_DUMPED.load(Ordering::Acquire) || !RUNNING.load(Ordering::Acquire)
+        });
     }
-    EXITING.store(true, Ordering::Release);
-    wake_dumper();
-    wait_until(EXIT_WAIT, || {
-        EXIT_DUMPED.load(Ordering::Acquire) || !RUNNING.load(Ordering::Acquire)
-    });
+    live::remove_at_exit();
 }
 
 /// Wakes the background thread to look at its triggers now.
@@ -316,4 +320,5 @@ pub(crate) fn stop(dumper: JoinHandle<()>) {
 /// Called in a forked child: the background thread did not follow it.
 pub(crate) fn forget_in_child() {
     RUNNING.store(false, Ordering::Relaxed);
+    live::forget_in_child();
 }

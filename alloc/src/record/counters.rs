@@ -22,6 +22,8 @@ struct Stripe {
     /// Estimated bytes and allocations (thousandths) allocated since start.
     allocated_bytes: AtomicI64,
     allocated_count_milli: AtomicI64,
+    /// Samples taken since start.
+    samples: AtomicI64,
 }
 
 const STRIPE_COUNT: usize = 16;
@@ -32,6 +34,7 @@ static STRIPES: [Stripe; STRIPE_COUNT] = [const {
         live_count_milli: AtomicI64::new(0),
         allocated_bytes: AtomicI64::new(0),
         allocated_count_milli: AtomicI64::new(0),
+        samples: AtomicI64::new(0),
     }
 }; STRIPE_COUNT];
 
@@ -114,6 +117,12 @@ pub(crate) fn add_sample(sample: Estimate) {
     let stripe = stripe();
     stripe.add_live(sample);
     stripe.add_allocated(sample);
+    stripe.samples.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Samples taken since start.
+pub(crate) fn samples() -> u64 {
+    sum(|s| &s.samples).max(0) as u64
 }
 
 /// Adds the growth of a live sample to what was allocated since start.

@@ -141,7 +141,39 @@ pub(crate) fn map_reserve(bytes: usize) -> Option<usize> {
     (ptr != libc::MAP_FAILED).then_some(ptr as usize)
 }
 
-/// Unmaps a mapping made by [`map_reserve`].
+/// Removes the file at `path` (a NUL-terminated path). Allocates nothing:
+/// for exit handlers.
+///
+/// # Safety
+///
+/// `path` points at a NUL-terminated string that lives through the call.
+pub(crate) unsafe fn unlink(path: *const libc::c_char) {
+    // SAFETY: the caller guarantees a valid C string.
+    unsafe { libc::unlink(path) };
+}
+
+/// Maps the first `bytes` of `file` shared, readable and writable: what
+/// is stored there reaches the file, and every process mapping it. Returns
+/// its address.
+pub(crate) fn map_shared(file: &std::fs::File, bytes: usize) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a shared mapping of an open file at an address of the
+    // kernel's choosing touches no existing memory; the caller sized the
+    // file to at least `bytes`.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    (ptr != libc::MAP_FAILED).then_some(ptr as usize)
+}
+
+/// Unmaps a mapping made by [`map_reserve`] or [`map_shared`].
 ///
 /// # Safety
 ///

@@ -66,7 +66,19 @@ pub(crate) fn map_reserve(_bytes: usize) -> Option<usize> {
     None
 }
 
-/// Never called: [`map_reserve`] maps nothing.
+/// Never called: there is no live counters file on Windows.
+///
+/// # Safety
+///
+/// None needed; kept `unsafe` to match the Unix version.
+pub(crate) unsafe fn unlink(_path: *const std::ffi::c_char) {}
+
+/// No live counters file on Windows.
+pub(crate) fn map_shared(_file: &std::fs::File, _bytes: usize) -> Option<usize> {
+    None
+}
+
+/// Never called: [`map_reserve`] and [`map_shared`] map nothing.
 ///
 /// # Safety
 ///
