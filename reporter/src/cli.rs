@@ -83,6 +83,11 @@ pub enum Command {
     /// Name the frames of snapshots taken from a stripped binary, from its
     /// debug information (--binary, --debug-dir), and write them out.
     Symbolize(SymbolizeArgs),
+    /// Running figures of live processes, one line per interval, as jstat
+    /// and vmstat print them: from the live counters file a program keeps
+    /// beside its dumps while it runs (HEAPSNAP_DIR), read without
+    /// disturbing it.
+    Stat(StatArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell).
     Completions {
@@ -283,6 +288,92 @@ fn confidence(text: &str) -> Result<f64, String> {
     )
 }
 
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    heapsnap stat /var/tmp/heap          one line now\n  \
+    heapsnap stat 4242 1s                every second, until interrupted\n  \
+    heapsnap stat 4242 2s 30             every 2 s, 30 lines\n  \
+    heapsnap stat test/heap prod/heap 1s two processes side by side")]
+pub struct StatArgs {
+    /// What to read: a process id, a dump directory (every running
+    /// process's live counters in it) or a live counters file
+    /// (heapsnap-PID.live); several side by side. Then, as vmstat takes
+    /// them, an interval (1s, 500ms; a plain number is seconds) and a
+    /// count of lines: without an interval, one line.
+    #[arg(required = true, value_name = "PID|DIR|FILE... [INTERVAL [COUNT]]")]
+    pub args: Vec<String>,
+    /// Output format: text lines under a header, or one JSON object per
+    /// line.
+    #[arg(long, value_enum, default_value_t = LineFormat::Text)]
+    pub format: LineFormat,
+}
+
+/// The targets, interval and count of `stat`'s arguments.
+#[derive(Debug, PartialEq)]
+pub struct StatPlan {
+    pub targets: Vec<String>,
+    pub interval: Option<std::time::Duration>,
+    pub count: Option<u64>,
+}
+
+impl StatArgs {
+    /// Reads the trailing interval and count off the targets: the last
+    /// argument (after the first) that reads as a duration is the
+    /// interval, and a plain number after it the count. A directory or
+    /// file of that name is a target.
+    pub fn plan(&self) -> StatPlan {
+        let is_place = |text: &str| std::path::Path::new(text).exists();
+        let duration = |text: &str| {
+            (!is_place(text))
+                .then(|| heapsnap_format::units::parse_duration(text).ok())
+                .flatten()
+                .filter(|d| !d.is_zero())
+        };
+        let count = |text: &str| {
+            (!is_place(text))
+                .then(|| text.parse::<u64>().ok())
+                .flatten()
+        };
+        let mut targets = self.args.clone();
+        let n = targets.len();
+        if n >= 3
+            && let (Some(interval), Some(count)) =
+                (duration(&targets[n - 2]), count(&targets[n - 1]))
+        {
+            targets.truncate(n - 2);
+            return StatPlan {
+                targets,
+                interval: Some(interval),
+                count: Some(count),
+            };
+        }
+        if n >= 2
+            && let Some(interval) = duration(&targets[n - 1])
+        {
+            targets.truncate(n - 1);
+            return StatPlan {
+                targets,
+                interval: Some(interval),
+                count: None,
+            };
+        }
+        StatPlan {
+            targets,
+            interval: None,
+            count: Some(1),
+        }
+    }
+}
+
+/// Formats of commands that print as they go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LineFormat {
+    /// Aligned columns under a header.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -346,5 +437,75 @@ impl From<Metric> for flame::Metric {
             Metric::LiveCount => flame::Metric::LiveCount,
             Metric::AllocatedBytes => flame::Metric::AllocatedBytes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn plan(args: &[&str]) -> StatPlan {
+        StatArgs {
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            format: LineFormat::Text,
+        }
+        .plan()
+    }
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn stat_reads_interval_and_count_off_the_end_as_vmstat_does() {
+        assert_eq!(
+            plan(&["4242"]),
+            StatPlan {
+                targets: strings(&["4242"]),
+                interval: None,
+                count: Some(1),
+            }
+        );
+        assert_eq!(
+            plan(&["4242", "1"]),
+            StatPlan {
+                targets: strings(&["4242"]),
+                interval: Some(Duration::from_secs(1)),
+                count: None,
+            }
+        );
+        assert_eq!(
+            plan(&["4242", "500ms", "30"]),
+            StatPlan {
+                targets: strings(&["4242"]),
+                interval: Some(Duration::from_millis(500)),
+                count: Some(30),
+            }
+        );
+        // Two processes by pid: the interval says where targets end.
+        assert_eq!(
+            plan(&["11", "12", "2s"]),
+            StatPlan {
+                targets: strings(&["11", "12"]),
+                interval: Some(Duration::from_secs(2)),
+                count: None,
+            }
+        );
+        // A zero interval is no interval.
+        assert_eq!(plan(&["4242", "0"]).interval, None);
+    }
+
+    #[test]
+    fn stat_takes_a_directory_named_like_a_number_as_a_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let numbered = dir.path().join("5");
+        std::fs::create_dir(&numbered).unwrap();
+        let numbered = numbered.to_str().unwrap();
+        assert_eq!(
+            plan(&["4242", numbered]).targets,
+            strings(&["4242", numbered])
+        );
     }
 }

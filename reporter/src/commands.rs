@@ -13,8 +13,8 @@ use heapsnap_report::symbolize::{self, Symbolizer};
 use heapsnap_report::{Loaded, diff, flame, leaks, load, report, top};
 
 use crate::cli::{
-    Cli, Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, PprofArgs, ReportArgs, SiteFilter,
-    SymbolizeArgs, Symbols, TopArgs,
+    Cli, Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, LineFormat, PprofArgs, ReportArgs,
+    SiteFilter, StatArgs, SymbolizeArgs, Symbols, TopArgs,
 };
 use crate::{man, output};
 
@@ -34,6 +34,7 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
         Command::Pprof(args) => pprof(args, prepare),
         Command::Report(args) => report(args, prepare),
         Command::Symbolize(args) => symbolize(args, prepare),
+        Command::Stat(args) => stat(&args),
         Command::Completions { shell } => {
             output::stdout(|out| {
                 clap_complete::generate(shell, &mut Cli::command(), "heapsnap", out);
@@ -50,6 +51,68 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
             Ok(Outcome::Fine)
         }
     }
+}
+
+/// `stat`: a line per process per interval until the count is reached or
+/// every process has ended; the header again every screenful on a
+/// terminal.
+fn stat(args: &StatArgs) -> Result<Outcome> {
+    use heapsnap_report::live::{self, Live, Row};
+    use heapsnap_report::render::stat as lines;
+    use std::io::{IsTerminal, Write};
+
+    let plan = args.plan();
+    let mut sources = Vec::new();
+    let mut seen = BTreeSet::new();
+    for target in &plan.targets {
+        for path in live::find(target)? {
+            // A process named twice (its pid and its directory) is read once.
+            if seen.insert(std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone())) {
+                sources.push(Live::open(&path)?);
+            }
+        }
+    }
+    let several = sources.len() > 1;
+    let stdout = std::io::stdout();
+    let screenful = stdout.is_terminal().then(|| {
+        terminal_size::terminal_size().map_or(24, |(_, rows)| usize::from(rows.0).max(6)) - 1
+    });
+    let mut out = stdout.lock();
+    let mut before = vec![None; sources.len()];
+    let mut gone = vec![false; sources.len()];
+    let mut since_header = None;
+    let mut printed = 0;
+    loop {
+        for (i, source) in sources.iter().enumerate() {
+            if gone[i] {
+                continue;
+            }
+            let reading = source.read()?;
+            let row = Row::new(before[i].as_ref(), &reading);
+            before[i] = Some(reading.counters);
+            gone[i] = reading.stale;
+            if args.format == LineFormat::Json {
+                render::json::line(&row, &mut out)?;
+                continue;
+            }
+            if since_header.is_none_or(|n| screenful.is_some_and(|every| n >= every)) {
+                writeln!(out, "{}", lines::header(several))?;
+                since_header = Some(0);
+            }
+            writeln!(out, "{}", lines::line(&row, several))?;
+            since_header = since_header.map(|n| n + 1);
+        }
+        out.flush()?;
+        printed += 1;
+        let (Some(interval), false) = (plan.interval, gone.iter().all(|g| *g)) else {
+            break;
+        };
+        if plan.count.is_some_and(|count| printed >= count) {
+            break;
+        }
+        std::thread::sleep(interval);
+    }
+    Ok(Outcome::Fine)
 }
 
 /// What every command does to the snapshots it loaded before reading

@@ -18,6 +18,8 @@ pub mod diff;
 pub mod filter;
 pub mod flame;
 pub mod leaks;
+#[allow(unsafe_code)]
+pub mod live;
 pub mod load;
 pub mod render;
 pub mod report;

@@ -29,6 +29,23 @@ pub fn write(report: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
+/// Writes one record as a line of JSON with its `schema_version` (for
+/// commands that print as they go).
+pub fn line(record: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Versioned<'a, T: Serialize> {
+        schema_version: u32,
+        #[serde(flatten)]
+        record: &'a T,
+    }
+    let versioned = Versioned {
+        schema_version: SCHEMA_VERSION,
+        record,
+    };
+    serde_json::to_writer(&mut *out, &versioned).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
 /// A note as its sentence: the documents' `notes` are for people.
 impl Serialize for Note {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

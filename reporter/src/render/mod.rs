@@ -10,6 +10,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod sentence;
+pub mod stat;
 pub mod style;
 pub mod text;
 
