@@ -12,37 +12,34 @@ use crate::leaks::{Note, Suspect};
 /// (new fields do not raise it).
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// A record with the layout's version in front.
+#[derive(serde::Serialize)]
+struct Versioned<'a, T: Serialize> {
+    schema_version: u32,
+    #[serde(flatten)]
+    record: &'a T,
+}
+
+impl<'a, T: Serialize> Versioned<'a, T> {
+    fn new(record: &'a T) -> Self {
+        Versioned {
+            schema_version: SCHEMA_VERSION,
+            record,
+        }
+    }
+}
+
 /// Writes any report as pretty-printed JSON with its `schema_version`,
 /// ending with a newline.
 pub fn write(report: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
-    #[derive(serde::Serialize)]
-    struct Versioned<'a, T: Serialize> {
-        schema_version: u32,
-        #[serde(flatten)]
-        report: &'a T,
-    }
-    let versioned = Versioned {
-        schema_version: SCHEMA_VERSION,
-        report,
-    };
-    serde_json::to_writer_pretty(&mut *out, &versioned).map_err(io::Error::from)?;
+    serde_json::to_writer_pretty(&mut *out, &Versioned::new(report)).map_err(io::Error::from)?;
     writeln!(out)
 }
 
 /// Writes one record as a line of JSON with its `schema_version` (for
 /// commands that print as they go).
 pub fn line(record: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
-    #[derive(serde::Serialize)]
-    struct Versioned<'a, T: Serialize> {
-        schema_version: u32,
-        #[serde(flatten)]
-        record: &'a T,
-    }
-    let versioned = Versioned {
-        schema_version: SCHEMA_VERSION,
-        record,
-    };
-    serde_json::to_writer(&mut *out, &versioned).map_err(io::Error::from)?;
+    serde_json::to_writer(&mut *out, &Versioned::new(record)).map_err(io::Error::from)?;
     writeln!(out)
 }
 
