@@ -30,8 +30,8 @@ use crate::load::Loaded;
 /// How many sites a chain from a member to its holder may pass through.
 const MAX_DEPTH: usize = 8;
 
-/// One site's blocks pointing at another's, at the most seen in one
-/// snapshot.
+/// One site's blocks pointing at another's: as the snapshot that saw most
+/// of the held site saw them, and pooled over the later half.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Edge {
     /// Blocks of the held site pointed at.
@@ -40,16 +40,23 @@ struct Edge {
     direct: u64,
     /// The held site's live samples and watched buffers in that snapshot.
     of: u64,
+    /// Blocks pointed at, summed over the scanned snapshots of the later
+    /// half, and the held site's blocks summed over those in which the
+    /// holding site had any.
+    pooled_held: u64,
+    pooled_of: u64,
 }
 
 impl Edge {
-    /// True when the edge says the holding site holds the held one: it
-    /// points at most of its blocks (a holder reaches what it keeps; a word
-    /// read next to an unsampled block, or a bounded cache of some of them,
-    /// reaches a few), and either directly or at two blocks or more (one
-    /// block reached through unsampled memory can be a neighbour's word).
+    /// True when the edge says the holding site holds the held one: over
+    /// the later half it points at most of its blocks (a holder reaches
+    /// what it keeps, snapshot after snapshot; a word read next to an
+    /// unsampled block, or a bounded cache of some of them, reaches a few,
+    /// now and then), and either directly or at two blocks or more in one
+    /// snapshot (one block reached through unsampled memory can be a
+    /// neighbour's word).
     fn holds(&self) -> bool {
-        self.held * 2 > self.of && (self.direct > 0 || self.held >= 2)
+        self.pooled_held * 2 > self.pooled_of && (self.direct > 0 || self.held >= 2)
     }
 
     /// True when the held site was one block wherever the edge was seen:
@@ -78,31 +85,52 @@ impl Graph {
     pub(super) fn new(snapshots: &[&Loaded], ids: &[Vec<usize>]) -> Graph {
         let mut graph = Graph::default();
         let mut edges: HashMap<(usize, usize), Edge> = HashMap::new();
+        // Each scanned snapshot's blocks by site id (sites merged into one
+        // id summed), and its references joined by ids.
+        let mut seen: Vec<(HashMap<usize, u64>, HashMap<(usize, usize), (u64, u64)>)> = Vec::new();
         let n = snapshots.len();
         for (loaded, ids) in snapshots.iter().zip(ids).skip(n / 2) {
             let snapshot = &loaded.snapshot;
-            graph.scanned |= snapshot
+            let scanned = snapshot
                 .scan
                 .as_ref()
                 .is_some_and(|scan| matches!(scan.state, ScanState::Done | ScanState::OutOfTime));
+            if !scanned {
+                continue;
+            }
+            graph.scanned = true;
+            let mut blocks: HashMap<usize, u64> = HashMap::new();
+            for (site, &id) in snapshot.sites.iter().zip(ids) {
+                *blocks.entry(id).or_default() += site.live_samples + site.watched;
+            }
+            let mut refs: HashMap<(usize, usize), (u64, u64)> = HashMap::new();
             for r in &snapshot.refs {
                 let (Some(&from), Some(&to)) = (ids.get(r.from as usize), ids.get(r.to as usize))
                 else {
                     continue;
                 };
-                if from == to {
-                    continue;
+                if from != to {
+                    let joined = refs.entry((from, to)).or_default();
+                    joined.0 += r.held;
+                    joined.1 += r.direct;
                 }
-                let held = &snapshot.sites[r.to as usize];
-                let seen = Edge {
-                    held: r.held,
-                    direct: r.direct,
-                    of: held.live_samples + held.watched,
-                };
+            }
+            for (&key, &(held, direct)) in &refs {
+                let of = blocks.get(&key.1).copied().unwrap_or(0).max(held);
                 // The snapshot that saw most of the held site says most.
-                let edge = edges.entry((from, to)).or_default();
-                if (seen.of, seen.held) > (edge.of, edge.held) {
-                    *edge = seen;
+                let edge = edges.entry(key).or_default();
+                if (of, held) > (edge.of, edge.held) {
+                    (edge.held, edge.direct, edge.of) = (held, direct, of);
+                }
+            }
+            seen.push((blocks, refs));
+        }
+        for (&(from, to), edge) in &mut edges {
+            for (blocks, refs) in &seen {
+                let held = refs.get(&(from, to)).map_or(0, |r| r.0);
+                edge.pooled_held += held;
+                if blocks.get(&from).is_some_and(|&b| b > 0) || held > 0 {
+                    edge.pooled_of += blocks.get(&to).copied().unwrap_or(0).max(held);
                 }
             }
         }
@@ -279,8 +307,11 @@ pub(super) fn groups<'a>(sites: &[&'a SiteTrend], graph: &Graph) -> (Vec<Group<'
     }
     // Sites that grew and that no reference reached join a group whose
     // collections hold their type (an `Arc<Conn>` no sampled table was
-    // seen pointing at, beside the `HashSet<Arc<Conn>>`s that were): the
-    // holder stays the one the references chose.
+    // seen pointing at, beside the `HashSet<Arc<Conn>>`s that were), or
+    // one of whose members was allocated by the same call (the name
+    // `String` a connection's constructor made beside its buffer, which
+    // the references reached): the holder stays the one the references
+    // chose.
     for site in sites {
         if taken[site.id] || site.points.growth() <= 0.0 {
             continue;
@@ -291,6 +322,10 @@ pub(super) fn groups<'a>(sites: &[&'a SiteTrend], graph: &Graph) -> (Vec<Group<'
                 .into_iter()
                 .chain(group.members.iter().copied())
                 .any(|c| c.holding.elements.iter().any(|e| **e == *site.latest.ty))
+                || group
+                    .members
+                    .iter()
+                    .any(|m| m.latest.call() == site.latest.call())
         };
         if let Some(group) = groups.iter_mut().find(|g| holds_it(g)) {
             group.members.push(site);
@@ -368,6 +403,8 @@ mod tests {
                 held,
                 direct,
                 of: held + 2,
+                pooled_held: held,
+                pooled_of: held + 2,
             };
             graph.out.entry(from).or_default().push((to, edge));
             graph.into.entry(to).or_default().push(from);
@@ -653,6 +690,80 @@ mod tests {
         let ids: Vec<usize> = groups[0].members.iter().map(|m| m.id).collect();
         assert_eq!(ids, [1, 0, 2]);
         assert_eq!(taken, [true, true, true]);
+    }
+
+    /// A constructor's other part (the name `String` beside the buffer),
+    /// growing but reached by no reference, joins the group of the part
+    /// the references reached: the same call allocated both.
+    #[test]
+    fn a_part_allocated_by_the_same_call_joins_the_group() {
+        let registry = site(
+            0,
+            "HashMap<String, Arc<app::Conn>>",
+            "app::Registry::add",
+            20,
+            &[],
+            &flat(12, 1.3 * MIB),
+        );
+        let buffers = site(
+            1,
+            "alloc::vec::Vec<u8>",
+            "app::Conn::new",
+            30,
+            &[("app::accept", 9)],
+            &linear(12, MIB),
+        );
+        let names = site(
+            2,
+            "alloc::string::String",
+            "app::Conn::new",
+            31,
+            &[("app::accept", 9)],
+            &linear(12, 0.1 * MIB),
+        );
+        let elsewhere = site(
+            3,
+            "alloc::string::String",
+            "app::Conn::new",
+            31,
+            &[("app::replay", 70)],
+            &linear(12, 0.1 * MIB),
+        );
+        let sites = [&registry, &buffers, &names, &elsewhere];
+        let (groups, taken) = groups(&sites, &graph(&[(0, 1, 40, 0)]));
+        assert_eq!(groups.len(), 1);
+        let ids: Vec<usize> = groups[0].members.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(taken, [true, true, true, false]);
+    }
+
+    /// Evidence is weighed over the later half: three of four blocks in
+    /// one snapshot, one of three in the others, is a word now and then,
+    /// not a holder.
+    #[test]
+    fn a_holder_reaches_most_of_the_blocks_over_the_later_half() {
+        let now_and_then = Edge {
+            held: 3,
+            direct: 0,
+            of: 4,
+            pooled_held: 8,
+            pooled_of: 22,
+        };
+        assert!(!now_and_then.holds());
+        let keeps = Edge {
+            pooled_held: 15,
+            ..now_and_then
+        };
+        assert!(keeps.holds());
+        // One block through unsampled memory is no evidence, however often.
+        let one = Edge {
+            held: 1,
+            direct: 0,
+            of: 1,
+            pooled_held: 9,
+            pooled_of: 9,
+        };
+        assert!(!one.holds());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::HolderEvidence;
 use super::holding::pointee;
-use super::series::{Points, Retention, SiteTrend};
+use super::series::{Call, Points, Retention, SiteTrend};
 use crate::trend::Verdict;
 
 /// Sites that leak together, and the collections that may hold them.
@@ -362,18 +362,11 @@ fn siblings(anchor: &SiteTrend, order: &[&SiteTrend], index: &SiteIndex<'_>) -> 
 fn leftover_groups<'a>(order: &[&'a SiteTrend], taken: &[bool]) -> Vec<Group<'a>> {
     let rest: Vec<usize> = (0..order.len()).filter(|&i| !taken[i]).collect();
     let mut sets = DisjointSets::new(rest.len());
-    type Call<'s> = (Option<&'s str>, &'s str, Option<(&'s str, Option<u32>)>);
     let mut by_call: HashMap<Call<'_>, usize> = HashMap::new();
     let mut by_line: HashMap<(&str, Option<u32>), usize> = HashMap::new();
     for (r, &i) in rest.iter().enumerate() {
         let l = &order[i].latest;
-        let caller = l
-            .callers
-            .first()
-            .map(|(function, line)| (&**function, *line));
-        let first = *by_call
-            .entry((l.tag.as_deref(), &*l.location.function, caller))
-            .or_insert(r);
+        let first = *by_call.entry(l.call()).or_insert(r);
         sets.join(r, first);
         by_line
             .entry((&*l.location.function, l.location.line))

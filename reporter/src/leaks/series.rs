@@ -62,6 +62,22 @@ pub(super) struct Latest {
     pub(super) program_callers: Vec<Rc<str>>,
 }
 
+/// Where a site's memory was allocated from: its tag, the function and
+/// the line that called it (a constructor called once per object
+/// allocates each of its parts under one call).
+pub(super) type Call<'s> = (Option<&'s str>, &'s str, Option<(&'s str, Option<u32>)>);
+
+impl Latest {
+    /// The call that allocated the site's memory.
+    pub(super) fn call(&self) -> Call<'_> {
+        let caller = self
+            .callers
+            .first()
+            .map(|(function, line)| (&**function, *line));
+        (self.tag.as_deref(), &*self.location.function, caller)
+    }
+}
+
 /// A site's series and what it is.
 pub(super) struct SiteTrend {
     /// Its index among the sites.
