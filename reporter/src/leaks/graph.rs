@@ -27,6 +27,10 @@ use super::series::{Points, SiteTrend, is_growing};
 use super::{HolderEvidence, Pointers};
 use crate::load::Loaded;
 
+/// One snapshot's references by (holding, held) site id: blocks pointed
+/// at, and of those pointed at directly.
+type Refs = HashMap<(usize, usize), (u64, u64)>;
+
 /// How many sites a chain from a member to its holder may pass through.
 const MAX_DEPTH: usize = 8;
 
@@ -87,7 +91,7 @@ impl Graph {
         let mut edges: HashMap<(usize, usize), Edge> = HashMap::new();
         // Each scanned snapshot's blocks by site id (sites merged into one
         // id summed), and its references joined by ids.
-        let mut seen: Vec<(HashMap<usize, u64>, HashMap<(usize, usize), (u64, u64)>)> = Vec::new();
+        let mut seen: Vec<(HashMap<usize, u64>, Refs)> = Vec::new();
         let n = snapshots.len();
         for (loaded, ids) in snapshots.iter().zip(ids).skip(n / 2) {
             let snapshot = &loaded.snapshot;
@@ -103,7 +107,7 @@ impl Graph {
             for (site, &id) in snapshot.sites.iter().zip(ids) {
                 *blocks.entry(id).or_default() += site.live_samples + site.watched;
             }
-            let mut refs: HashMap<(usize, usize), (u64, u64)> = HashMap::new();
+            let mut refs = Refs::new();
             for r in &snapshot.refs {
                 let (Some(&from), Some(&to)) = (ids.get(r.from as usize), ids.get(r.to as usize))
                 else {
