@@ -88,6 +88,12 @@ pub enum Command {
     /// beside its dumps while it runs (HEAPSNAP_DIR), read without
     /// disturbing it.
     Stat(StatArgs),
+    /// Follow a running program's dump directory in a terminal dashboard:
+    /// its live heap over time, the leak report and the top sites of the
+    /// snapshots so far, refreshed as they arrive. Keys: l leaks, s t f g
+    /// top by site, type, function or tag, arrows scroll, space freezes,
+    /// r writes the HTML report, q quits. Not on a terminal: stat's lines.
+    Watch(WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell).
     Completions {
@@ -306,6 +312,20 @@ pub struct StatArgs {
     /// line.
     #[arg(long, value_enum, default_value_t = LineFormat::Text)]
     pub format: LineFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The dump directory of the running program (its HEAPSNAP_DIR).
+    pub dir: PathBuf,
+    /// Where `r` writes the HTML report of what the dashboard has seen.
+    #[arg(
+        short,
+        long,
+        value_name = "PATH",
+        default_value = "heapsnap-watch.html"
+    )]
+    pub output: PathBuf,
 }
 
 /// The targets, interval and count of `stat`'s arguments.

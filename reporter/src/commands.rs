@@ -14,7 +14,7 @@ use heapsnap_report::{Loaded, diff, flame, leaks, load, report, top};
 
 use crate::cli::{
     Cli, Command, DiffArgs, FlameBy, FlamegraphArgs, LeaksArgs, LineFormat, PprofArgs, ReportArgs,
-    SiteFilter, StatArgs, SymbolizeArgs, Symbols, TopArgs,
+    SiteFilter, StatPlan, SymbolizeArgs, Symbols, TopArgs, WatchArgs,
 };
 use crate::{man, output};
 
@@ -34,7 +34,8 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
         Command::Pprof(args) => pprof(args, prepare),
         Command::Report(args) => report(args, prepare),
         Command::Symbolize(args) => symbolize(args, prepare),
-        Command::Stat(args) => stat(&args),
+        Command::Stat(args) => stat_lines(&args.plan(), args.format),
+        Command::Watch(args) => watch(&args),
         Command::Completions { shell } => {
             output::stdout(|out| {
                 clap_complete::generate(shell, &mut Cli::command(), "heapsnap", out);
@@ -53,15 +54,33 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
     }
 }
 
+/// `watch`: the dashboard on a terminal; elsewhere (a pipe, a file, a CI
+/// log) stat's lines every second.
+fn watch(args: &WatchArgs) -> Result<Outcome> {
+    use std::io::IsTerminal;
+    if !args.dir.is_dir() {
+        bail!("{}: not a directory", args.dir.display());
+    }
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        crate::dashboard::run(&args.dir, &args.output)?;
+        return Ok(Outcome::Fine);
+    }
+    let plan = StatPlan {
+        targets: vec![args.dir.to_string_lossy().into_owned()],
+        interval: Some(std::time::Duration::from_secs(1)),
+        count: None,
+    };
+    stat_lines(&plan, LineFormat::Text)
+}
+
 /// `stat`: a line per process per interval until the count is reached or
 /// every process has ended; the header again every screenful on a
 /// terminal.
-fn stat(args: &StatArgs) -> Result<Outcome> {
+fn stat_lines(plan: &StatPlan, format: LineFormat) -> Result<Outcome> {
     use heapsnap_report::live::{self, Live, Row};
     use heapsnap_report::render::stat as lines;
     use std::io::{IsTerminal, Write};
 
-    let plan = args.plan();
     let mut sources = Vec::new();
     let mut seen = BTreeSet::new();
     for target in &plan.targets {
@@ -91,7 +110,7 @@ fn stat(args: &StatArgs) -> Result<Outcome> {
             let row = Row::new(before[i].as_ref(), &reading);
             before[i] = Some(reading.counters);
             gone[i] = reading.stale;
-            if args.format == LineFormat::Json {
+            if format == LineFormat::Json {
                 render::json::line(&row, &mut out)?;
                 continue;
             }

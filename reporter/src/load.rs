@@ -185,7 +185,7 @@ pub fn many(paths: &[String]) -> Result<Vec<Loaded>, Error> {
 /// The snapshot files of a directory, in the order they were written
 /// (numbers compared as numbers: `heapsnap-1000000-…` after
 /// `heapsnap-999999-…`).
-fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+pub fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let source = dir.display().to_string();
     let entries = fs::read_dir(dir).map_err(|err| Error::new(&source, ErrorKind::Io(err)))?;
     let mut files = Vec::new();

@@ -1,0 +1,358 @@
+//! `heapsnap watch`: a terminal dashboard that follows a dump directory
+//! while its program runs. The live heap over time (from the live
+//! counters file, a reading a second), the leak report and the top table
+//! of the snapshots seen so far, as `heapsnap leaks` and `top` print them,
+//! refreshed as snapshots arrive. Drawn with ratatui; the terminal is
+//! restored on `q`, Ctrl-C, an error and a panic.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use heapsnap_format::units::format_bytes;
+use heapsnap_report::live::{self, Live, Reading};
+use heapsnap_report::render::{self, style};
+use heapsnap_report::symbolize::{self, Symbolizer};
+use heapsnap_report::{Loaded, leaks, load, report, top};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph, Sparkline};
+use ratatui::{DefaultTerminal, Frame};
+
+use crate::output;
+
+/// How often the directory and the counters are read.
+const REFRESH: Duration = Duration::from_secs(1);
+/// Readings of the live heap kept for the chart.
+const HISTORY: usize = 600;
+
+/// What the lower pane shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    Leaks,
+    Top(top::GroupBy),
+}
+
+/// What the dashboard has seen of the directory.
+struct Watch {
+    dir: PathBuf,
+    report_path: PathBuf,
+    symbolizer: Option<Symbolizer>,
+    /// The snapshots read so far, in the order they were written; those
+    /// rotated away are let go.
+    loaded: Vec<Loaded>,
+    seen: BTreeSet<PathBuf>,
+    live: Option<Live>,
+    reading: Option<Reading>,
+    /// Live heap readings, oldest first.
+    history: VecDeque<u64>,
+    leaks: Result<leaks::Report, String>,
+    view: View,
+    frozen: bool,
+    scroll: u16,
+    message: String,
+}
+
+/// Follows `dir` until the user quits. `report_path`: where `r` writes
+/// the HTML report.
+pub fn run(dir: &Path, report_path: &Path) -> Result<()> {
+    let mut watch = Watch {
+        dir: dir.to_owned(),
+        report_path: report_path.to_owned(),
+        symbolizer: Symbolizer::new(symbolize::Options::default()).ok(),
+        loaded: Vec::new(),
+        seen: BTreeSet::new(),
+        live: None,
+        reading: None,
+        history: VecDeque::new(),
+        leaks: Err("no snapshot yet".into()),
+        view: View::Leaks,
+        frozen: false,
+        scroll: 0,
+        message: String::new(),
+    };
+    watch.refresh();
+    let terminal = ratatui::init();
+    let outcome = watch.follow(terminal);
+    ratatui::restore();
+    style::set(style::Style::default());
+    outcome
+}
+
+impl Watch {
+    fn follow(&mut self, mut terminal: DefaultTerminal) -> Result<()> {
+        let mut refreshed = Instant::now();
+        loop {
+            terminal.draw(|frame| self.draw(frame))?;
+            let wait = REFRESH.saturating_sub(refreshed.elapsed());
+            if event::poll(wait)? {
+                match event::read()? {
+                    Event::Key(key) if key.kind != KeyEventKind::Release => {
+                        let ctrl_c = key.modifiers.contains(KeyModifiers::CONTROL)
+                            && key.code == KeyCode::Char('c');
+                        if ctrl_c || matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) {
+                            return Ok(());
+                        }
+                        self.key(key.code);
+                    }
+                    // Drawn again at the new size on the next turn.
+                    _ => {}
+                }
+            }
+            if refreshed.elapsed() >= REFRESH {
+                if !self.frozen {
+                    self.refresh();
+                }
+                refreshed = Instant::now();
+            }
+        }
+    }
+
+    fn key(&mut self, code: KeyCode) {
+        match code {
+            KeyCode::Char('l') => self.view = View::Leaks,
+            KeyCode::Char('s') => self.view = View::Top(top::GroupBy::Site),
+            KeyCode::Char('t') => self.view = View::Top(top::GroupBy::Type),
+            KeyCode::Char('f') => self.view = View::Top(top::GroupBy::Function),
+            KeyCode::Char('g') => self.view = View::Top(top::GroupBy::Tag),
+            KeyCode::Char(' ') => self.frozen = !self.frozen,
+            KeyCode::Char('r') => self.write_report(),
+            KeyCode::Down | KeyCode::Char('j') => self.scroll = self.scroll.saturating_add(1),
+            KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
+            KeyCode::PageDown => self.scroll = self.scroll.saturating_add(10),
+            KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(10),
+            _ => return,
+        }
+        if matches!(code, KeyCode::Char('l' | 's' | 't' | 'f' | 'g')) {
+            self.scroll = 0;
+        }
+    }
+
+    /// Reads the counters, and the snapshots written since last time.
+    fn refresh(&mut self) {
+        self.read_counters();
+        let Ok(files) = load::snapshot_files(&self.dir) else {
+            self.message = format!("cannot read {}", self.dir.display());
+            return;
+        };
+        let present: BTreeSet<&PathBuf> = files.iter().collect();
+        let before = self.loaded.len();
+        self.loaded
+            .retain(|l| present.contains(&PathBuf::from(&l.source)));
+        let mut added = self.loaded.len() != before;
+        for file in &files {
+            if !self.seen.insert(file.clone()) {
+                continue;
+            }
+            match load::one(&file.to_string_lossy()) {
+                Ok(mut loaded) => {
+                    if let Some(symbolizer) = &mut self.symbolizer {
+                        symbolizer.symbolize(&mut loaded.snapshot);
+                    }
+                    self.loaded.push(loaded);
+                    added = true;
+                }
+                Err(err) => self.message = err.to_string(),
+            }
+        }
+        if added {
+            symbolize::share_names_within_processes(&mut self.loaded);
+            self.leaks = leaks::leaks(&self.loaded, &leaks::Options::default())
+                .map_err(|err| err.to_string());
+        }
+    }
+
+    /// A reading of the counters of the newest running process dumping
+    /// here (the file found again when its process ended or restarted).
+    fn read_counters(&mut self) {
+        let fresh = self.reading.is_some_and(|r| !r.stale);
+        if !fresh || self.live.is_none() {
+            let found = live::find(&self.dir.to_string_lossy()).ok();
+            let newest = found.and_then(|paths| paths.last().cloned());
+            if let Some(path) = newest
+                && self.live.as_ref().is_none_or(|l| l.path() != path)
+            {
+                self.live = Live::open(&path).ok();
+                self.history.clear();
+            }
+        }
+        let Some(reading) = self.live.as_ref().and_then(|l| l.read().ok()) else {
+            return;
+        };
+        if !reading.stale {
+            if self.history.len() == HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(reading.counters.live_bytes);
+        }
+        self.reading = Some(reading);
+    }
+
+    fn write_report(&mut self) {
+        let mut options = report::Options::default();
+        options.leaks.limit = 0;
+        self.message = match report::report(&self.loaded, &options) {
+            Ok(report) => {
+                match output::file(&self.report_path, |out| render::html::write(&report, out)) {
+                    Ok(()) => format!("report written to {}", self.report_path.display()),
+                    Err(err) => format!("{err:#}"),
+                }
+            }
+            Err(err) => format!("no report: {err}"),
+        };
+    }
+
+    fn draw(&self, frame: &mut Frame) {
+        let [status, chart, pane, keys] = Layout::vertical([
+            Constraint::Length(2),
+            Constraint::Length(4),
+            Constraint::Min(3),
+            Constraint::Length(1),
+        ])
+        .areas(frame.area());
+        frame.render_widget(Paragraph::new(self.status_lines()), status);
+        self.draw_chart(frame, chart);
+        self.draw_pane(frame, pane);
+        let help =
+            "l leaks  s site  t type  f function  g tag  ↑↓ scroll  space freeze  r report  q quit";
+        frame.render_widget(
+            Paragraph::new(help).style(Style::default().add_modifier(Modifier::DIM)),
+            keys,
+        );
+    }
+
+    /// The process first (what a narrow terminal must not cut), then the
+    /// counts and the directory.
+    fn status_lines(&self) -> Vec<Line<'static>> {
+        let first = match &self.reading {
+            Some(r) => {
+                let c = &r.counters;
+                let limit = match c.memory_limit {
+                    0 => String::new(),
+                    limit => format!(
+                        " ({:.0}% of {})",
+                        c.rss_bytes as f64 * 100.0 / limit as f64,
+                        format_bytes(limit)
+                    ),
+                };
+                let state = if r.stale { "process ended" } else { "running" };
+                format!(
+                    "pid {} {state}  up {}  live {}  RSS {}{limit}",
+                    c.pid,
+                    seconds(c.uptime_ms),
+                    format_bytes(c.live_bytes),
+                    format_bytes(c.rss_bytes),
+                )
+            }
+            None => "no running process keeps live counters here".to_owned(),
+        };
+        let mut second = format!("snapshots read {}", self.loaded.len());
+        if let Some(r) = &self.reading {
+            second += &format!(
+                "  samples {}  dumps {}",
+                r.counters.samples, r.counters.dumps
+            );
+        }
+        if self.frozen {
+            second += "  frozen (space: follow)";
+        }
+        if !self.message.is_empty() {
+            second += &format!("  · {}", self.message);
+        }
+        second += &format!("  · {}", self.dir.display());
+        vec![
+            Line::styled(first, Style::default().add_modifier(Modifier::BOLD)),
+            Line::raw(second),
+        ]
+    }
+
+    fn draw_chart(&self, frame: &mut Frame, area: Rect) {
+        let width = usize::from(area.width.saturating_sub(2));
+        let data: Vec<u64> = self
+            .history
+            .iter()
+            .skip(self.history.len().saturating_sub(width))
+            .copied()
+            .collect();
+        let (low, high) = (
+            data.iter().min().copied().unwrap_or(0),
+            data.iter().max().copied().unwrap_or(0),
+        );
+        let title = format!(
+            " live heap, a reading a second: {} to {} ",
+            format_bytes(low),
+            format_bytes(high)
+        );
+        frame.render_widget(
+            Sparkline::default()
+                .block(Block::bordered().title(title))
+                .data(&data),
+            area,
+        );
+    }
+
+    /// The leak report or the top table, as the commands print them.
+    fn draw_pane(&self, frame: &mut Frame, area: Rect) {
+        let width = usize::from(area.width.saturating_sub(2));
+        style::set(style::Style {
+            color: false,
+            width: Some(width),
+        });
+        let (title, text) = match self.view {
+            View::Leaks => (" leaks (l) ".to_owned(), self.leaks_text()),
+            View::Top(by) => (format!(" top by {} ", by_name(by)), self.top_text(by)),
+        };
+        let lines: Vec<Line> = text.lines().map(|l| Line::raw(l.to_owned())).collect();
+        frame.render_widget(
+            Paragraph::new(lines)
+                .block(Block::bordered().title(title))
+                .scroll((self.scroll, 0)),
+            area,
+        );
+    }
+
+    fn leaks_text(&self) -> String {
+        match &self.leaks {
+            Ok(report) => text_of(|out| render::text::leaks(report, out)),
+            Err(why) => format!("not enough snapshots yet: {why}"),
+        }
+    }
+
+    fn top_text(&self, by: top::GroupBy) -> String {
+        let Ok(snapshots) = leaks::run_snapshots(&self.loaded, None) else {
+            return "no snapshot yet".into();
+        };
+        let Some(newest) = snapshots.last() else {
+            return "no snapshot yet".into();
+        };
+        let mut options = top::Options::default();
+        options.by = by;
+        options.limit = 50;
+        let report = top::top(newest, &options);
+        text_of(|out| render::text::top(&report, out))
+    }
+}
+
+fn text_of(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    match write(&mut out) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(err) => err.to_string(),
+    }
+}
+
+fn by_name(by: top::GroupBy) -> &'static str {
+    match by {
+        top::GroupBy::Site => "site (s)",
+        top::GroupBy::Type => "type (t)",
+        top::GroupBy::Function => "function (f)",
+        top::GroupBy::Tag => "tag (g)",
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
