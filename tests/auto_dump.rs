@@ -15,7 +15,8 @@
 //! - SIGTERM writes a last dump, then ends the process as it would have;
 //!   a program's own SIGTERM handler runs, and its exit writes the dump;
 //! - the live counters file lasts as long as the process, its owner's
-//!   alone, and a link at its name stays a link.
+//!   alone, and a link at its name stays a link;
+//! - a watcher's request file sets an interval while it lasts.
 
 // A refusing inner allocator is the point of the out-of-memory test.
 #![allow(unsafe_code)]
@@ -907,6 +908,46 @@ fn the_live_counters_file_lasts_as_long_as_the_process() {
     assert!(counters.rss_bytes > counters.live_bytes / 2, "{counters:?}");
     finish(child);
     assert_eq!(live_files(&dir), Vec::<PathBuf>::new());
+}
+
+/// A watcher's request (`heapsnap watch --interval`) makes a process whose
+/// own interval is off dump on the interval asked; once the request is
+/// withdrawn, it stops.
+#[test]
+fn a_request_file_asks_for_an_interval_while_it_lasts() {
+    let dir = support::scratch("auto-request");
+    let child = spawn_growing(
+        &dir,
+        30_000,
+        4096,
+        &[
+            ("HEAPSNAP_DUMP_INTERVAL", "off"),
+            ("HEAPSNAP_DUMP_ON_GROWTH", "off"),
+        ],
+    );
+    wait_for_files(&dir, 1);
+    let request = dir.join(heapsnap_format::live::request_name(child.id()));
+    std::fs::write(&request, "1s").unwrap();
+    // Three interval dumps, however long a busy machine takes.
+    wait_for_files(&dir, 4);
+    std::fs::remove_file(&request).unwrap();
+    // The thread reads the request a second at a time: one dump may have
+    // begun; after that, none.
+    std::thread::sleep(Duration::from_secs(4));
+    let settled = count_dumps(&dir);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        count_dumps(&dir),
+        settled,
+        "dumps went on without a request"
+    );
+    let dumps = dumps(&dir);
+    assert_eq!(
+        triggers(&dumps)[..4],
+        ["start", "interval", "interval", "interval"]
+    );
+    signal(&child, libc::SIGKILL);
+    let _ = finish_any(child);
 }
 
 /// A link (or anything but a regular file) at the live file's name stays

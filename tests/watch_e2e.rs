@@ -8,6 +8,8 @@
 //! - keys switch the lower pane (top by type, by function, back to leaks);
 //! - it survives a resize (nothing wider than the new width) and the
 //!   program's exit (it says the process ended);
+//! - `--interval` writes a request file beside the dumps while the
+//!   process runs, and withdraws it when the process has ended;
 //! - `q` and Ctrl-C end it with status 0, and the terminal's modes are
 //!   what they were before (`stty -g` before and after).
 
@@ -121,7 +123,7 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
     );
     let watch = format!("{} watch {}", quote(&heapsnap), quote(&dir));
     let script = format!(
-        "stty -g > {b}; {watch}; echo \"[first ended $?]\"; stty -g > {a}; \
+        "stty -g > {b}; {watch} --interval 1s; echo \"[first ended $?]\"; stty -g > {a}; \
          {watch}; echo \"[second ended $?]\"; stty -g > {a2}; sleep 600",
         b = quote(&before),
         a = quote(&after),
@@ -143,6 +145,10 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
         "named only after the program ended:\n{screen}"
     );
     let read = snapshots_read(&screen).expect("a count of snapshots read");
+    // `--interval`: a request beside the dumps while the process runs.
+    let request = dir.join(format!("heapsnap-{}.interval", program.id()));
+    let asked = std::fs::read_to_string(&request).expect("a request file");
+    assert_eq!(asked.trim(), "1000ms");
     // The same snapshots, offline.
     let offline_dir = scratch.join("offline");
     std::fs::create_dir_all(&offline_dir).unwrap();
@@ -187,6 +193,7 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
     // The program ends; the dashboard says so and stays.
     assert!(program.wait().unwrap().success());
     terminal.wait_for("the process ended", |s| s.contains("process ended"));
+    assert!(!request.exists(), "the request outlived the process");
 
     terminal.keys("q");
     let screen = terminal.wait_for("the first to end", |s| s.contains("[first ended"));

@@ -13,6 +13,9 @@
 //! again.
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::time::Duration;
+
+use crate::units;
 
 use serde::Serialize;
 
@@ -32,6 +35,21 @@ const FIRST: usize = 3;
 pub fn file_name(pid: u32) -> String {
     format!("heapsnap-{pid}.live")
 }
+
+/// The name of the file that asks process `pid` for dumps at an interval
+/// (`heapsnap watch --interval`): a duration as `parse_duration` reads it
+/// (`2s`), rewritten by the watcher at least every few seconds.
+pub fn request_name(pid: u32) -> String {
+    format!("heapsnap-{pid}.interval")
+}
+
+/// A request older than this is forgotten: its watcher went away without
+/// removing it.
+pub const REQUEST_FRESH: Duration = Duration::from_secs(10);
+
+/// The shortest interval a request gets: a watcher cannot make a process
+/// dump without pause.
+pub const LEAST_REQUESTED_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The process id in a live counters file's name, if it is one.
 pub fn pid_in_name(name: &str) -> Option<u32> {
@@ -192,6 +210,13 @@ pub fn read(words: &[AtomicU64; WORDS]) -> Result<Counters, ReadError> {
     Err(ReadError::Busy)
 }
 
+/// The interval a request file's text asks for: at least
+/// [`LEAST_REQUESTED_INTERVAL`]; `None` when it reads as no duration.
+pub fn requested_interval(text: &str) -> Option<Duration> {
+    let asked = units::parse_duration(text.trim()).ok()?;
+    Some(asked.max(LEAST_REQUESTED_INTERVAL))
+}
+
 /// The words of a copy of the file (`bytes` of [`SIZE`]), for readers that
 /// hold no mapping (a file read once, a test). `None` when the size is
 /// wrong.
@@ -272,6 +297,14 @@ mod tests {
             }
         }
         writer.join().unwrap();
+    }
+
+    #[test]
+    fn a_request_is_a_duration_of_a_second_or_more() {
+        assert_eq!(requested_interval("2s\n"), Some(Duration::from_secs(2)));
+        assert_eq!(requested_interval("100ms"), Some(LEAST_REQUESTED_INTERVAL));
+        assert_eq!(requested_interval("soon"), None);
+        assert_eq!(request_name(77), "heapsnap-77.interval");
     }
 
     #[test]

@@ -326,6 +326,16 @@ pub struct WatchArgs {
         default_value = "heapsnap-watch.html"
     )]
     pub output: PathBuf,
+    /// Ask the running process for a dump this often while the dashboard
+    /// runs (at least 1s; its own interval stays for the rest of its life):
+    /// a request file beside its dumps, rewritten every second and removed
+    /// on quitting.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<std::time::Duration>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    heapsnap_format::units::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// The targets, interval and count of `stat`'s arguments.

@@ -62,7 +62,7 @@ fn watch(args: &WatchArgs) -> Result<Outcome> {
         bail!("{}: not a directory", args.dir.display());
     }
     if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
-        crate::dashboard::run(&args.dir, &args.output)?;
+        crate::dashboard::run(&args.dir, &args.output, args.interval)?;
         return Ok(Outcome::Fine);
     }
     let plan = StatPlan {

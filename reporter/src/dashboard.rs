@@ -54,11 +54,14 @@ struct Watch {
     frozen: bool,
     scroll: u16,
     message: String,
+    /// The dump interval to ask for, and the request file written.
+    interval: Option<Duration>,
+    request: Option<PathBuf>,
 }
 
 /// Follows `dir` until the user quits. `report_path`: where `r` writes
-/// the HTML report.
-pub fn run(dir: &Path, report_path: &Path) -> Result<()> {
+/// the HTML report; `interval`: the dump interval to ask the process for.
+pub fn run(dir: &Path, report_path: &Path, interval: Option<Duration>) -> Result<()> {
     let mut watch = Watch {
         dir: dir.to_owned(),
         report_path: report_path.to_owned(),
@@ -73,12 +76,15 @@ pub fn run(dir: &Path, report_path: &Path) -> Result<()> {
         frozen: false,
         scroll: 0,
         message: String::new(),
+        interval,
+        request: None,
     };
     watch.refresh();
     let terminal = ratatui::init();
     let outcome = watch.follow(terminal);
     ratatui::restore();
     style::set(style::Style::default());
+    watch.withdraw_request();
     outcome
 }
 
@@ -134,6 +140,7 @@ impl Watch {
     /// Reads the counters, and the snapshots written since last time.
     fn refresh(&mut self) {
         self.read_counters();
+        self.ask_for_interval();
         let Ok(files) = load::snapshot_files(&self.dir) else {
             self.message = format!("cannot read {}", self.dir.display());
             return;
@@ -189,6 +196,48 @@ impl Watch {
             self.history.push_back(reading.counters.live_bytes);
         }
         self.reading = Some(reading);
+    }
+
+    /// Writes (again: a request lasts `REQUEST_FRESH`) the request for
+    /// `interval` to the running process. A file of that name that is not
+    /// a regular file (a link) is left alone, and nothing is asked.
+    fn ask_for_interval(&mut self) {
+        let (Some(interval), Some(reading)) = (self.interval, self.reading) else {
+            return;
+        };
+        let Ok(pid) = u32::try_from(reading.counters.pid) else {
+            return;
+        };
+        let path = self.dir.join(heapsnap_format::live::request_name(pid));
+        if self.request.as_ref().is_some_and(|old| *old != path) || reading.stale {
+            self.withdraw_request();
+        }
+        if reading.stale {
+            return;
+        }
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_file()) {
+            self.message = format!(
+                "{} is not a regular file: no interval asked",
+                path.display()
+            );
+            return;
+        }
+        let temp = self.dir.join(format!(".heapsnap-{pid}.interval.watch"));
+        let written = std::fs::write(&temp, format!("{}ms\n", interval.as_millis()))
+            .and_then(|()| std::fs::rename(&temp, &path));
+        match written {
+            Ok(()) => self.request = Some(path),
+            Err(err) => self.message = format!("cannot ask for dumps every {interval:?}: {err}"),
+        }
+    }
+
+    /// Removes the request this dashboard wrote.
+    fn withdraw_request(&mut self) {
+        if let Some(path) = self.request.take()
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file())
+        {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     fn write_report(&mut self) {

@@ -60,6 +60,8 @@ pub(super) struct Dumper {
     live_written: Instant,
     /// Dumps written.
     dumps: u64,
+    /// The interval a watcher asks for, read with the live counters.
+    requested: Option<Duration>,
 }
 
 impl Dumper {
@@ -81,6 +83,7 @@ impl Dumper {
             live: None,
             live_written: now,
             dumps: 0,
+            requested: None,
         };
         dumper.limit = dumper.read_limit();
         dumper
@@ -181,7 +184,13 @@ impl Dumper {
                 return Some(Trigger::Growth);
             }
         }
-        match self.settings.interval {
+        // A watcher's request shortens the interval while it lasts (or
+        // sets one where there was none).
+        let interval = match (self.settings.interval, self.requested) {
+            (Some(own), Some(asked)) => Some(own.min(asked)),
+            (own, asked) => own.or(asked),
+        };
+        match interval {
             Some(interval) if self.last_dump.elapsed() >= interval => Some(Trigger::Interval),
             _ => None,
         }
@@ -271,9 +280,11 @@ impl Dumper {
     }
 
     /// Writes the live counters file, if there is one.
+    /// And reads a watcher's request for an interval.
     fn publish_live(&mut self) {
         if let Some(live) = &self.live {
             live.publish(self.limit, self.dumps);
+            self.requested = super::live::requested_interval(&self.settings.dir);
         }
         self.live_written = Instant::now();
     }

@@ -54,6 +54,22 @@ fn keep_path_for_exit(path: Option<&Path>) {
     }
 }
 
+/// The interval a watcher asks this process for (`heapsnap watch
+/// --interval`), if a fresh request file is in `dir`: a regular file of a
+/// few bytes, rewritten within `REQUEST_FRESH`.
+pub(super) fn requested_interval(dir: &Path) -> Option<std::time::Duration> {
+    let path = dir.join(live::request_name(std::process::id()));
+    let meta = fs::symlink_metadata(&path).ok()?;
+    if !meta.file_type().is_file() || meta.len() > 64 {
+        return None;
+    }
+    let age = meta.modified().ok()?.elapsed().unwrap_or_default();
+    if age > live::REQUEST_FRESH {
+        return None;
+    }
+    live::requested_interval(&fs::read_to_string(&path).ok()?)
+}
+
 /// The mapped file of this process.
 pub(super) struct LiveFile {
     path: PathBuf,
