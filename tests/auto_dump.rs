@@ -194,6 +194,10 @@ fn child_grows() {
         .ok()
         .map(|n| n.parse().unwrap());
     let dir = std::env::var("HEAPSNAP_DIR").map(PathBuf::from).ok();
+    // If asked, what it holds is tagged.
+    let _tag = std::env::var("CHILD_TAG")
+        .ok()
+        .map(|name| heapsnap::tag(&name));
     let heap = grow_for(Duration::from_millis(ms), step, || match (until, &dir) {
         (Some(number), Some(dir)) => highest_number(dir) >= number,
         _ => true,
@@ -863,8 +867,9 @@ fn live_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The live counters file: beside the dumps while the process runs, its
-/// owner's alone, with the process's figures (read as `heapsnap stat`
-/// reads them); gone once the process exits, with no last dump asked for.
+/// owner's alone, with the process's figures and its tag's (read as
+/// `heapsnap stat` reads them); gone once the process exits, with no last
+/// dump asked for.
 #[test]
 fn the_live_counters_file_lasts_as_long_as_the_process() {
     use std::os::unix::fs::PermissionsExt;
@@ -876,6 +881,7 @@ fn the_live_counters_file_lasts_as_long_as_the_process() {
         &[
             ("HEAPSNAP_DUMP_INTERVAL", "300ms"),
             ("HEAPSNAP_SAMPLE_INTERVAL", "65536"),
+            ("CHILD_TAG", "grown"),
         ],
     );
     let path = dir.join(heapsnap_format::live::file_name(child.id()));
@@ -906,6 +912,20 @@ fn the_live_counters_file_lasts_as_long_as_the_process() {
         "{counters:?}"
     );
     assert!(counters.rss_bytes > counters.live_bytes / 2, "{counters:?}");
+    // Its tag's figures: what it holds under the tag, within its total.
+    let [tag] = &reading.tags[..] else {
+        panic!("one tag expected: {:?}", reading.tags);
+    };
+    assert_eq!(tag.name, "grown");
+    // (A sample reaches its tag's figures a moment before the total's:
+    // one sample of slack.)
+    let one_sample = 256 << 10;
+    assert!(tag.live_bytes > 0, "{tag:?}");
+    assert!(
+        tag.live_bytes <= counters.live_bytes + one_sample,
+        "{tag:?} {counters:?}"
+    );
+    assert!(tag.allocated_bytes >= tag.live_bytes, "{tag:?}");
     finish(child);
     assert_eq!(live_files(&dir), Vec::<PathBuf>::new());
 }

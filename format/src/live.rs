@@ -7,7 +7,10 @@
 //! The file is [`SIZE`] bytes of little-endian 64-bit words, mapped shared
 //! by the process. Word 0 is [`MAGIC`], word 1 the layout's [`VERSION`],
 //! word 2 a sequence number (odd while the writer is changing the figures),
-//! then the figures of [`Counters`] in the order of its fields. The writer
+//! then the figures of [`Counters`] in the order of its fields, then the
+//! number of tags and, for each of the first [`TAGS`] a program named, its
+//! name (48 bytes, cut at a character) and its live and allocated bytes
+//! ([`TagFigures`]). The writer
 //! ([`publish`]) and a reader ([`read`]) work on the mapped words, as a
 //! sequence lock: a reader that saw the sequence change, or odd, reads
 //! again.
@@ -138,9 +141,62 @@ impl Counters {
 
 const FIELDS: usize = 13;
 
+/// Tags the file has room for: the first a program names.
+pub const TAGS: usize = 32;
+/// Bytes of a tag's name kept.
+const NAME_BYTES: usize = 48;
+const NAME_WORDS: usize = NAME_BYTES / 8;
+const TAG_WORDS: usize = NAME_WORDS + 2;
+/// Where the number of tags is, and the first tag.
+const TAG_COUNT: usize = FIRST + FIELDS;
+const TAG_FIRST: usize = TAG_COUNT + 1;
+const _: () = assert!(TAG_FIRST + TAGS * TAG_WORDS <= WORDS);
+
+/// The figures of one tag (`heapsnap::tag`, `heapsnap::tagged`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TagFigures {
+    /// The tag's name (its first 48 bytes).
+    pub name: String,
+    /// Estimated live bytes allocated under it.
+    pub live_bytes: u64,
+    /// Estimated bytes allocated under it since start.
+    pub allocated_bytes: u64,
+}
+
+/// Everything a reading of the file gives.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Figures {
+    /// The process's figures.
+    pub counters: Counters,
+    /// Its tags', in the order they were named.
+    pub tags: Vec<TagFigures>,
+}
+
+/// A name as words: its first bytes, up to a character's end, NUL padded.
+fn name_words(name: &str) -> [u64; NAME_WORDS] {
+    let mut end = name.len().min(NAME_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut bytes = [0u8; NAME_BYTES];
+    bytes[..end].copy_from_slice(&name.as_bytes()[..end]);
+    let mut words = [0u64; NAME_WORDS];
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        *word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+    }
+    words
+}
+
+fn name_of(words: &[u64]) -> String {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
 /// Writes the header and the figures into the mapped words (the file's
-/// only writer, its process's dump thread). Allocates nothing.
-pub fn publish(words: &[AtomicU64; WORDS], counters: &Counters) {
+/// only writer, its process's dump thread): the first [`TAGS`] of `tags`.
+/// Allocates nothing.
+pub fn publish(words: &[AtomicU64; WORDS], counters: &Counters, tags: &[TagFigures]) {
     let sequence = words[SEQUENCE].load(Ordering::Relaxed);
     let writing = sequence | 1;
     words[SEQUENCE].store(writing, Ordering::Relaxed);
@@ -150,6 +206,16 @@ pub fn publish(words: &[AtomicU64; WORDS], counters: &Counters) {
     words[1].store(VERSION, Ordering::Relaxed);
     for (word, value) in words[FIRST..].iter().zip(counters.words()) {
         word.store(value, Ordering::Relaxed);
+    }
+    let tags = &tags[..tags.len().min(TAGS)];
+    words[TAG_COUNT].store(tags.len() as u64, Ordering::Relaxed);
+    for (i, tag) in tags.iter().enumerate() {
+        let at = TAG_FIRST + i * TAG_WORDS;
+        for (word, value) in words[at..].iter().zip(name_words(&tag.name)) {
+            word.store(value, Ordering::Relaxed);
+        }
+        words[at + NAME_WORDS].store(tag.live_bytes, Ordering::Relaxed);
+        words[at + NAME_WORDS + 1].store(tag.allocated_bytes, Ordering::Relaxed);
     }
     words[SEQUENCE].store(writing.wrapping_add(1), Ordering::Release);
 }
@@ -182,7 +248,7 @@ impl std::error::Error for ReadError {}
 
 /// Reads the figures from the mapped words: a consistent copy, or why
 /// there is none. Retries while the writer is between two figures.
-pub fn read(words: &[AtomicU64; WORDS]) -> Result<Counters, ReadError> {
+pub fn read(words: &[AtomicU64; WORDS]) -> Result<Figures, ReadError> {
     for _ in 0..1000 {
         let before = words[SEQUENCE].load(Ordering::Acquire);
         if before & 1 == 1 {
@@ -195,6 +261,14 @@ pub fn read(words: &[AtomicU64; WORDS]) -> Result<Counters, ReadError> {
         for (figure, word) in figures.iter_mut().zip(&words[FIRST..]) {
             *figure = word.load(Ordering::Relaxed);
         }
+        let count = (words[TAG_COUNT].load(Ordering::Relaxed) as usize).min(TAGS);
+        let mut tag_words = [0u64; TAGS * TAG_WORDS];
+        for (copy, word) in tag_words[..count * TAG_WORDS]
+            .iter_mut()
+            .zip(&words[TAG_FIRST..])
+        {
+            *copy = word.load(Ordering::Relaxed);
+        }
         fence(Ordering::Acquire);
         if words[SEQUENCE].load(Ordering::Relaxed) != before {
             continue;
@@ -205,7 +279,18 @@ pub fn read(words: &[AtomicU64; WORDS]) -> Result<Counters, ReadError> {
         if version != VERSION {
             return Err(ReadError::Version(version));
         }
-        return Ok(Counters::from_words(&figures));
+        let tags = tag_words[..count * TAG_WORDS]
+            .chunks_exact(TAG_WORDS)
+            .map(|tag| TagFigures {
+                name: name_of(&tag[..NAME_WORDS]),
+                live_bytes: tag[NAME_WORDS],
+                allocated_bytes: tag[NAME_WORDS + 1],
+            })
+            .collect();
+        return Ok(Figures {
+            counters: Counters::from_words(&figures),
+            tags,
+        });
     }
     Err(ReadError::Busy)
 }
@@ -250,22 +335,44 @@ mod tests {
             dumps: 3,
             ..Counters::default()
         };
-        publish(&words, &counters);
-        assert_eq!(read(&words), Ok(counters));
+        let tags = [
+            TagFigures {
+                name: "ips".into(),
+                live_bytes: 3 << 20,
+                allocated_bytes: 7 << 20,
+            },
+            TagFigures {
+                // Cut at 48 bytes, at a character's end.
+                name: format!("{}é{}", "a".repeat(47), "b".repeat(10)),
+                live_bytes: 1,
+                allocated_bytes: 2,
+            },
+        ];
+        publish(&words, &counters, &tags);
+        let read_back = read(&words).unwrap();
+        assert_eq!(read_back.counters, counters);
+        assert_eq!(read_back.tags[0], tags[0]);
+        assert_eq!(read_back.tags[1].name, "a".repeat(47));
         assert_eq!(counters.freed_bytes(), 4 << 20);
         let later = Counters {
             dumps: 4,
             ..counters
         };
-        publish(&words, &later);
-        assert_eq!(read(&words), Ok(later));
+        publish(&words, &later, &[]);
+        assert_eq!(
+            read(&words),
+            Ok(Figures {
+                counters: later,
+                tags: Vec::new()
+            })
+        );
         assert_eq!(words[SEQUENCE].load(Ordering::Relaxed), 4);
     }
 
     #[test]
     fn a_write_in_progress_or_another_layout_is_not_read() {
         let words = blank();
-        publish(&words, &Counters::default());
+        publish(&words, &Counters::default(), &[]);
         words[SEQUENCE].store(5, Ordering::Relaxed);
         assert_eq!(read(&words), Err(ReadError::Busy));
         words[SEQUENCE].store(6, Ordering::Relaxed);
@@ -277,7 +384,7 @@ mod tests {
     #[test]
     fn a_reader_racing_the_writer_sees_whole_writes() {
         let words: &'static [AtomicU64; WORDS] = Box::leak(blank());
-        publish(words, &Counters::default());
+        publish(words, &Counters::default(), &[]);
         let writer = std::thread::spawn(move || {
             for n in 1..=20_000u64 {
                 let c = Counters {
@@ -286,13 +393,22 @@ mod tests {
                     dumps: n,
                     ..Counters::default()
                 };
-                publish(words, &c);
+                let tag = TagFigures {
+                    name: n.to_string(),
+                    live_bytes: n,
+                    allocated_bytes: n,
+                };
+                publish(words, &c, &[tag]);
             }
         });
         let mut seen = 0;
         while seen < 20_000 {
-            if let Ok(c) = read(words) {
+            if let Ok(Figures { counters: c, tags }) = read(words) {
                 assert_eq!((c.live_bytes, c.dumps), (c.pid, c.pid));
+                if let [tag] = &tags[..] {
+                    assert_eq!(tag.name, c.pid.to_string());
+                    assert_eq!(tag.live_bytes, c.pid);
+                }
                 seen = c.pid;
             }
         }

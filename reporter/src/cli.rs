@@ -91,7 +91,8 @@ pub enum Command {
     /// Follow a running program's dump directory in a terminal dashboard:
     /// its live heap over time, the leak report and the top sites of the
     /// snapshots so far, refreshed as they arrive. Keys: l leaks, s t f g
-    /// top by site, type, function or tag, arrows scroll, space freezes,
+    /// top by site, type, function or tag, d diff of the run's first and
+    /// newest snapshots, arrows scroll, space freezes,
     /// r writes the HTML report, q quits. Not on a terminal: stat's lines.
     Watch(WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish,
@@ -309,9 +310,13 @@ pub struct StatArgs {
     #[arg(required = true, value_name = "PID|DIR|FILE... [INTERVAL [COUNT]]")]
     pub args: Vec<String>,
     /// Output format: text lines under a header, or one JSON object per
-    /// line.
+    /// line (with every tag's figures).
     #[arg(long, value_enum, default_value_t = LineFormat::Text)]
     pub format: LineFormat,
+    /// Under each process's line, a line per tag (heapsnap::tag): its live
+    /// bytes, their change and its bytes allocated a second.
+    #[arg(long)]
+    pub tags: bool,
 }
 
 #[derive(Debug, Args)]
@@ -480,6 +485,7 @@ mod tests {
         StatArgs {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             format: LineFormat::Text,
+            tags: false,
         }
         .plan()
     }

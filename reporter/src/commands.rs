@@ -34,7 +34,7 @@ pub fn run(cli: crate::cli::Cli) -> Result<Outcome> {
         Command::Pprof(args) => pprof(args, prepare),
         Command::Report(args) => report(args, prepare),
         Command::Symbolize(args) => symbolize(args, prepare),
-        Command::Stat(args) => stat_lines(&args.plan(), args.format),
+        Command::Stat(args) => stat_lines(&args.plan(), args.format, args.tags),
         Command::Watch(args) => watch(&args),
         Command::Completions { shell } => {
             output::stdout(|out| {
@@ -70,13 +70,13 @@ fn watch(args: &WatchArgs) -> Result<Outcome> {
         interval: Some(std::time::Duration::from_secs(1)),
         count: None,
     };
-    stat_lines(&plan, LineFormat::Text)
+    stat_lines(&plan, LineFormat::Text, false)
 }
 
 /// `stat`: a line per process per interval until the count is reached or
 /// every process has ended; the header again every screenful on a
 /// terminal.
-fn stat_lines(plan: &StatPlan, format: LineFormat) -> Result<Outcome> {
+fn stat_lines(plan: &StatPlan, format: LineFormat, tags: bool) -> Result<Outcome> {
     use heapsnap_report::live::{self, Live, Row};
     use heapsnap_report::render::stat as lines;
     use std::io::{IsTerminal, Write};
@@ -107,9 +107,19 @@ fn stat_lines(plan: &StatPlan, format: LineFormat) -> Result<Outcome> {
                 continue;
             }
             let reading = source.read()?;
+            // A process that ended since the line before: said once, not
+            // printed again with the figures of its last line.
+            let unchanged = before[i]
+                .as_ref()
+                .is_some_and(|b: &live::Reading| b.counters == reading.counters);
+            if reading.stale && unchanged {
+                output::note("", &format!("process {} ended", reading.counters.pid));
+                gone[i] = true;
+                continue;
+            }
             let row = Row::new(before[i].as_ref(), &reading);
-            before[i] = Some(reading.counters);
             gone[i] = reading.stale;
+            before[i] = Some(reading);
             if format == LineFormat::Json {
                 render::json::line(&row, &mut out)?;
                 continue;
@@ -119,6 +129,11 @@ fn stat_lines(plan: &StatPlan, format: LineFormat) -> Result<Outcome> {
                 since_header = Some(0);
             }
             writeln!(out, "{}", lines::line(&row, several))?;
+            if tags {
+                for tag in &row.tags {
+                    writeln!(out, "{}", lines::tag_line(tag, several))?;
+                }
+            }
             since_header = since_header.map(|n| n + 1);
         }
         out.flush()?;

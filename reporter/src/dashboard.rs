@@ -14,7 +14,7 @@ use heapsnap_format::units::format_bytes;
 use heapsnap_report::live::{self, Live, Reading};
 use heapsnap_report::render::{self, style};
 use heapsnap_report::symbolize::{self, Symbolizer};
-use heapsnap_report::{Loaded, leaks, load, report, top};
+use heapsnap_report::{Loaded, diff, leaks, load, report, top};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -34,6 +34,8 @@ const HISTORY: usize = 600;
 enum View {
     Leaks,
     Top(top::GroupBy),
+    /// The run's first snapshot against its newest, as `heapsnap diff DIR`.
+    Diff,
 }
 
 /// What the dashboard has seen of the directory.
@@ -124,6 +126,7 @@ impl Watch {
             KeyCode::Char('t') => self.view = View::Top(top::GroupBy::Type),
             KeyCode::Char('f') => self.view = View::Top(top::GroupBy::Function),
             KeyCode::Char('g') => self.view = View::Top(top::GroupBy::Tag),
+            KeyCode::Char('d') => self.view = View::Diff,
             KeyCode::Char(' ') => self.frozen = !self.frozen,
             KeyCode::Char('r') => self.write_report(),
             KeyCode::Down | KeyCode::Char('j') => self.scroll = self.scroll.saturating_add(1),
@@ -132,7 +135,7 @@ impl Watch {
             KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(10),
             _ => return,
         }
-        if matches!(code, KeyCode::Char('l' | 's' | 't' | 'f' | 'g')) {
+        if matches!(code, KeyCode::Char('l' | 's' | 't' | 'f' | 'g' | 'd')) {
             self.scroll = 0;
         }
     }
@@ -175,7 +178,7 @@ impl Watch {
     /// A reading of the counters of the newest running process dumping
     /// here (the file found again when its process ended or restarted).
     fn read_counters(&mut self) {
-        let fresh = self.reading.is_some_and(|r| !r.stale);
+        let fresh = self.reading.as_ref().is_some_and(|r| !r.stale);
         if !fresh || self.live.is_none() {
             let found = live::find(&self.dir.to_string_lossy()).ok();
             let newest = found.and_then(|paths| paths.last().cloned());
@@ -202,17 +205,17 @@ impl Watch {
     /// `interval` to the running process. A file of that name that is not
     /// a regular file (a link) is left alone, and nothing is asked.
     fn ask_for_interval(&mut self) {
-        let (Some(interval), Some(reading)) = (self.interval, self.reading) else {
+        let (Some(interval), Some(reading)) = (self.interval, &self.reading) else {
             return;
         };
-        let Ok(pid) = u32::try_from(reading.counters.pid) else {
+        let (Ok(pid), stale) = (u32::try_from(reading.counters.pid), reading.stale) else {
             return;
         };
         let path = self.dir.join(heapsnap_format::live::request_name(pid));
-        if self.request.as_ref().is_some_and(|old| *old != path) || reading.stale {
+        if self.request.as_ref().is_some_and(|old| *old != path) || stale {
             self.withdraw_request();
         }
-        if reading.stale {
+        if stale {
             return;
         }
         if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_file()) {
@@ -265,8 +268,7 @@ impl Watch {
         frame.render_widget(Paragraph::new(self.status_lines()), status);
         self.draw_chart(frame, chart);
         self.draw_pane(frame, pane);
-        let help =
-            "l leaks  s site  t type  f function  g tag  ↑↓ scroll  space freeze  r report  q quit";
+        let help = "l leaks  s t f g top by site/type/function/tag  d diff  ↑↓ scroll  space freeze  r report  q quit";
         frame.render_widget(
             Paragraph::new(help).style(Style::default().add_modifier(Modifier::DIM)),
             keys,
@@ -304,6 +306,17 @@ impl Watch {
                 "  samples {}  dumps {}",
                 r.counters.samples, r.counters.dumps
             );
+            // The tags holding most, as `stat --tags` gives them.
+            let mut tags: Vec<_> = r.tags.iter().filter(|t| t.live_bytes > 0).collect();
+            tags.sort_by_key(|t| std::cmp::Reverse(t.live_bytes));
+            let listed: Vec<String> = tags
+                .iter()
+                .take(3)
+                .map(|t| format!("{} {}", t.name, format_bytes(t.live_bytes)))
+                .collect();
+            if !listed.is_empty() {
+                second += &format!("  tags: {}", listed.join(", "));
+            }
         }
         if self.frozen {
             second += "  frozen (space: follow)";
@@ -353,6 +366,7 @@ impl Watch {
         let (title, text) = match self.view {
             View::Leaks => (" leaks (l) ".to_owned(), self.leaks_text()),
             View::Top(by) => (format!(" top by {} ", by_name(by)), self.top_text(by)),
+            View::Diff => (" diff, first to newest (d) ".to_owned(), self.diff_text()),
         };
         let lines: Vec<Line> = text.lines().map(|l| Line::raw(l.to_owned())).collect();
         frame.render_widget(
@@ -368,6 +382,22 @@ impl Watch {
             Ok(report) => text_of(|out| render::text::leaks(report, out)),
             Err(why) => format!("not enough snapshots yet: {why}"),
         }
+    }
+
+    /// What grew from the run's first snapshot to its newest, as `heapsnap
+    /// diff DIR` prints it: by site and type, with sampling errors.
+    fn diff_text(&self) -> String {
+        let snapshots = leaks::run_snapshots(&self.loaded, None).unwrap_or_default();
+        let (Some(first), Some(newest)) = (snapshots.first(), snapshots.last()) else {
+            return "no snapshot yet".into();
+        };
+        if snapshots.len() < 2 {
+            return "one snapshot so far: nothing to compare".into();
+        }
+        let mut options = diff::Options::default();
+        options.limit = 50;
+        let report = diff::diff(first, newest, &options);
+        text_of(|out| render::text::diff(&report, out))
     }
 
     fn top_text(&self, by: top::GroupBy) -> String {

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
-use heapsnap_format::live::{self, Counters, SIZE, WORDS};
+use heapsnap_format::live::{self, Counters, SIZE, TagFigures, WORDS};
 use serde::Serialize;
 
 /// Why no figures could be had.
@@ -139,10 +139,12 @@ pub struct Live {
 }
 
 /// One reading of a live counters file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reading {
     /// The figures.
     pub counters: Counters,
+    /// Its tags' figures, in the order they were named.
+    pub tags: Vec<TagFigures>,
     /// The process that wrote them is gone: they are its last.
     pub stale: bool,
 }
@@ -181,9 +183,13 @@ impl Live {
         // `SIZE` bytes long; `AtomicU64` has the layout of `u64`, and the
         // mapping outlives the reference (borrowed from `self`).
         let words = unsafe { &*std::ptr::from_ref(words).cast::<[AtomicU64; WORDS]>() };
-        let counters = live::read(words).map_err(|e| Error::Read(self.path.clone(), e))?;
-        let stale = u32::try_from(counters.pid).is_ok_and(|pid| !process_runs(pid));
-        Ok(Reading { counters, stale })
+        let figures = live::read(words).map_err(|e| Error::Read(self.path.clone(), e))?;
+        let stale = u32::try_from(figures.counters.pid).is_ok_and(|pid| !process_runs(pid));
+        Ok(Reading {
+            counters: figures.counters,
+            tags: figures.tags,
+            stale,
+        })
     }
 }
 
@@ -217,21 +223,38 @@ pub struct Row {
     pub interval_bytes: u64,
     /// The process is gone: these are its last figures.
     pub stale: bool,
+    /// Its tags' figures, in the order they were named.
+    pub tags: Vec<TagRow>,
+}
+
+/// A tag's figures on a line of `heapsnap stat`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TagRow {
+    /// The tag.
+    pub name: String,
+    /// Estimated live bytes allocated under it.
+    pub live_bytes: u64,
+    /// Their change per second.
+    pub live_bytes_per_sec: f64,
+    /// Estimated bytes allocated under it per second.
+    pub allocated_bytes_per_sec: f64,
 }
 
 impl Row {
     /// The row of `now`, with rates since `before` (a reading of the same
     /// process), or since start.
-    pub fn new(before: Option<&Counters>, now: &Reading) -> Row {
+    pub fn new(before: Option<&Reading>, now: &Reading) -> Row {
         let c = &now.counters;
-        let since = before.filter(|b| b.pid == c.pid && b.uptime_ms < c.uptime_ms);
-        let (base, ms) = match since {
-            Some(b) => (*b, c.uptime_ms - b.uptime_ms),
+        let since =
+            before.filter(|b| b.counters.pid == c.pid && b.counters.uptime_ms < c.uptime_ms);
+        let (base, base_tags, ms) = match since {
+            Some(b) => (b.counters, &b.tags[..], c.uptime_ms - b.counters.uptime_ms),
             None => (
                 Counters {
                     uptime_ms: 0,
                     ..Counters::default()
                 },
+                &[][..],
                 c.uptime_ms,
             ),
         };
@@ -257,6 +280,25 @@ impl Row {
             dumps: c.dumps,
             interval_bytes: c.interval_bytes,
             stale: now.stale,
+            tags: now
+                .tags
+                .iter()
+                .map(|tag| {
+                    let then = base_tags.iter().find(|t| t.name == tag.name);
+                    TagRow {
+                        name: tag.name.clone(),
+                        live_bytes: tag.live_bytes,
+                        live_bytes_per_sec: per_sec(
+                            tag.live_bytes,
+                            then.map_or(0, |t| t.live_bytes),
+                        ),
+                        allocated_bytes_per_sec: per_sec(
+                            tag.allocated_bytes,
+                            then.map_or(0, |t| t.allocated_bytes),
+                        ),
+                    }
+                })
+                .collect(),
         }
     }
 }
@@ -274,6 +316,11 @@ mod tests {
                 allocated_bytes: allocated,
                 ..Counters::default()
             },
+            tags: vec![TagFigures {
+                name: "ips".into(),
+                live_bytes: live / 2,
+                allocated_bytes: allocated / 2,
+            }],
             stale: false,
         }
     }
@@ -286,12 +333,16 @@ mod tests {
         assert_eq!(row.allocated_bytes_per_sec, 5_000.0);
         assert_eq!(row.freed_bytes_per_sec, 3_000.0);
         let second = reading(4_000, 3_000, 14_000);
-        let row = Row::new(Some(&first.counters), &second);
+        let row = Row::new(Some(&first), &second);
         assert_eq!(row.live_bytes_per_sec, -500.0);
         assert_eq!(row.allocated_bytes_per_sec, 2_000.0);
         assert_eq!(row.freed_bytes_per_sec, 2_500.0);
+        // A tag's rates, from its own figures.
+        assert_eq!(row.tags[0].live_bytes, 1_500);
+        assert_eq!(row.tags[0].live_bytes_per_sec, -250.0);
+        assert_eq!(row.tags[0].allocated_bytes_per_sec, 1_000.0);
         // Not updated since: rates since start, not a division by zero.
-        let row = Row::new(Some(&second.counters), &second);
+        let row = Row::new(Some(&second), &second);
         assert_eq!(row.live_bytes_per_sec, 750.0);
     }
 
@@ -319,6 +370,7 @@ mod tests {
                 live_bytes: 12,
                 ..Counters::default()
             },
+            &[],
         );
         let bytes: Vec<u8> = words
             .iter()

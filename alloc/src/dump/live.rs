@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use heapsnap_format::live::{self, Counters, SIZE, WORDS};
+use heapsnap_format::live::{self, Counters, SIZE, TagFigures, WORDS};
 
-use crate::record::{counters, settings};
+use crate::record::{counters, settings, tags};
 use crate::snapshot::memory;
 use crate::sys;
 
@@ -124,12 +124,25 @@ impl LiveFile {
             memory_limit: memory_limit.unwrap_or(0),
             dumps,
         };
+        let mut named = tags::all();
+        named.sort_by_key(|&(_, id)| id);
+        let tags: Vec<TagFigures> = named
+            .into_iter()
+            .filter_map(|(name, id)| {
+                let (live_bytes, allocated_bytes) = counters::tag_estimate(id)?;
+                Some(TagFigures {
+                    name: name.to_owned(),
+                    live_bytes,
+                    allocated_bytes,
+                })
+            })
+            .collect();
         // SAFETY: `addr` is a live shared mapping of `SIZE` bytes, page
         // aligned (so aligned for `AtomicU64`), made by `create` and
         // unmapped only when `self` is consumed; other processes change
         // nothing in it (they map it to read).
         let words = unsafe { &*(self.addr as *const [AtomicU64; WORDS]) };
-        live::publish(words, &figures);
+        live::publish(words, &figures, &tags);
     }
 
     /// Unmaps and removes the file (at exit, or when dumps stop).

@@ -143,6 +143,48 @@ pub(crate) fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// Tags whose running figures are kept (for the live counters file): the
+/// first this many a program names, ids 1 to `TAGS_KEPT`.
+pub(crate) const TAGS_KEPT: usize = heapsnap_format::live::TAGS;
+
+/// Estimated bytes allocated and freed under a kept tag.
+struct TagTotals {
+    allocated_bytes: AtomicI64,
+    freed_bytes: AtomicI64,
+}
+
+static TAG_TOTALS: [TagTotals; TAGS_KEPT] = [const {
+    TagTotals {
+        allocated_bytes: AtomicI64::new(0),
+        freed_bytes: AtomicI64::new(0),
+    }
+}; TAGS_KEPT];
+
+/// Adds to a tag's figures what its sites' totals gained (the site table
+/// calls it with each change; untagged and later tags are not kept).
+pub(crate) fn add_to_tag(tag: u32, allocated_bytes: f64, freed_bytes: f64) {
+    let Some(totals) = (tag as usize)
+        .checked_sub(1)
+        .and_then(|i| TAG_TOTALS.get(i))
+    else {
+        return;
+    };
+    totals
+        .allocated_bytes
+        .fetch_add(allocated_bytes.round() as i64, Ordering::Relaxed);
+    totals
+        .freed_bytes
+        .fetch_add(freed_bytes.round() as i64, Ordering::Relaxed);
+}
+
+/// A kept tag's estimated live bytes and bytes allocated since start.
+pub(crate) fn tag_estimate(tag: u32) -> Option<(u64, u64)> {
+    let totals = TAG_TOTALS.get((tag as usize).checked_sub(1)?)?;
+    let allocated = totals.allocated_bytes.load(Ordering::Relaxed).max(0);
+    let freed = totals.freed_bytes.load(Ordering::Relaxed).max(0);
+    Some(((allocated - freed).max(0) as u64, allocated as u64))
+}
+
 /// Samples of stacks the site table had no room for, recorded in their
 /// tag's site without a stack.
 static MERGED: AtomicU64 = AtomicU64::new(0);

@@ -62,6 +62,16 @@ pub(crate) struct Site {
     hash: u64,
 }
 
+impl Site {
+    /// Adds `change` to the site's totals, and to its tag's figures.
+    fn add(&mut self, change: &SiteTotals) {
+        self.totals.add(change);
+        if self.tag != 0 {
+            counters::add_to_tag(self.tag, change.allocated_bytes, change.freed_bytes);
+        }
+    }
+}
+
 /// Sites by id, and an index from (tag, frames) to id.
 pub(crate) struct SiteTable {
     sites: Vec<Site>,
@@ -135,7 +145,7 @@ pub(crate) fn record_allocated(
     if let Ok(Some(id)) = cached {
         return Some(id);
     }
-    let id = with_site(frames, stack_hash, tag, |site| site.totals.add(&change))?;
+    let id = with_site(frames, stack_hash, tag, |site| site.add(&change))?;
     let _ = THREAD_SITES.try_with(|cache| cache.remember(hash, tag, frames, id));
     Some(id)
 }
@@ -237,7 +247,7 @@ fn add_to(site: SiteId, change: SiteTotals, exact: bool) {
 
 fn add_to_table(site: SiteId, change: &SiteTotals) {
     if let Some(record) = SITES.lock().sites.get_mut(site as usize) {
-        record.totals.add(change);
+        record.add(change);
     }
 }
 

@@ -2,7 +2,7 @@
 //! `jstat` and `vmstat` print them, or one JSON object per line.
 
 use crate::format;
-use crate::live::Row;
+use crate::live::{Row, TagRow};
 
 /// The column heads; `PID` first when several processes share the lines.
 pub fn header(several: bool) -> String {
@@ -47,6 +47,24 @@ pub fn line(row: &Row, several: bool) -> String {
     )
 }
 
+/// A tag's line under its process's: the tag's name where the uptime is,
+/// its live bytes, their change and its bytes allocated a second.
+pub fn tag_line(tag: &TagRow, several: bool) -> String {
+    let pid = if several { "         " } else { "" };
+    let mut name: String = tag.name.chars().take(9).collect();
+    if tag.name.chars().count() > 9 {
+        name.pop();
+        name.push('…');
+    }
+    format!(
+        "{pid}{:>10} {:>11} {:>12} {:>12}",
+        format!("·{name}"),
+        format::bytes(tag.live_bytes),
+        per_sec(tag.live_bytes_per_sec, true),
+        per_sec(tag.allocated_bytes_per_sec, false),
+    )
+}
+
 /// A byte rate: `1.2 MiB`, or `+1.2 MiB` with its sign.
 fn per_sec(rate: f64, signed: bool) -> String {
     let bytes = rate.round() as i64;
@@ -77,6 +95,7 @@ mod tests {
             dumps: 7,
             interval_bytes: 512 << 10,
             stale: false,
+            tags: Vec::new(),
         };
         for several in [false, true] {
             let (head, text) = (header(several), line(&row, several));
@@ -86,6 +105,18 @@ mod tests {
         assert!(text.contains("+5.5 MiB"), "{text}");
         assert!(text.contains("50%"), "{text}");
         assert!(text.contains("12,345"), "{text}");
+        let tag = TagRow {
+            name: "a-long-tag-name".into(),
+            live_bytes: 3 << 20,
+            live_bytes_per_sec: 1024.0,
+            allocated_bytes_per_sec: 2048.0,
+        };
+        let tag_text = tag_line(&tag, false);
+        assert!(tag_text.contains("·a-long-t…"), "{tag_text}");
+        // Its columns end where the process line's do.
+        let head = header(false);
+        let alloc_end = head.find("ALLOC/s").unwrap() + "ALLOC/s".len();
+        assert_eq!(tag_text.chars().count(), head[..alloc_end].chars().count());
         let gone = line(&Row { stale: true, ..row }, false);
         assert!(gone.ends_with("(process gone: its last figures)"), "{gone}");
     }
