@@ -5,7 +5,8 @@
 //! - it names the leaking registry while the program still runs, with
 //!   the snapshots it says it has read, and `heapsnap leaks` on those same
 //!   snapshots names it too;
-//! - keys switch the lower pane (top by type, by function, back to leaks);
+//! - keys switch the lower pane (top by type, by function, the diff of
+//!   the run's first and newest snapshots, back to leaks);
 //! - it survives a resize (nothing wider than the new width) and the
 //!   program's exit (it says the process ended);
 //! - `--interval` writes a request file beside the dumps while the
@@ -124,7 +125,7 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
     let watch = format!("{} watch {}", quote(&heapsnap), quote(&dir));
     let script = format!(
         "stty -g > {b}; {watch} --interval 1s; echo \"[first ended $?]\"; stty -g > {a}; \
-         {watch}; echo \"[second ended $?]\"; stty -g > {a2}; sleep 600",
+         read go; {watch}; echo \"[second ended $?]\"; stty -g > {a2}; sleep 600",
         b = quote(&before),
         a = quote(&after),
         a2 = quote(&after_second),
@@ -172,6 +173,8 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
     terminal.wait_for("the top by type", |s| s.contains("top by type (t)"));
     terminal.keys("f");
     terminal.wait_for("the top by function", |s| s.contains("top by function (f)"));
+    terminal.keys("d");
+    terminal.wait_for("the diff", |s| s.contains("diff, first to newest (d)"));
     terminal.keys("l");
     terminal.wait_for("the leaks again", |s| s.contains("leaks (l)"));
 
@@ -202,6 +205,8 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
         !screen.contains('┌'),
         "the dashboard stayed on screen:\n{screen}"
     );
+    // The second starts when told: its screen would hide the first's end.
+    terminal.keys("Enter");
     terminal.wait_for("the second to start", |s| s.contains("leaks (l)"));
     terminal.keys("C-c");
     let screen = terminal.wait_for("the second to end", |s| s.contains("[second ended"));
