@@ -14,75 +14,30 @@
 //! - `q` and Ctrl-C end it with status 0, and the terminal's modes are
 //!   what they were before (`stty -g` before and after).
 
+#[path = "../reporter/tests/tmux/mod.rs"]
+mod tmux;
 #[path = "../reporter/tests/tools/mod.rs"]
 mod tools;
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tmux::{Terminal, shell_quote};
 
 /// Longest the test waits for the screen to show something (the machine
 /// may be busy; the program itself runs 16 s).
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// A tmux server of its own, killed when dropped.
-struct Terminal {
-    tmux: PathBuf,
-    socket: String,
-}
-
-impl Terminal {
-    fn tmux(&self) -> Command {
-        let mut command = Command::new(&self.tmux);
-        command.args(["-L", &self.socket, "-f", "/dev/null"]);
-        command
-    }
-
-    fn capture(&self) -> String {
-        let output = self
-            .tmux()
-            .args(["capture-pane", "-p", "-t", "main"])
-            .output()
-            .expect("tmux capture-pane runs");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &str) {
-        let status = self
-            .tmux()
-            .args(["send-keys", "-t", "main", keys])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits until the screen satisfies `done`; the screen.
-    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
-            let screen = self.capture();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "waited for {what}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = self.tmux().arg("kill-server").status();
-    }
+/// Waits until the screen shows what `done` wants; the screen.
+fn wait_for(terminal: &Terminal, what: &str, done: impl Fn(&str) -> bool) -> String {
+    terminal.wait_for(what, PATIENCE, Terminal::screen, done)
 }
 
 fn quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+    shell_quote(&path.display().to_string())
 }
 
 /// The number after "snapshots read " on the status line.
@@ -113,10 +68,7 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
         .spawn()
         .unwrap();
 
-    let terminal = Terminal {
-        tmux,
-        socket: format!("heapsnap-watch-{}", std::process::id()),
-    };
+    let terminal = Terminal::new(tmux, "watch");
     let (before, after, after_second) = (
         scratch.join("stty-before"),
         scratch.join("stty-after"),
@@ -130,17 +82,11 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
         a = quote(&after),
         a2 = quote(&after_second),
     );
-    let status = terminal
-        .tmux()
-        .args(["new-session", "-d", "-x", "100", "-y", "40", "-s", "main"])
-        .args(["sh", "-c", &script])
-        .status()
-        .expect("tmux runs");
-    assert!(status.success());
+    terminal.start(100, 40, &script);
 
     // The suspect, named while the program still runs.
     let registry = "HashMap<String, HashSet<Arc<ChannelContext>>> grown in Ips::bind";
-    let screen = terminal.wait_for("the registry named", |s| s.contains(registry));
+    let screen = wait_for(&terminal, "the registry named", |s| s.contains(registry));
     assert!(
         program.try_wait().unwrap().is_none(),
         "named only after the program ended:\n{screen}"
@@ -170,13 +116,19 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
 
     // Views on keys.
     terminal.keys("t");
-    terminal.wait_for("the top by type", |s| s.contains("top by type (t)"));
+    wait_for(&terminal, "the top by type", |s| {
+        s.contains("top by type (t)")
+    });
     terminal.keys("f");
-    terminal.wait_for("the top by function", |s| s.contains("top by function (f)"));
+    wait_for(&terminal, "the top by function", |s| {
+        s.contains("top by function (f)")
+    });
     terminal.keys("d");
-    terminal.wait_for("the diff", |s| s.contains("diff, first to newest (d)"));
+    wait_for(&terminal, "the diff", |s| {
+        s.contains("diff, first to newest (d)")
+    });
     terminal.keys("l");
-    terminal.wait_for("the leaks again", |s| s.contains("leaks (l)"));
+    wait_for(&terminal, "the leaks again", |s| s.contains("leaks (l)"));
 
     // A narrower terminal: redrawn to it.
     let status = terminal
@@ -185,7 +137,7 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
         .status()
         .unwrap();
     assert!(status.success());
-    let screen = terminal.wait_for("a redraw 72 wide", |s| {
+    let screen = wait_for(&terminal, "a redraw 72 wide", |s| {
         s.lines()
             .any(|l| l.chars().count() == 72 && l.starts_with('┌'))
     });
@@ -195,11 +147,15 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
 
     // The program ends; the dashboard says so and stays.
     assert!(program.wait().unwrap().success());
-    terminal.wait_for("the process ended", |s| s.contains("process ended"));
+    wait_for(&terminal, "the process ended", |s| {
+        s.contains("process ended")
+    });
     assert!(!request.exists(), "the request outlived the process");
 
     terminal.keys("q");
-    let screen = terminal.wait_for("the first to end", |s| s.contains("[first ended"));
+    let screen = wait_for(&terminal, "the first to end", |s| {
+        s.contains("[first ended")
+    });
     assert!(screen.contains("[first ended 0]"), "{screen}");
     assert!(
         !screen.contains('┌'),
@@ -207,9 +163,13 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
     );
     // The second starts when told: its screen would hide the first's end.
     terminal.keys("Enter");
-    terminal.wait_for("the second to start", |s| s.contains("leaks (l)"));
+    wait_for(&terminal, "the second to start", |s| {
+        s.contains("leaks (l)")
+    });
     terminal.keys("C-c");
-    let screen = terminal.wait_for("the second to end", |s| s.contains("[second ended"));
+    let screen = wait_for(&terminal, "the second to end", |s| {
+        s.contains("[second ended")
+    });
     assert!(screen.contains("[second ended 0]"), "{screen}");
     let modes = |path: &Path| std::fs::read_to_string(path).unwrap();
     assert_eq!(modes(&before), modes(&after), "terminal modes after q");

@@ -3,11 +3,14 @@
 //! and nothing a person needs is cut. Headers and sentences wrap; table
 //! rows are cut with `…` only in their last column (the location).
 
+mod tmux;
 mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tmux::{Terminal, shell_quote};
 
 const COLUMNS: usize = 100;
 
@@ -21,81 +24,28 @@ fn tmux() -> Option<PathBuf> {
     tools::find(&["tmux"], "-V", "tmux")
 }
 
-/// A tmux server of its own (its own socket), killed when dropped.
-struct Terminal {
-    tmux: PathBuf,
-    socket: String,
-}
-
-impl Terminal {
-    fn new(tmux: PathBuf, name: &str) -> Terminal {
-        Terminal {
-            tmux,
-            socket: format!("heapsnap-test-{}-{name}", std::process::id()),
-        }
+/// Runs `args` of the `heapsnap` command in a new window `COLUMNS` wide
+/// and returns everything it showed once it has finished (see
+/// [`Terminal::history`]).
+fn run(terminal: &Terminal, args: &[&str]) -> String {
+    let program = env!("CARGO_BIN_EXE_heapsnap");
+    let mut line = shell_quote(program);
+    for arg in args {
+        line.push(' ');
+        line.push_str(&shell_quote(arg));
     }
-
-    fn tmux(&self) -> Command {
-        let mut command = Command::new(&self.tmux);
-        command.args(["-L", &self.socket, "-f", "/dev/null"]);
-        command
-    }
-
-    /// Runs `args` of the `heapsnap` command in a new window `COLUMNS`
-    /// wide and returns the screen once it has finished, its soft-wrapped
-    /// lines joined (a line the program wrote wider than the terminal
-    /// comes back whole, and too long).
-    fn run(&self, args: &[&str]) -> String {
-        let program = env!("CARGO_BIN_EXE_heapsnap");
-        let mut line = shell_quote(program);
-        for arg in args {
-            line.push(' ');
-            line.push_str(&shell_quote(arg));
-        }
-        // The marker says the command ended; the window stays open to be
-        // read.
-        let script = format!("{line} 2>&1; echo '[done]'; sleep 600");
-        let status = self
-            .tmux()
-            .args(["new-session", "-d", "-x", &COLUMNS.to_string(), "-y", "200"])
-            .args(["-s", "main", "sh", "-c", &script])
-            .env_remove("NO_COLOR")
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux new-session failed");
-        // The machine may be busy: wait for the marker, as long as it takes
-        // (the test harness's own timeout is the bound).
-        let started = Instant::now();
-        loop {
-            let screen = self.capture();
-            if screen.contains("[done]") {
-                return screen;
-            }
-            if started.elapsed() > Duration::from_secs(300) {
-                panic!("the command did not finish in 5 minutes:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn capture(&self) -> String {
-        let output = self
-            .tmux()
-            .args(["capture-pane", "-p", "-J", "-S", "-", "-t", "main"])
-            .output()
-            .expect("tmux capture-pane runs");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = self.tmux().arg("kill-server").status();
-    }
-}
-
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
+    // The marker says the command ended; the window stays open to be read.
+    terminal.start(
+        COLUMNS,
+        200,
+        &format!("{line} 2>&1; echo '[done]'; sleep 600"),
+    );
+    terminal.wait_for(
+        "the command to finish",
+        Duration::from_secs(300),
+        Terminal::history,
+        |screen| screen.contains("[done]"),
+    )
 }
 
 /// The command's output through a pipe: full lines, no colour.
@@ -126,7 +76,7 @@ fn no_line_wider_than_the_terminal(screen: &str, what: &str) {
 /// lines wider than the terminal; `None` without tmux (outside CI).
 fn in_terminal(args: &[&str]) -> Option<String> {
     let terminal = Terminal::new(tmux()?, args[0]);
-    let screen = terminal.run(args);
+    let screen = run(&terminal, args);
     no_line_wider_than_the_terminal(&screen, args[0]);
     Some(screen)
 }
