@@ -1206,3 +1206,38 @@ fn a_directory_means_its_run_while_it_served() {
     assert_eq!(first["holder_evidence"]["kind"], "pointers");
     assert_eq!(report["snapshots"], 10);
 }
+
+/// The leaky server dumping under a memory limit: its third last snapshot
+/// was written reduced (no ages) because a full one would not have fit.
+/// Read with the others it made every sample look dead and born again,
+/// and the leak "no trend"; it is left out of the trends, and said so.
+#[test]
+fn a_reduced_near_limit_snapshot_does_not_hide_the_leak() {
+    let dir = data("snapshots/near-limit");
+    let leaks = heapsnap()
+        .args(["leaks", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(leaks.status.success());
+    let report: Value = serde_json::from_slice(&leaks.stdout).unwrap();
+    let first = &report["suspects"][0];
+    assert_eq!(
+        first["function"], "<leaky_server::ips::Ips>::bind",
+        "{report:#}"
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("heapsnap-000032-24909-near-limit") && notes.contains("no ages"),
+        "{notes}"
+    );
+    // 18 of the 19 snapshots are judged; `top` still reads the reduced one.
+    assert_eq!(report["snapshots"], 18);
+    let top = heapsnap()
+        .arg("top")
+        .arg(dir.join("heapsnap-000032-24909-near-limit.json.gz"))
+        .output()
+        .unwrap();
+    assert!(top.status.success());
+    assert!(String::from_utf8_lossy(&top.stdout).contains("ChannelContext>::new"));
+}

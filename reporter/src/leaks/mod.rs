@@ -454,6 +454,16 @@ pub enum Note {
         /// The live heap at the last snapshot.
         live_at_last: u64,
     },
+    /// Snapshots written without ages (a reduced near-limit dump, an
+    /// out-of-memory dump) were left out: the trends rest on ages.
+    WithoutAges {
+        /// How many were left out.
+        left_out: usize,
+        /// The first of them: its file.
+        first: String,
+        /// What triggered it.
+        trigger: String,
+    },
     /// Two snapshots only: the later half cannot be judged alone.
     TwoSnapshots,
     /// Suspects were named without a heap graph.

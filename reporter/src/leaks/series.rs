@@ -197,6 +197,9 @@ pub(super) fn assemble(run: Run<'_>) -> Result<Assembled<'_>, Error> {
         mut snapshots,
         mut notes,
     } = run;
+    if let Some(note) = leave_out_without_ages(&mut snapshots) {
+        notes.push(note);
+    }
     if let Some(note) = leave_out_teardown(&mut snapshots) {
         notes.push(note);
     }
@@ -443,6 +446,33 @@ fn runs_note(runs: &[(RunKey, Vec<&Loaded>)], chosen: &[usize]) -> Note {
     }
 }
 
+/// Whether a snapshot says how old its live samples are: every one written
+/// with samples does, unless written reduced (near the memory limit) or
+/// when memory ran out.
+fn has_ages(snapshot: &Snapshot) -> bool {
+    let sampled = snapshot.sites.iter().any(|s| s.live_samples > 0);
+    !sampled || snapshot.sites.iter().any(|s| !s.live_by_age.is_empty())
+}
+
+/// The trends rest on ages (which samples were born and which died
+/// between snapshots): a snapshot without them reads as every sample dead
+/// and born again. Such snapshots are left out of the series, and said so,
+/// when two with ages remain.
+fn leave_out_without_ages(snapshots: &mut Vec<&Loaded>) -> Option<Note> {
+    let with = snapshots.iter().filter(|l| has_ages(&l.snapshot)).count();
+    if with == snapshots.len() || with < 2 {
+        return None;
+    }
+    let first = snapshots.iter().find(|l| !has_ages(&l.snapshot))?;
+    let note = Note::WithoutAges {
+        left_out: snapshots.len() - with,
+        first: first.source.clone(),
+        trigger: first.snapshot.trigger.to_string(),
+    };
+    snapshots.retain(|l| has_ages(&l.snapshot));
+    Some(note)
+}
+
 /// A program that ends gracefully lets go of its state over seconds:
 /// snapshots taken then (interval dumps during the drain, the last dump at
 /// exit) show a leak's memory released too. The run is judged on the
@@ -619,6 +649,40 @@ mod tests {
         // The same leak, killed while serving: nothing to leave out.
         let mut series: Vec<&Loaded> = serving.iter().collect();
         assert_eq!(leave_out_teardown(&mut series), None);
+    }
+
+    /// A reduced dump (near the memory limit) has the leak's samples but
+    /// no ages: kept, it read as every sample dead and born again, and the
+    /// leak as no trend.
+    #[test]
+    fn a_snapshot_without_ages_is_left_out_of_the_trends() {
+        // A leak: 20 samples every half second, kept; a snapshot every
+        // half second for 16 s, the third last written reduced.
+        let leak = |ms: u64| {
+            let ages: Vec<(u64, u64)> = (0..ms / 500).map(|k| (k * 500 + 250, 20)).collect();
+            at(ms, &ages)
+        };
+        let mut snapshots: Vec<Loaded> = (1..=32).map(|k| leak(k * 500)).collect();
+        snapshots[29].snapshot.sites[0].live_by_age.clear();
+        let run = Run {
+            snapshots: snapshots.iter().collect(),
+            notes: Vec::new(),
+        };
+        let assembled = assemble(run).unwrap();
+        assert!(
+            is_growing(&assembled.sites[0]),
+            "{:?}",
+            assembled.sites[0].fit
+        );
+        assert!(
+            matches!(
+                &assembled.notes[..],
+                [Note::WithoutAges { left_out: 1, first, .. }] if first == "at-15000.json"
+            ),
+            "{:?}",
+            assembled.notes
+        );
+        assert_eq!(assembled.snapshots.len(), 31);
     }
 
     #[test]

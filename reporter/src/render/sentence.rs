@@ -189,6 +189,17 @@ pub fn note(note: &Note) -> String {
             format::bytes(*live_at_turn),
             format::bytes(*live_at_last)
         ),
+        Note::WithoutAges {
+            left_out,
+            first,
+            trigger,
+        } => format!(
+            "{left_out} snapshot{} from {first} ({trigger}) carr{} no ages (written reduced, to fit near the memory limit, or when memory ran out): judged without {}; `top` and `diff` read {}",
+            if *left_out == 1 { "" } else { "s" },
+            if *left_out == 1 { "ies" } else { "y" },
+            if *left_out == 1 { "it" } else { "them" },
+            if *left_out == 1 { "it" } else { "them" },
+        ),
         Note::TwoSnapshots => "2 snapshots: growth is judged over the whole window, and whether it stopped only from when the survivors were born; take more to judge the later half alone".to_owned(),
         Note::NoHeapGraph => "the snapshots carry no heap graph (written before format version 3, with HEAPSNAP_SCAN=off, or where memory cannot be read): holders are read from types and stacks".to_owned(),
         Note::SitesMerged { samples } => format!(

@@ -12,6 +12,11 @@
 #                                  a dump every 500 ms (gzipped)
 #   snapshots/gateway-fixed/       examples/leaky_server.rs --fixed, the same
 #
+# snapshots/near-limit/ is kept too: every other snapshot of a run of
+# tests/watch_e2e.rs (the leaky server under HEAPSNAP_MEMORY_LIMIT=96MiB)
+# and the last three, one a reduced near-limit dump, named with
+# `heapsnap symbolize --binary` and its paths made relative.
+#
 # snapshots/engine-v1/ is the engine series as format version 1 wrote it,
 # kept (not regenerated) to show that old snapshots are still read.
 #
