@@ -8,7 +8,8 @@
 //! - keys switch the lower pane (top by type, by function, the diff of
 //!   the run's first and newest snapshots, back to leaks);
 //! - it survives a resize (nothing wider than the new width) and the
-//!   program's exit (it says the process ended);
+//!   program's exit (it says the process ended, and its chart shows the
+//!   live heap and RSS against the memory limit);
 //! - `--interval` writes a request file beside the dumps while the
 //!   process runs, and withdraws it when the process has ended;
 //! - `q` and Ctrl-C end it with status 0, and the terminal's modes are
@@ -59,11 +60,14 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
     let server = support::example("leaky_server");
     let dir = support::scratch("watch");
     let scratch = support::scratch("watch-files");
+    // Dumps from the environment, as a deployment sets them, with a
+    // memory limit for the chart to draw.
     let mut program = Command::new(server)
-        .args(["--seconds", "16", "--interval-ms", "500", "--no-report"])
-        .args(["--dir", &dir.display().to_string()])
+        .args(["--seconds", "16", "--no-report"])
+        .env("HEAPSNAP_DIR", &dir)
+        .env("HEAPSNAP_DUMP_INTERVAL", "500ms")
+        .env("HEAPSNAP_MEMORY_LIMIT", "96MiB")
         .env("HEAPSNAP_SAMPLE_INTERVAL", "65536")
-        .env_remove("HEAPSNAP_DIR")
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -134,6 +138,14 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
     });
     terminal.keys("l");
     wait_for(&terminal, "the leaks again", |s| s.contains("leaks (l)"));
+    // The guide's picture of the dashboard: later in the run, the registry
+    // still first.
+    if let Some(path) = std::env::var_os("HEAPSNAP_SCREENSHOT") {
+        let screen = wait_for(&terminal, "16 snapshots read", |s| {
+            snapshots_read(s).is_some_and(|n| n >= 16) && s.contains(&first_suspect)
+        });
+        std::fs::write(path, &screen).unwrap();
+    }
 
     // A narrower terminal: redrawn to it.
     let status = terminal
@@ -150,11 +162,24 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
         assert!(line.chars().count() <= 72, "wider than 72:\n{screen}");
     }
 
-    // The program ends; the dashboard says so and stays.
+    // The program ends; the dashboard says so and stays, its chart of
+    // the heap and RSS against the limit: by then the program's memory is
+    // more than half the limit, so the limit's line of dots is drawn.
     assert!(program.wait().unwrap().success());
-    wait_for(&terminal, "the process ended", |s| {
+    let screen = wait_for(&terminal, "the process ended", |s| {
         s.contains("process ended")
     });
+    // The status line, cut at 72 columns: "RSS 56.7 MiB (59% of".
+    assert!(screen.lines().next().unwrap().contains("% of"), "{screen}");
+    let chart: Vec<&str> = screen.lines().skip(2).take(7).collect();
+    assert!(
+        chart[0].contains(" and RSS (") && chart[0].contains("limit 96.0 MiB"),
+        "{screen}"
+    );
+    assert!(
+        chart.iter().any(|line| line.contains("96.0 MiB│•••")),
+        "no line at the limit:\n{screen}"
+    );
     assert!(!request.exists(), "the request outlived the process");
 
     terminal.keys("q");

@@ -17,17 +17,25 @@ use heapsnap_report::symbolize::{self, Symbolizer};
 use heapsnap_report::{Loaded, diff, leaks, load, report, top};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::Marker;
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Paragraph, Sparkline};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 use ratatui::{DefaultTerminal, Frame};
 
 use crate::output;
 
 /// How often the directory and the counters are read.
 const REFRESH: Duration = Duration::from_secs(1);
-/// Readings of the live heap kept for the chart.
+/// Readings kept for the chart.
 const HISTORY: usize = 600;
+
+/// One reading of the counters, for the chart.
+#[derive(Clone, Copy)]
+struct Point {
+    live_bytes: u64,
+    rss_bytes: u64,
+}
 
 /// What the lower pane shows.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,10 +57,12 @@ struct Watch {
     seen: BTreeSet<PathBuf>,
     live: Option<Live>,
     reading: Option<Reading>,
-    /// Live heap readings, oldest first.
-    history: VecDeque<u64>,
+    /// Readings of the live heap and RSS, oldest first.
+    history: VecDeque<Point>,
     leaks: Result<leaks::Report, String>,
     view: View,
+    /// Whether the chart tells its lines apart by colour (else by mark).
+    color: bool,
     frozen: bool,
     scroll: u16,
     message: String,
@@ -75,6 +85,7 @@ pub fn run(dir: &Path, report_path: &Path, interval: Option<Duration>) -> Result
         history: VecDeque::new(),
         leaks: Err("no snapshot yet".into()),
         view: View::Leaks,
+        color: style::current().color,
         frozen: false,
         scroll: 0,
         message: String::new(),
@@ -82,20 +93,30 @@ pub fn run(dir: &Path, report_path: &Path, interval: Option<Duration>) -> Result
         request: None,
     };
     watch.refresh();
+    let ending = ending::Signals::arm()?;
     let terminal = ratatui::init();
-    let outcome = watch.follow(terminal);
+    let outcome = watch.follow(terminal, &ending);
     ratatui::restore();
     style::set(style::Style::default());
     watch.withdraw_request();
+    // Ended by a signal: as the signal would have ended it, now that the
+    // terminal is what it was.
+    ending.end_as_received();
     outcome
 }
 
 impl Watch {
-    fn follow(&mut self, mut terminal: DefaultTerminal) -> Result<()> {
+    fn follow(&mut self, mut terminal: DefaultTerminal, ending: &ending::Signals) -> Result<()> {
         let mut refreshed = Instant::now();
         loop {
+            if ending.received() {
+                return Ok(());
+            }
             terminal.draw(|frame| self.draw(frame))?;
-            let wait = REFRESH.saturating_sub(refreshed.elapsed());
+            // Short waits: a signal is seen within one.
+            let wait = REFRESH
+                .saturating_sub(refreshed.elapsed())
+                .min(ending::LATENCY);
             if event::poll(wait)? {
                 match event::read()? {
                     Event::Key(key) if key.kind != KeyEventKind::Release => {
@@ -129,6 +150,10 @@ impl Watch {
             KeyCode::Char('d') => self.view = View::Diff,
             KeyCode::Char(' ') => self.frozen = !self.frozen,
             KeyCode::Char('r') => self.write_report(),
+            // What the tests use to see the terminal restored after a
+            // panic; debug builds only.
+            #[cfg(debug_assertions)]
+            KeyCode::Char('!') => panic!("a deliberate panic (`!` in a debug build)"),
             KeyCode::Down | KeyCode::Char('j') => self.scroll = self.scroll.saturating_add(1),
             KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
             KeyCode::PageDown => self.scroll = self.scroll.saturating_add(10),
@@ -196,7 +221,10 @@ impl Watch {
             if self.history.len() == HISTORY {
                 self.history.pop_front();
             }
-            self.history.push_back(reading.counters.live_bytes);
+            self.history.push_back(Point {
+                live_bytes: reading.counters.live_bytes,
+                rss_bytes: reading.counters.rss_bytes,
+            });
         }
         self.reading = Some(reading);
     }
@@ -260,7 +288,7 @@ impl Watch {
     fn draw(&self, frame: &mut Frame) {
         let [status, chart, pane, keys] = Layout::vertical([
             Constraint::Length(2),
-            Constraint::Length(4),
+            Constraint::Length(7),
             Constraint::Min(3),
             Constraint::Length(1),
         ])
@@ -331,27 +359,88 @@ impl Watch {
         ]
     }
 
+    /// The live heap and RSS over time, a reading a second, against the
+    /// memory limit: the limit is drawn (a line of dots at its height)
+    /// when it is within twice the highest reading, so that a heap far
+    /// below its limit still shows its trend.
     fn draw_chart(&self, frame: &mut Frame, area: Rect) {
-        let width = usize::from(area.width.saturating_sub(2));
-        let data: Vec<u64> = self
+        // The y axis' labels take about ten columns.
+        let width = usize::from(area.width.saturating_sub(12)).max(1);
+        let points: Vec<Point> = self
             .history
             .iter()
             .skip(self.history.len().saturating_sub(width))
             .copied()
             .collect();
-        let (low, high) = (
-            data.iter().min().copied().unwrap_or(0),
-            data.iter().max().copied().unwrap_or(0),
-        );
-        let title = format!(
-            " live heap, a reading a second: {} to {} ",
-            format_bytes(low),
-            format_bytes(high)
-        );
+        let line = |value: fn(&Point) -> u64| -> Vec<(f64, f64)> {
+            points
+                .iter()
+                .enumerate()
+                .map(|(x, p)| (x as f64, value(p) as f64))
+                .collect()
+        };
+        let (live, rss) = (line(|p| p.live_bytes), line(|p| p.rss_bytes));
+        let highest = points
+            .iter()
+            .map(|p| p.live_bytes.max(p.rss_bytes))
+            .max()
+            .unwrap_or(0);
+        if points.is_empty() {
+            let block = Block::bordered().title(" live heap and RSS ");
+            let text = "no readings: no running process keeps live counters here";
+            frame.render_widget(Paragraph::new(text).block(block), area);
+            return;
+        }
+        let limit = self.reading.as_ref().map_or(0, |r| r.counters.memory_limit);
+        let limit_drawn = limit > 0 && limit <= highest.saturating_mul(2);
+        // The limit as the top when drawn (its line the top row).
+        let top = if limit_drawn && limit >= highest {
+            limit as f64
+        } else {
+            highest.max(1) as f64 * 1.05
+        };
+        let right = (width.max(points.len()) as f64 - 1.0).max(1.0);
+        let limit_line = [(0.0, limit as f64), (right, limit as f64)];
+
+        let series = |data, look: Look| {
+            Dataset::default()
+                .marker(look.mark)
+                .graph_type(GraphType::Line)
+                .style(look.style)
+                .data(data)
+        };
+        let live_look = Look::new(self.color, (Color::Cyan, "cyan"), (Marker::Braille, "⣿"));
+        let mut title = format!(" live heap ({})", live_look.name);
+        let mut datasets = vec![series(&live, live_look)];
+        if points.iter().any(|p| p.rss_bytes > 0) {
+            let rss_look = Look::new(self.color, (Color::Yellow, "yellow"), (Marker::Bar, "▄"));
+            title += &format!(" and RSS ({})", rss_look.name);
+            datasets.push(series(&rss, rss_look));
+        }
+        title += ", a reading a second";
+        if limit > 0 {
+            title += &format!(", limit {}", format_bytes(limit));
+            if limit_drawn {
+                // Dots in either case: a level, not a reading.
+                let limit_look = Look {
+                    mark: Marker::Dot,
+                    ..Look::new(self.color, (Color::Red, "red dots"), (Marker::Dot, "•"))
+                };
+                title += &format!(" ({})", limit_look.name);
+                datasets.push(series(&limit_line, limit_look));
+            }
+        }
+        title += " ";
+        let labels = [
+            Line::raw("0"),
+            Line::raw(format_bytes(top as u64).to_string()),
+        ];
         frame.render_widget(
-            Sparkline::default()
+            Chart::new(datasets)
                 .block(Block::bordered().title(title))
-                .data(&data),
+                .legend_position(None)
+                .x_axis(Axis::default().bounds([0.0, right]))
+                .y_axis(Axis::default().bounds([0.0, top]).labels(labels)),
             area,
         );
     }
@@ -415,11 +504,100 @@ impl Watch {
     }
 }
 
+/// How one line of the chart is told apart: by colour when colour is on,
+/// else by its mark; and the word the title names it by.
+#[derive(Clone, Copy)]
+struct Look {
+    mark: Marker,
+    style: Style,
+    name: &'static str,
+}
+
+impl Look {
+    fn new(color_on: bool, color: (Color, &'static str), plain: (Marker, &'static str)) -> Look {
+        if color_on {
+            Look {
+                mark: Marker::Braille,
+                style: Style::default().fg(color.0),
+                name: color.1,
+            }
+        } else {
+            Look {
+                mark: plain.0,
+                style: Style::default(),
+                name: plain.1,
+            }
+        }
+    }
+}
+
 fn text_of(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
     let mut out = Vec::new();
     match write(&mut out) {
         Ok(()) => String::from_utf8_lossy(&out).into_owned(),
         Err(err) => err.to_string(),
+    }
+}
+
+/// Terminating signals (`kill`, `timeout`, a terminal closed): noted by
+/// a handler that only sets a flag, so that the dashboard ends and
+/// restores the terminal before the process ends as the signal asked.
+mod ending {
+    use std::time::Duration;
+
+    /// How soon after a signal the dashboard ends.
+    pub(super) const LATENCY: Duration = Duration::from_millis(100);
+
+    #[cfg(unix)]
+    pub(super) struct Signals {
+        received: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    #[cfg(unix)]
+    impl Signals {
+        const ENDING: [i32; 4] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
+
+        pub(super) fn arm() -> std::io::Result<Signals> {
+            let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            for signal in Self::ENDING {
+                signal_hook::flag::register_usize(signal, received.clone(), signal as usize)?;
+            }
+            Ok(Signals { received })
+        }
+
+        pub(super) fn received(&self) -> bool {
+            self.signal() != 0
+        }
+
+        fn signal(&self) -> i32 {
+            let signal = self.received.load(std::sync::atomic::Ordering::Relaxed);
+            i32::try_from(signal).unwrap_or(libc::SIGTERM)
+        }
+
+        /// Ends the process as the signal received would have (its
+        /// default action), if one was.
+        pub(super) fn end_as_received(&self) {
+            if self.received() {
+                let _ = signal_hook::low_level::emulate_default_handler(self.signal());
+            }
+        }
+    }
+
+    /// Elsewhere the terminal's own keys are all there is.
+    #[cfg(not(unix))]
+    pub(super) struct Signals;
+
+    #[cfg(not(unix))]
+    impl Signals {
+        pub(super) fn arm() -> std::io::Result<Signals> {
+            Ok(Signals)
+        }
+
+        pub(super) fn received(&self) -> bool {
+            false
+        }
+
+        pub(super) fn end_as_received(&self) {}
     }
 }
 

@@ -25,7 +25,8 @@ pub fn set(style: Style) {
     *STYLE.write().unwrap_or_else(|e| e.into_inner()) = style;
 }
 
-pub(crate) fn current() -> Style {
+/// The style set last.
+pub fn current() -> Style {
     *STYLE.read().unwrap_or_else(|e| e.into_inner())
 }
 
