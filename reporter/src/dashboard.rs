@@ -14,7 +14,7 @@ use heapsnap_format::units::format_bytes;
 use heapsnap_report::live::{self, Live, Reading};
 use heapsnap_report::render::{self, style};
 use heapsnap_report::symbolize::{self, Symbolizer};
-use heapsnap_report::{Loaded, diff, leaks, load, report, top};
+use heapsnap_report::{Loaded, diff, format, leaks, load, report, top};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -321,7 +321,7 @@ impl Watch {
                 format!(
                     "pid {} {state}  up {}  live {}  RSS {}{limit}",
                     c.pid,
-                    seconds(c.uptime_ms),
+                    format::duration_ms(c.uptime_ms),
                     format_bytes(c.live_bytes),
                     format_bytes(c.rss_bytes),
                 )
@@ -608,8 +608,4 @@ fn by_name(by: top::GroupBy) -> &'static str {
         top::GroupBy::Function => "function (f)",
         top::GroupBy::Tag => "tag (g)",
     }
-}
-
-fn seconds(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
 }

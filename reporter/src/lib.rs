@@ -26,7 +26,7 @@ pub mod report;
 pub mod symbolize;
 pub mod top;
 
-mod format;
+pub mod format;
 mod stats;
 mod summary;
 mod trend;
