@@ -78,8 +78,13 @@ fn the_page_is_self_contained() {
     // what its own sites held.
     let sites = set["sites"].as_array().unwrap().len() as u64;
     for snapshot in set["snapshots"].as_array().unwrap() {
-        for figures in snapshot["sites"].as_array().unwrap() {
-            assert!(figures[0].as_u64().unwrap() < sites);
+        let columns = &snapshot["sites"];
+        let rows = columns["site"].as_array().unwrap();
+        for id in rows {
+            assert!(id.as_u64().unwrap() < sites);
+        }
+        for column in ["live_bytes", "live_allocs", "allocated_bytes"] {
+            assert_eq!(columns[column].as_array().unwrap().len(), rows.len());
         }
     }
 }
@@ -180,15 +185,117 @@ fn big_runs_are_bounded_and_their_totals_whole() {
         serde_json::from_str(&std::fs::read_to_string(data("snapshots/quickstart.json")).unwrap())
             .unwrap();
     let each = template["sites"][0]["live_bytes"].as_u64().unwrap();
-    let last = snapshots[59]["sites"].as_array().unwrap();
-    let total: u64 = last.iter().map(|f| f[1].as_u64().unwrap()).sum();
-    assert_eq!(total, each * 2_500);
-    let other = last
+    let last = &snapshots[59]["sites"];
+    let live: Vec<u64> = last["live_bytes"]
+        .as_array()
+        .unwrap()
         .iter()
-        .find(|f| f[0] == 2_000)
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(live.iter().sum::<u64>(), each * 2_500);
+    let other = last["site"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|id| id == 2_000)
         .expect("the other sites");
-    assert_eq!(other[1].as_u64().unwrap(), each * 500);
+    assert_eq!(live[other], each * 500);
+    // The tables: ten snapshots, every pair of them diffed.
+    let tables = &set["tables"];
+    assert_eq!(tables["views"].as_array().unwrap().len(), 10);
+    assert_eq!(tables["diffs"].as_array().unwrap().len(), 45);
     assert!(page.len() < 5 << 20, "{} bytes", page.len());
+}
+
+/// The command's JSON for `args` on `dir`.
+fn command_json(args: &[&str], dir: &Path) -> Value {
+    let output = Command::cargo_bin("heapsnap")
+        .unwrap()
+        .args(args)
+        .args(["--format", "json", "--limit", "100"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{args:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The page's top and diff tables are the commands' figures: the same
+/// rows, in the same order, with the same error bars.
+#[test]
+fn the_pages_tables_are_the_commands_figures() {
+    let run = data("snapshots/engine");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, page) = report(&[&run], &[], dir.path());
+    let set = embedded(&page);
+    let tables = &set["tables"];
+    let places = tables["places"].as_array().unwrap();
+    let views = tables["views"].as_array().unwrap();
+    let newest = views.len() - 1;
+    assert_eq!(
+        views[newest],
+        set["snapshots"].as_array().unwrap().len() - 1
+    );
+    let same = |page: &Value, command: &Value, fields: &[&str], what: &str| {
+        let (page, command) = (page.as_array().unwrap(), command.as_array().unwrap());
+        assert_eq!(page.len(), command.len(), "{what}: rows");
+        assert!(!page.is_empty(), "{what}: no rows");
+        for (p, c) in page.iter().zip(command) {
+            let place = &places[p["place"].as_u64().unwrap() as usize];
+            assert_eq!(place["type"], c["type"], "{what}");
+            assert_eq!(place["location"], c["location"], "{what}");
+            for field in fields {
+                assert_eq!(p[field], c[field], "{what}: {field}");
+            }
+        }
+    };
+    let top_fields = [
+        "live_bytes",
+        "live_bytes_stddev",
+        "live_allocs",
+        "share",
+        "allocated_bytes",
+        "sites",
+    ];
+    for by in ["site", "type", "function", "tag"] {
+        let command = command_json(&["top", "--by", by], &run);
+        same(
+            &tables["tops"][newest][by],
+            &command["rows"],
+            &top_fields,
+            &format!("top by {by}"),
+        );
+    }
+    let diff = tables["diffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["base"] == views[0] && d["new"] == views[newest])
+        .expect("the diff of the first and newest");
+    let command = command_json(&["diff"], &run);
+    assert_eq!(diff["growth_bytes"], command["growth_bytes"]);
+    assert_eq!(diff["growth_stddev"], command["growth_stddev"]);
+    let mut sites = command["sites"].as_array().unwrap().clone();
+    sites.extend(command["shrunk"].as_array().unwrap().iter().cloned());
+    let diff_fields = [
+        "before_bytes",
+        "after_bytes",
+        "delta_bytes",
+        "delta_stddev",
+        "delta_allocs",
+    ];
+    same(
+        &diff["sites"],
+        &Value::from(sites),
+        &diff_fields,
+        "diff by site",
+    );
+    same(
+        &diff["type"],
+        &command["types"],
+        &diff_fields,
+        "diff by type",
+    );
 }
 
 // ------------------------------------------------------------ the browser
@@ -290,6 +397,26 @@ fn the_page_works_in_a_browser() {
     );
     // The top table sorts by any column, both ways.
     assert!(checks["top_rows"].as_u64().unwrap() > 5, "{checks}");
+    // Its first row and the diff's, as the commands print them.
+    let run = data("snapshots/engine");
+    let top = command_json(&["top"], &run);
+    let live = top["rows"][0]["live_bytes"].as_u64().unwrap();
+    assert_eq!(
+        checks["top_first_live"],
+        heapsnap_report::format::bytes(live)
+    );
+    let diff = command_json(&["diff"], &run);
+    let change = diff["sites"][0]["delta_bytes"].as_i64().unwrap();
+    assert_eq!(
+        checks["diff_first_change"],
+        heapsnap_report::format::signed_bytes(change)
+    );
+    // Its error bar is the command's one σ (the page once showed two).
+    let sigma = diff["sites"][0]["delta_stddev"].as_f64().unwrap();
+    assert_eq!(
+        checks["diff_first_error"],
+        heapsnap_report::format::bytes(sigma.round() as u64)
+    );
     assert_eq!(checks["top_sorted_by_type"], true, "{checks}");
     assert_eq!(checks["top_sort_attribute"], "ascending", "{checks}");
     assert_eq!(checks["top_live_sort"], "ascending", "{checks}");

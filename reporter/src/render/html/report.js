@@ -102,8 +102,9 @@ function snapshotLabel(s, i) {
   return `#${i + 1} at ${seconds(s.at_ms)}: ${bytes(s.live_bytes)} (${s.trigger})`;
 }
 
-function fillSnapshots(select, chosen) {
-  DATA.snapshots.forEach((s, i) => select.append(el("option", { value: i }, snapshotLabel(s, i))));
+/** Options for the snapshots `indices` (all of them by default), `chosen` selected. */
+function fillSnapshots(select, chosen, indices = DATA.snapshots.map((_, i) => i)) {
+  for (const i of indices) select.append(el("option", { value: i }, snapshotLabel(DATA.snapshots[i], i)));
   select.value = String(chosen);
 }
 
@@ -290,7 +291,7 @@ function drawSuspects() {
 
 // -------------------------------------------------------------- flamegraph
 
-const flame = { root: null, zoom: null, metric: 1, snapshot: 0, search: null };
+const flame = { root: null, zoom: null, metric: "live_bytes", snapshot: 0, search: null };
 
 function node(name, parent) {
   return { name, value: 0, children: new Map(), parent, site: null };
@@ -299,10 +300,11 @@ function node(name, parent) {
 /** The snapshot's sites as a tree: program frames from the root, the type at the tip. */
 function buildTree(snapshot, metric) {
   const root = node("all", null);
-  for (const figures of DATA.snapshots[snapshot].sites) {
-    const weight = figures[metric];
+  const columns = DATA.snapshots[snapshot].sites;
+  for (let k = 0; k < columns.site.length; k++) {
+    const weight = columns[metric][k];
     if (!(weight > 0)) continue;
-    const site = DATA.sites[figures[0]];
+    const site = DATA.sites[columns.site[k]];
     root.value += weight;
     let at = root;
     for (const name of pathNames(site).concat(`[${site.type}]`)) {
@@ -326,7 +328,7 @@ function frameColour(name) {
 }
 
 function describe(value) {
-  return flame.metric === 2 ? `${count(value)} allocations` : bytes(value);
+  return flame.metric === "live_allocs" ? `${count(value)} allocations` : bytes(value);
 }
 
 function searchRegex(text) {
@@ -396,7 +398,7 @@ function initFlame() {
   fillSnapshots(snapshotSelect, DATA.snapshots.length - 1);
   const rebuild = () => {
     flame.snapshot = Number(snapshotSelect.value);
-    flame.metric = Number(document.getElementById("flame-metric").value);
+    flame.metric = document.getElementById("flame-metric").value;
     flame.root = buildTree(flame.snapshot, flame.metric);
     flame.zoom = null;
     drawFlame();
@@ -416,36 +418,20 @@ function initFlame() {
 
 // --------------------------------------------------------------------- top
 
-/** Rows of a snapshot grouped `by` site, type, function or tag. */
-function grouped(snapshot, by) {
-  const rows = new Map();
-  const s = DATA.snapshots[snapshot];
-  for (const [id, live, allocs, allocated, stddev] of s.sites) {
-    const site = DATA.sites[id];
-    const key = by === "site" ? id : by === "type" ? site.type_full || site.type : by === "function" ? site.location.function : site.tag || "";
-    let row = rows.get(key);
-    if (!row) {
-      row = { key, live: 0, allocs: 0, allocated: 0, variance: 0, biggest: -1, site };
-      rows.set(key, row);
-    }
-    row.live += live;
-    row.allocs += allocs;
-    row.allocated += allocated;
-    row.variance += stddev * stddev;
-    if (live > row.biggest) {
-      row.biggest = live;
-      row.site = site;
-    }
-  }
-  for (const row of rows.values()) {
-    row.error = Math.sqrt(row.variance);
-    row.type = row.site.type;
-    row.location = locationText(row.site.location);
-    row.tag = by === "type" || by === "function" ? "" : row.site.tag || "";
-    row.share = s.live_bytes ? row.live / s.live_bytes : 0;
-    row.stack = pathNames(row.site).slice().reverse().join("\n");
-  }
-  return rows;
+/**
+ * The tables were computed by the reporter, as `heapsnap top` and
+ * `heapsnap diff` compute them: rows are drawn here, never added up.
+ * A row's place (type, location, tag, stack) is in DATA.tables.places.
+ */
+function placed(row) {
+  const place = DATA.tables.places[row.place];
+  return {
+    ...row,
+    type: place.type,
+    location: locationText(place.location),
+    tag: place.tag || "",
+    stack: place.stack.map((id) => DATA.frames[id] || "?").join("\n"),
+  };
 }
 
 /** The columns that say what a row is and where it was allocated. */
@@ -455,22 +441,24 @@ const PLACE_COLUMNS = [
 ];
 
 function drawTop() {
-  const snapshot = Number(document.getElementById("top-snapshot").value);
+  const view = Number(document.getElementById("top-snapshot").value);
   const by = document.getElementById("top-by").value;
-  const rows = [...grouped(snapshot, by).values()].filter((r) => r.live > 0 || r.allocated > 0);
+  const tops = DATA.tables.tops[DATA.tables.views.indexOf(view)];
+  const rows = (tops ? tops[by] : []).map(placed);
   sortableTable(document.getElementById("top-table"), [
-    { key: "live", label: "LIVE", num: true, cell: (r) => bytes(r.live) },
-    { key: "error", label: "± (1σ)", num: true, cell: (r) => (r.error >= 0.5 ? bytes(r.error) : "") },
-    { key: "allocs", label: "ALLOCS", num: true, cell: (r) => count(r.allocs) },
+    { key: "live_bytes", label: "LIVE", num: true, cell: (r) => bytes(r.live_bytes) },
+    { key: "live_bytes_stddev", label: "± (1σ)", num: true, cell: (r) => (r.live_bytes_stddev >= 0.5 ? bytes(r.live_bytes_stddev) : "") },
+    { key: "live_allocs", label: "ALLOCS", num: true, cell: (r) => count(r.live_allocs) },
     { key: "share", label: "SHARE", num: true, cell: (r) => percent(r.share) },
-    { key: "allocated", label: "ALLOCATED", num: true, cell: (r) => bytes(r.allocated) },
+    { key: "allocated_bytes", label: "ALLOCATED", num: true, cell: (r) => bytes(r.allocated_bytes) },
     ...PLACE_COLUMNS,
     { key: "tag", label: "TAG" },
-  ], rows, "live", true);
+  ], rows, "live_bytes", true);
 }
 
 function initTop() {
-  fillSnapshots(document.getElementById("top-snapshot"), DATA.snapshots.length - 1);
+  const views = DATA.tables.views;
+  fillSnapshots(document.getElementById("top-snapshot"), views[views.length - 1], views);
   document.getElementById("top-snapshot").addEventListener("change", drawTop);
   document.getElementById("top-by").addEventListener("change", drawTop);
   drawTop();
@@ -482,48 +470,32 @@ function drawDiff() {
   const baseAt = Number(document.getElementById("diff-base").value);
   const newAt = Number(document.getElementById("diff-new").value);
   const by = document.getElementById("diff-by").value;
-  const base = grouped(baseAt, by);
-  const now = grouped(newAt, by);
-  const keys = new Set([...base.keys(), ...now.keys()]);
-  const rows = [];
-  for (const key of keys) {
-    const b = base.get(key);
-    const n = now.get(key);
-    const change = (n ? n.live : 0) - (b ? b.live : 0);
-    const allocs = (n ? n.allocs : 0) - (b ? b.allocs : 0);
-    if (change === 0 && allocs === 0) continue;
-    const place = n || b;
-    rows.push({
-      change,
-      error: 2 * Math.sqrt((b ? b.variance : 0) + (n ? n.variance : 0)),
-      base: b ? b.live : 0,
-      now: n ? n.live : 0,
-      allocs,
-      type: place.type,
-      location: place.location,
-      stack: place.stack,
-    });
+  const summary = document.getElementById("diff-summary");
+  const table = document.getElementById("diff-table");
+  const diff = DATA.tables.diffs.find((d) => d.base === baseAt && d.new === newAt);
+  if (!diff) {
+    summary.textContent = "Pick a base taken before the new snapshot.";
+    table.replaceChildren();
+    return;
   }
   const sb = DATA.snapshots[baseAt];
   const sn = DATA.snapshots[newAt];
-  const total = sn.live_bytes - sb.live_bytes;
-  document.getElementById("diff-summary").textContent =
-    `Live heap ${bytes(sb.live_bytes)} → ${bytes(sn.live_bytes)} (${signedBytes(total)}) over ${seconds(Math.abs(sn.at_ms - sb.at_ms))}; ` +
-    `changes within ± (2σ) of zero may be sampling error.`;
-  sortableTable(document.getElementById("diff-table"), [
-    { key: "change", label: "CHANGE", num: true, cell: (r) => signedBytes(r.change), cls: (r) => (r.change > r.error ? "grow" : r.change < -r.error ? "shrink" : null) },
-    { key: "error", label: "± (2σ)", num: true, cell: (r) => (r.error >= 0.5 ? bytes(r.error) : "") },
-    { key: "base", label: "BASE", num: true, cell: (r) => bytes(r.base) },
-    { key: "now", label: "NEW", num: true, cell: (r) => bytes(r.now) },
-    { key: "allocs", label: "ALLOCS", num: true, cell: (r) => signedCount(r.allocs) },
+  summary.textContent =
+    `Live heap ${bytes(sb.live_bytes)} → ${bytes(sn.live_bytes)} (${signedBytes(diff.growth_bytes)}, ±${bytes(diff.growth_stddev)} sampling error) over ${seconds(sn.at_ms - sb.at_ms)}, as heapsnap diff gives it.`;
+  sortableTable(table, [
+    { key: "delta_bytes", label: "CHANGE", num: true, cell: (r) => signedBytes(r.delta_bytes), cls: (r) => (r.delta_bytes > 0 ? "grow" : r.delta_bytes < 0 ? "shrink" : null) },
+    { key: "delta_stddev", label: "± (1σ)", num: true, cell: (r) => (r.delta_stddev >= 0.5 ? bytes(r.delta_stddev) : "") },
+    { key: "before_bytes", label: "BASE", num: true, cell: (r) => bytes(r.before_bytes) },
+    { key: "after_bytes", label: "NEW", num: true, cell: (r) => bytes(r.after_bytes) },
+    { key: "delta_allocs", label: "ALLOCS", num: true, cell: (r) => signedCount(r.delta_allocs) },
     ...PLACE_COLUMNS,
-  ], rows, "change", true);
+  ], diff[by].map(placed), "delta_bytes", true);
 }
 
 function initDiff() {
-  const last = DATA.snapshots.length - 1;
-  fillSnapshots(document.getElementById("diff-base"), 0);
-  fillSnapshots(document.getElementById("diff-new"), last);
+  const views = DATA.tables.views;
+  fillSnapshots(document.getElementById("diff-base"), views[0], views);
+  fillSnapshots(document.getElementById("diff-new"), views[views.length - 1], views);
   for (const id of ["diff-base", "diff-new", "diff-by"]) document.getElementById(id).addEventListener("change", drawDiff);
   drawDiff();
 }
@@ -608,20 +580,24 @@ function selfTest() {
   const column = (key) => topTable.querySelector(`th[data-key="${key}"]`);
   const cells = (index) => [...topTable.querySelectorAll("tbody tr")].map((tr) => tr.children[index].textContent);
   checks.top_rows = topTable.querySelectorAll("tbody tr").length;
+  checks.top_first_live = cells(0)[0] || null;
+  const diffCells = [...document.querySelectorAll("#diff-table tbody tr:first-child td")].map((td) => td.textContent);
+  checks.diff_first_change = diffCells[0] || null;
+  checks.diff_first_error = diffCells[1] || null;
   column("type").click();
   const types = cells(5);
   checks.top_sorted_by_type = types.every((t, i) => i === 0 || types[i - 1].localeCompare(t) <= 0);
   checks.top_sort_attribute = column("type").getAttribute("aria-sort");
-  column("live").click();
-  column("live").click();
-  checks.top_live_sort = column("live").getAttribute("aria-sort");
+  column("live_bytes").click();
+  column("live_bytes").click();
+  checks.top_live_sort = column("live_bytes").getAttribute("aria-sort");
   // The diff between the first and the newest snapshot, then two others.
   const diffTable = document.getElementById("diff-table");
   checks.diff_rows = diffTable.querySelectorAll("tbody tr").length;
   checks.diff_summary = document.getElementById("diff-summary").textContent;
-  if (DATA.snapshots.length >= 3) {
+  if (DATA.tables.views.length >= 3) {
     const baseSelect = document.getElementById("diff-base");
-    baseSelect.value = "1";
+    baseSelect.value = String(DATA.tables.views[1]);
     baseSelect.dispatchEvent(new Event("change"));
     checks.diff_rows_from_second = diffTable.querySelectorAll("tbody tr").length;
   }

@@ -19,6 +19,10 @@ use crate::leaks;
 use crate::load::Loaded;
 use crate::view::{self, FunctionIds, Location, SiteKey};
 
+mod tables;
+
+pub use tables::{Diff, DiffRow, MAX_VIEWS, Place, TABLE_ROWS, Tables, TopRow, Tops};
+
 /// Snapshots in a report at most.
 pub const MAX_SNAPSHOTS: usize = 60;
 /// Sites in a report at most.
@@ -63,6 +67,9 @@ pub struct Report {
     pub sites_left_out: usize,
     /// What the newest snapshot's build lacked, and the fix.
     pub build_warning: Option<String>,
+    /// The top and diff tables of some of the snapshots, as the commands
+    /// compute them.
+    pub tables: Tables,
 }
 
 /// What a site is: the same in every snapshot.
@@ -104,14 +111,31 @@ pub struct SnapshotFigures {
     /// Estimated bytes allocated since the start.
     pub allocated_bytes: u64,
     /// Each site with figures in it.
-    pub sites: Vec<SiteFigures>,
+    pub sites: SiteColumns,
 }
 
-/// A site's figures in one snapshot, written as an array: site index, live
-/// bytes, live allocations, bytes allocated since the start, and the
-/// sampling error of the live bytes (a standard deviation, rounded).
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct SiteFigures(pub u32, pub u64, pub u64, pub u64, pub u64);
+/// The figures of a snapshot's sites, a column each (the k-th entries of
+/// every column are one site's): the flamegraph's and the charts' input.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SiteColumns {
+    /// The site: an index into the report's sites.
+    pub site: Vec<u32>,
+    /// Live bytes.
+    pub live_bytes: Vec<u64>,
+    /// Live allocations.
+    pub live_allocs: Vec<u64>,
+    /// Bytes allocated since the start.
+    pub allocated_bytes: Vec<u64>,
+}
+
+impl SiteColumns {
+    fn push(&mut self, site: u32, f: &Figures) {
+        self.site.push(site);
+        self.live_bytes.push(f.live_bytes);
+        self.live_allocs.push(f.live_allocs);
+        self.allocated_bytes.push(f.allocated_bytes);
+    }
+}
 
 /// Builds the data set of the run `options` picks among `loaded`.
 pub fn report(loaded: &[Loaded], options: &Options) -> Result<Report, leaks::Error> {
@@ -176,6 +200,13 @@ pub fn report(loaded: &[Loaded], options: &Options) -> Result<Report, leaks::Err
             path: Vec::new(),
         });
     }
+    let mut frames: Vec<String> = builder
+        .functions
+        .names()
+        .iter()
+        .map(|name| view::shown(name).into_owned())
+        .collect();
+    let tables = tables::tables(&run, spread(run.len(), MAX_VIEWS), &mut frames);
     Ok(Report {
         title: options
             .title
@@ -183,12 +214,7 @@ pub fn report(loaded: &[Loaded], options: &Options) -> Result<Report, leaks::Err
             .unwrap_or_else(|| format!("heapsnap: {program} (pid {})", process.pid)),
         exe: process.exe.clone(),
         pid: process.pid,
-        frames: builder
-            .functions
-            .names()
-            .iter()
-            .map(|name| view::shown(name).into_owned())
-            .collect(),
+        frames,
         sites,
         snapshots,
         leaks,
@@ -196,6 +222,7 @@ pub fn report(loaded: &[Loaded], options: &Options) -> Result<Report, leaks::Err
         snapshots_left_out,
         sites_left_out,
         build_warning: heapsnap_format::quality::warning(&newest.snapshot),
+        tables,
     })
 }
 
@@ -218,7 +245,6 @@ struct Figures {
     live_bytes: u64,
     live_allocs: u64,
     allocated_bytes: u64,
-    live_bytes_var: f64,
 }
 
 /// Numbers frames and sites across snapshots.
@@ -271,7 +297,6 @@ impl Builder {
             f.live_bytes += site.site.live_bytes;
             f.live_allocs += site.site.live_allocs;
             f.allocated_bytes += site.site.allocated_bytes;
-            f.live_bytes_var += site.site.live_bytes_var;
         }
         let mut figures: Vec<(u32, Figures)> = figures.into_iter().collect();
         figures.sort_by_key(|&(id, _)| id);
@@ -307,36 +332,23 @@ impl Builder {
 
 /// A snapshot's figures by the report's site indices, the sites left out
 /// summed into the last index.
-fn merged(sites: &[(u32, Figures)], kept: &Kept) -> Vec<SiteFigures> {
-    let mut out = Vec::with_capacity(sites.len());
+fn merged(sites: &[(u32, Figures)], kept: &Kept) -> SiteColumns {
+    let mut out = SiteColumns::default();
     let mut other = Figures::default();
     let mut others = false;
     for &(id, f) in sites {
         match kept.index[id as usize] {
-            Some(at) => out.push(SiteFigures(
-                at,
-                f.live_bytes,
-                f.live_allocs,
-                f.allocated_bytes,
-                f.live_bytes_var.max(0.0).sqrt().round() as u64,
-            )),
+            Some(at) => out.push(at, &f),
             None => {
                 others = true;
                 other.live_bytes += f.live_bytes;
                 other.live_allocs += f.live_allocs;
                 other.allocated_bytes += f.allocated_bytes;
-                other.live_bytes_var += f.live_bytes_var;
             }
         }
     }
     if others {
-        out.push(SiteFigures(
-            kept.order.len() as u32,
-            other.live_bytes,
-            other.live_allocs,
-            other.allocated_bytes,
-            other.live_bytes_var.max(0.0).sqrt().round() as u64,
-        ));
+        out.push(kept.order.len() as u32, &other);
     }
     out
 }
