@@ -80,8 +80,8 @@ fn watch_follows_the_leaky_server_in_a_terminal() {
     );
     let watch = format!("{} watch {}", quote(&heapsnap), quote(&dir));
     let script = format!(
-        "stty -g > {b}; {watch} --interval 1s; echo \"[first ended $?]\"; stty -g > {a}; \
-         read go; {watch}; echo \"[second ended $?]\"; stty -g > {a2}; sleep 600",
+        "stty -g > {b}; {watch} --interval 1s; s=$?; stty -g > {a}; echo \"[first ended $s]\"; \
+         read go; {watch}; s=$?; stty -g > {a2}; echo \"[second ended $s]\"; sleep 600",
         b = quote(&before),
         a = quote(&after),
         a2 = quote(&after_second),

@@ -117,7 +117,12 @@ impl Watch {
             let wait = REFRESH
                 .saturating_sub(refreshed.elapsed())
                 .min(ending::LATENCY);
-            if event::poll(wait)? {
+            // Waited for here, not in crossterm: its poll never returns
+            // once the terminal is gone (crossterm-rs/crossterm#793).
+            if !ending.wait_for_input(wait) {
+                return Ok(());
+            }
+            while event::poll(Duration::ZERO)? {
                 match event::read()? {
                     Event::Key(key) if key.kind != KeyEventKind::Release => {
                         let ctrl_c = key.modifiers.contains(KeyModifiers::CONTROL)
@@ -555,6 +560,30 @@ mod ending {
 
     #[cfg(unix)]
     impl Signals {
+        /// Waits at most `timeout` for input on the terminal (a signal
+        /// ends the wait early). False when the terminal is gone (its
+        /// session hung up): noted as the hangup it is.
+        pub(super) fn wait_for_input(&self, timeout: Duration) -> bool {
+            use rustix::event::{PollFd, PollFlags, Timespec};
+            let mut terminal = [PollFd::from_borrowed_fd(
+                rustix::stdio::stdin(),
+                PollFlags::IN,
+            )];
+            let timeout = Timespec::try_from(timeout).ok();
+            // An interrupted wait (a signal) is a wait that ended.
+            let ready = rustix::event::poll(&mut terminal, timeout.as_ref()).unwrap_or(0);
+            let gone = PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL;
+            if ready > 0 && terminal[0].revents().intersects(gone) {
+                self.received
+                    .store(libc::SIGHUP as usize, std::sync::atomic::Ordering::Relaxed);
+                return false;
+            }
+            true
+        }
+    }
+
+    #[cfg(unix)]
+    impl Signals {
         const ENDING: [i32; 4] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
 
         pub(super) fn arm() -> std::io::Result<Signals> {
@@ -595,6 +624,12 @@ mod ending {
 
         pub(super) fn received(&self) -> bool {
             false
+        }
+
+        /// Waits at most `timeout` for input (crossterm's own wait).
+        pub(super) fn wait_for_input(&self, timeout: Duration) -> bool {
+            let _ = ratatui::crossterm::event::poll(timeout);
+            true
         }
 
         pub(super) fn end_as_received(&self) {}

@@ -28,10 +28,11 @@ fn watch(name: &str, scratch: &Path) -> Option<(Terminal, PathBuf, PathBuf)> {
     let terminal = Terminal::new(tools::find(&["tmux"], "-V", "tmux")?, name);
     let (before, after) = (scratch.join("before"), scratch.join("after"));
     let pid = scratch.join("pid");
-    // `exec` so that the pid written is the dashboard's.
+    // `exec` so that the pid written is the dashboard's; the modes are
+    // saved before the end is said, so that the test reads them whole.
     let script = format!(
         "stty -g > {before}; sh -c 'echo $$ > {pid}; exec \"$0\" watch \"$1\"' {heapsnap} {dir}; \
-         echo \"[ended $?]\"; stty -g > {after}; sleep 600",
+         status=$?; stty -g > {after}; echo \"[ended $status]\"; sleep 600",
         before = shell_quote(&before.display().to_string()),
         after = shell_quote(&after.display().to_string()),
         pid = shell_quote(&pid.display().to_string()),
@@ -99,5 +100,34 @@ fn a_terminating_signal_leaves_the_terminal_as_it_was() {
         // Ended by the signal, as the shell reports it (128 + its number).
         assert_eq!(status, (128 + signal).to_string(), "{screen}");
         assert_restored(&before, &after, &screen);
+    }
+}
+
+/// The terminal closes under it (tmux's server killed: the session hangs
+/// up): it ends, rather than spinning on a terminal that reads as
+/// readable forever (crossterm-rs/crossterm#793).
+#[test]
+fn a_terminal_that_goes_away_ends_it() {
+    let scratch = tempfile::tempdir().unwrap();
+    let Some((terminal, _, _)) = watch("gone", scratch.path()) else {
+        return;
+    };
+    let pid = std::fs::read_to_string(scratch.path().join("pid")).unwrap();
+    let proc = Path::new("/proc").join(pid.trim());
+    drop(terminal);
+    let started = std::time::Instant::now();
+    // Gone, or a zombie its parent has yet to reap.
+    let ended = || {
+        std::fs::read_to_string(proc.join("stat")).map_or(true, |stat| {
+            stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'))
+        })
+    };
+    while !ended() {
+        if started.elapsed() > PATIENCE {
+            // Not left spinning for the rest of the suite.
+            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+            panic!("still running after its terminal went away");
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
