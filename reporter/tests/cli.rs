@@ -764,6 +764,8 @@ fn colour_follows_the_terminal_the_flag_and_no_color() {
         .unwrap();
     let leaks = String::from_utf8(leaks.stdout).unwrap();
     assert!(leaks.contains("\x1b[1;31mLeak suspects:\x1b[0m"), "{leaks}");
+    // A verdict's cell in the tables, by the verdict it is.
+    assert!(leaks.contains("  \x1b[1;31mgrowing\x1b[0m  "), "{leaks}");
     // On a terminal: coloured, unless NO_COLOR says otherwise.
     let args = format!("top {}", file.display());
     let Some(shown) = on_a_terminal(&args, 200, &[]) else {

@@ -42,6 +42,8 @@ pub(crate) enum Align {
 pub(crate) struct Table {
     columns: Vec<(&'static str, Align)>,
     rows: Vec<Vec<String>>,
+    /// Each row's first cell's colour (a verdict's), if it has one.
+    paints: Vec<Option<style::Paint>>,
 }
 
 impl Table {
@@ -49,16 +51,24 @@ impl Table {
         Table {
             columns: columns.to_vec(),
             rows: Vec::new(),
+            paints: Vec::new(),
         }
     }
 
     pub(crate) fn row(&mut self, cells: Vec<String>) {
+        self.painted_row(cells, None);
+    }
+
+    /// A row whose first cell is painted `paint` (when colour is on).
+    pub(crate) fn painted_row(&mut self, cells: Vec<String>, paint: Option<style::Paint>) {
         debug_assert_eq!(cells.len(), self.columns.len());
         self.rows.push(cells);
+        self.paints.push(paint);
     }
 
     /// Writes the table: a header, then the rows, each line fitted to the
-    /// terminal and the header and verdicts painted (see `style`).
+    /// terminal and the header and painted first cells painted (see
+    /// `style`).
     pub(crate) fn write(&self, out: &mut dyn Write, indent: &str) -> io::Result<()> {
         let widths: Vec<usize> = (0..self.columns.len())
             .map(|i| {
@@ -66,19 +76,15 @@ impl Table {
                 cells.chain([self.columns[i].0.len()]).max().unwrap_or(0)
             })
             .collect();
-        let verdict = self.columns.iter().position(|c| c.0 == "VERDICT");
-        // The line, and where its verdict cell starts (in characters).
+        // The line, and where its first cell starts (in characters).
         let line = |cells: Vec<&str>| -> (String, usize) {
             let mut text = String::from(indent);
-            let mut verdict_at = 0;
+            let first_at = text.chars().count();
             for (i, cell) in cells.iter().enumerate() {
                 let last = i + 1 == cells.len();
                 let pad = widths[i].saturating_sub(cell.chars().count());
                 if i > 0 {
                     text.push_str("  ");
-                }
-                if Some(i) == verdict {
-                    verdict_at = text.chars().count();
                 }
                 match (self.columns[i].1, last) {
                     (Align::Right, _) => {
@@ -92,17 +98,16 @@ impl Table {
                     }
                 }
             }
-            (style::fit(text.trim_end()), verdict_at)
+            (style::fit(text.trim_end()), first_at)
         };
         let (header, _) = line(self.columns.iter().map(|c| c.0).collect());
         let body = header.trim_start();
         let lead = &header[..header.len() - body.len()];
         writeln!(out, "{lead}{}", style::paint(body, style::Paint::Heading))?;
-        for row in &self.rows {
+        for (row, paint) in self.rows.iter().zip(&self.paints) {
             let (text, at) = line(row.iter().map(String::as_str).collect());
-            let painted = verdict.and_then(|v| {
-                let cell = row[v].as_str();
-                let paint = style::verdict_paint(cell)?;
+            let painted = paint.and_then(|paint| {
+                let cell = row.first()?.as_str();
                 let start = text.char_indices().nth(at)?.0;
                 text[start..].starts_with(cell).then(|| {
                     let end = start + cell.len();

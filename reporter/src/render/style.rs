@@ -5,6 +5,8 @@
 
 use std::sync::RwLock;
 
+use crate::trend::Verdict;
+
 /// How text is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Style {
@@ -109,13 +111,13 @@ impl Style {
     }
 }
 
-/// The colour of a verdict (`growing`, `levelled`, ...), if it has one.
-pub(crate) fn verdict_paint(verdict: &str) -> Option<Paint> {
+/// The colour of a verdict, if it has one.
+pub(crate) fn verdict_paint(verdict: Verdict) -> Option<Paint> {
     match verdict {
-        "growing" => Some(Paint::Bad),
-        "levelled" | "step" => Some(Paint::Warn),
-        "shrinking" => Some(Paint::Good),
-        _ => None,
+        Verdict::Growing => Some(Paint::Bad),
+        Verdict::Levelled | Verdict::Step => Some(Paint::Warn),
+        Verdict::Shrinking => Some(Paint::Good),
+        Verdict::Steady => None,
     }
 }
 

@@ -372,7 +372,7 @@ fn trend_table(trends: &[leaks::Trend], window_ms: u64, with_location: bool) -> 
         if with_location {
             cells.push(t.location.label());
         }
-        table.row(cells);
+        table.painted_row(cells, style::verdict_paint(t.verdict));
     }
     table
 }
