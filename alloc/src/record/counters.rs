@@ -206,8 +206,37 @@ pub(crate) fn set_inner_allocator(name: &'static str) {
     }
 }
 
-/// The inner allocator's type name, or `None` when no `Profiler` has
-/// allocated in this process (it is not the global allocator).
-pub(crate) fn inner_allocator() -> Option<&'static str> {
-    INNER.get().copied()
+/// The allocator a `Profiler` wraps, as far as the profiler treats them
+/// differently (jemalloc's statistics and purge, glibc's trim).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Allocator {
+    Jemalloc,
+    System,
+    /// Another `GlobalAlloc`: its type's name.
+    Other(&'static str),
+}
+
+impl Allocator {
+    fn of_type(type_name: &'static str) -> Allocator {
+        match type_name {
+            "tikv_jemallocator::Jemalloc" => Allocator::Jemalloc,
+            "std::alloc::System" => Allocator::System,
+            other => Allocator::Other(other),
+        }
+    }
+
+    /// As a snapshot names it (`sampling.allocator`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Allocator::Jemalloc => "jemalloc",
+            Allocator::System => "system",
+            Allocator::Other(name) => name,
+        }
+    }
+}
+
+/// The inner allocator, or `None` when no `Profiler` has allocated in this
+/// process (it is not the global allocator).
+pub(crate) fn inner_allocator() -> Option<Allocator> {
+    INNER.get().copied().map(Allocator::of_type)
 }

@@ -18,6 +18,7 @@ use super::{
     StackWalk, Totals, Trigger, age_bucket, memory, modules,
 };
 use super::{graph, symbolize};
+use crate::record::counters::Allocator;
 use crate::record::settings::Symbolize;
 use crate::record::sites::{self, Site as RawSite, SiteTotals};
 use crate::record::table::{self, Live};
@@ -234,7 +235,7 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>, detail: Detail) -> Snap
     snapshot.sampling.interval_bytes = settings::interval();
     snapshot.sampling.stack_walk = stack_walk();
     snapshot.sampling.max_frames = settings::max_frames() as u32;
-    snapshot.sampling.allocator = counters::inner_allocator().map(allocator_name);
+    snapshot.sampling.allocator = counters::inner_allocator().map(|a| a.name().to_owned());
     let mut build = symbols.build.clone();
     build.v0_symbols = cfg!(heapsnap_v0_symbols);
     build.frame_pointers = Some(cfg!(heapsnap_frame_pointers));
@@ -252,7 +253,7 @@ fn capture_guarded(trigger: Trigger, scope: Option<u32>, detail: Detail) -> Snap
         // The debug information read for the lookups was freed; the pages
         // it took go back to the system now, not at the allocator's
         // leisure (an idle jemalloc without background threads keeps them).
-        memory::give_back_freed(snapshot.sampling.allocator.as_deref());
+        memory::give_back_freed(counters::inner_allocator());
     }
     snapshot.capture.duration_ms =
         crate::sys::monotonic_ns().saturating_sub(started_ns) / 1_000_000;
@@ -550,8 +551,7 @@ fn site(stack: u32, tag: Option<String>, sum: &LiveSum, totals: &SiteTotals) -> 
 
 fn totals(sites: &[Site]) -> Totals {
     let sum = |f: fn(&Site) -> u64| sites.iter().map(f).sum();
-    let inner_is_jemalloc =
-        counters::inner_allocator().is_some_and(|name| allocator_name(name) == "jemalloc");
+    let inner_is_jemalloc = counters::inner_allocator() == Some(Allocator::Jemalloc);
     let mut totals = Totals::default();
     totals.live_bytes = sum(|s| s.live_bytes);
     totals.live_allocs = sum(|s| s.live_allocs);
@@ -577,16 +577,6 @@ fn jemalloc_stats() -> Option<AllocatorStats> {
 #[cfg(not(all(heapsnap_jemalloc, feature = "jemalloc-stats")))]
 fn jemalloc_stats() -> Option<AllocatorStats> {
     None
-}
-
-/// `jemalloc` and `system` for the two usual inner allocators, else the
-/// type's name.
-fn allocator_name(type_name: &'static str) -> String {
-    match type_name {
-        "tikv_jemallocator::Jemalloc" => "jemalloc".to_owned(),
-        "std::alloc::System" => "system".to_owned(),
-        other => other.to_owned(),
-    }
 }
 
 fn process(modules: &[modules::Loaded]) -> Process {

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::record::counters::Allocator;
+
 /// The process's resident set size, from `/proc/self/statm`.
 pub(crate) fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -104,14 +106,13 @@ fn ancestors<'a>(dir: &'a Path, root: &'a Path) -> impl Iterator<Item = &'a Path
     dir.ancestors().take_while(move |d| d.starts_with(root))
 }
 
-/// Returns the free pages of the profiled allocator (`allocator`, as a
-/// snapshot names it) to the system at once.
-pub(crate) fn give_back_freed(allocator: Option<&str>) {
+/// Returns the free pages of the profiled allocator to the system at once.
+pub(crate) fn give_back_freed(allocator: Option<Allocator>) {
     match allocator {
         #[cfg(heapsnap_jemalloc)]
-        Some("jemalloc") => crate::sys::jemalloc_purge(),
+        Some(Allocator::Jemalloc) => crate::sys::jemalloc_purge(),
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        Some("system") => crate::sys::trim_system_heap(),
+        Some(Allocator::System) => crate::sys::trim_system_heap(),
         _ => {}
     }
 }
