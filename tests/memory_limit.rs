@@ -17,6 +17,7 @@ use std::ffi::CString;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use heapsnap::snapshot::{Snapshot, Trigger};
@@ -151,6 +152,82 @@ fn near_limit_dumps(dir: &Path) -> Vec<Snapshot> {
         .collect()
 }
 
+/// One child run to its limit: what to report, or what went wrong.
+struct Case {
+    limit_mib: u64,
+    interval: &'static str,
+    defaults: bool,
+    run: usize,
+}
+
+impl Case {
+    fn name(&self) -> String {
+        format!(
+            "{} MiB, {}, {} settings, run {}",
+            self.limit_mib,
+            self.interval,
+            if self.defaults {
+                "default"
+            } else {
+                "near-limit only"
+            },
+            self.run
+        )
+    }
+
+    /// Runs the child in a fresh cgroup; `Err(None)` when no cgroup can be
+    /// made here.
+    fn run(&self, scratch: &Path) -> Result<String, Option<String>> {
+        let name = format!(
+            "heapsnap-test-{}-{}-{}-{}-{}",
+            std::process::id(),
+            self.limit_mib,
+            self.interval,
+            self.defaults,
+            self.run
+        );
+        let cgroup = match Cgroup::new(&name, self.limit_mib << 20) {
+            Ok(cgroup) => cgroup,
+            Err(why) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("skipped: cannot create a memory cgroup ({why})");
+                return Err(None);
+            }
+            Err(why) => panic!("cannot create a memory cgroup ({why}); CI runs as root"),
+        };
+        let dir = scratch.join(&name);
+        let mut env = vec![
+            ("HEAPSNAP_DIR", dir.display().to_string()),
+            ("HEAPSNAP_SAMPLE_INTERVAL", self.interval.to_string()),
+        ];
+        if !self.defaults {
+            env.push(("HEAPSNAP_DUMP_INTERVAL", "off".into()));
+            env.push(("HEAPSNAP_DUMP_ON_GROWTH", "off".into()));
+        }
+        let status = run_child(&cgroup, &env);
+        let case = self.name();
+        if status.signal() != Some(libc::SIGKILL) {
+            return Err(Some(format!(
+                "{case}: the child ended with {status}, not killed"
+            )));
+        }
+        let dumps = near_limit_dumps(&dir);
+        let dump = dumps
+            .first()
+            .ok_or_else(|| Some(format!("{case}: no near-limit dump")))?;
+        assert_eq!(dump.trigger, Trigger::NearLimit);
+        assert_eq!(dump.totals.memory_limit_bytes, Some(self.limit_mib << 20));
+        Ok(format!(
+            "{case}: near-limit dump at {} MiB resident ({} sites)",
+            dump.totals.rss_bytes.unwrap_or(0) >> 20,
+            dump.sites.len()
+        ))
+    }
+}
+
+/// Children run side by side: each is mostly asleep between its steps, and
+/// a near-limit dump must be on disk in time on a busy machine anyway.
+const AT_ONCE: usize = 3;
+
 #[test]
 fn the_near_limit_dump_is_on_disk_before_the_kill() {
     let runs: usize = std::env::var("HEAPSNAP_CGROUP_RUNS")
@@ -158,70 +235,55 @@ fn the_near_limit_dump_is_on_disk_before_the_kill() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(1);
     let scratch = support::scratch("memory-limit");
-    let mut failures = Vec::new();
-    let mut cases = 0;
+    let mut cases = Vec::new();
     for limit_mib in [128u64, 256, 512] {
         for interval in ["512KiB", "64KiB"] {
             for defaults in [false, true] {
                 for run in 0..runs {
-                    let name = format!(
-                        "heapsnap-test-{}-{limit_mib}-{interval}-{defaults}-{run}",
-                        std::process::id()
-                    );
-                    let cgroup = match Cgroup::new(&name, limit_mib << 20) {
-                        Ok(cgroup) => cgroup,
-                        Err(why) if std::env::var("CI").as_deref() != Ok("true") => {
-                            eprintln!("skipped: cannot create a memory cgroup ({why})");
-                            return;
-                        }
-                        Err(why) => {
-                            panic!("cannot create a memory cgroup ({why}); CI runs as root")
-                        }
-                    };
-                    let dir = scratch.join(&name);
-                    let mut env = vec![
-                        ("HEAPSNAP_DIR", dir.display().to_string()),
-                        ("HEAPSNAP_SAMPLE_INTERVAL", interval.to_string()),
-                    ];
-                    if !defaults {
-                        env.push(("HEAPSNAP_DUMP_INTERVAL", "off".into()));
-                        env.push(("HEAPSNAP_DUMP_ON_GROWTH", "off".into()));
-                    }
-                    let status = run_child(&cgroup, &env);
-                    cases += 1;
-                    let case = format!(
-                        "{limit_mib} MiB, {interval}, {} settings, run {run}",
-                        if defaults {
-                            "default"
-                        } else {
-                            "near-limit only"
-                        }
-                    );
-                    if status.signal() != Some(libc::SIGKILL) {
-                        failures.push(format!("{case}: the child ended with {status}, not killed"));
-                        continue;
-                    }
-                    let dumps = near_limit_dumps(&dir);
-                    match dumps.first() {
-                        None => failures.push(format!("{case}: no near-limit dump")),
-                        Some(dump) => {
-                            assert_eq!(dump.trigger, Trigger::NearLimit);
-                            assert_eq!(dump.totals.memory_limit_bytes, Some(limit_mib << 20));
-                            eprintln!(
-                                "{case}: near-limit dump at {} MiB resident ({} sites)",
-                                dump.totals.rss_bytes.unwrap_or(0) >> 20,
-                                dump.sites.len()
-                            );
-                        }
-                    }
+                    cases.push(Case {
+                        limit_mib,
+                        interval,
+                        defaults,
+                        run,
+                    });
                 }
             }
         }
     }
+    // The largest limits first, so that the last to finish are short.
+    cases.reverse();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..AT_ONCE {
+            scope.spawn(|| {
+                while let Some(case) = cases.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let outcome = case.run(&scratch);
+                    let skipped = matches!(outcome, Err(None));
+                    outcomes.lock().unwrap().push(outcome);
+                    if skipped {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().unwrap();
+    if outcomes.iter().any(|o| matches!(o, Err(None))) {
+        return;
+    }
+    let mut failures = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(line) => eprintln!("{line}"),
+            Err(why) => failures.extend(why),
+        }
+    }
     assert!(
         failures.is_empty(),
-        "{} of {cases} runs:\n{}",
+        "{} of {} runs:\n{}",
         failures.len(),
+        cases.len(),
         failures.join("\n")
     );
 }

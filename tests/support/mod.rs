@@ -8,7 +8,7 @@ pub mod busy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
 use heapsnap_format::file;
 
@@ -23,43 +23,36 @@ fn cargo() -> Command {
     cargo
 }
 
-/// Builds release targets once per test process.
-fn build_release(args: &[&str], artifact: PathBuf) -> PathBuf {
-    static BUILT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.contains(&artifact) {
-        let status = cargo()
-            .args(["build", "--release", "--locked"])
-            .args(args)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build {args:?} failed");
-        built.push(artifact.clone());
-    }
-    artifact
-}
-
-fn release_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-        .join("release")
+/// Builds every release target the tests run (the examples and the
+/// `heapsnap` command) in one cargo call, once per test process: one call
+/// compiles them side by side, where one per target would wait on each.
+fn build_release() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = cargo()
+                .args(["build", "--release", "--locked"])
+                .args(["-p", "heapsnap-suite", "--examples"])
+                .args(["-p", "heapsnap-report", "--bin", "heapsnap"])
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "cargo build --release failed");
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace().join("target"))
+                .join("release")
+        })
+        .clone()
 }
 
 /// The path of example `name`, built in release mode.
 pub fn example(name: &str) -> PathBuf {
-    build_release(
-        &["--example", name],
-        release_dir().join("examples").join(name),
-    )
+    build_release().join("examples").join(name)
 }
 
 /// The `heapsnap` command, built in release mode.
 pub fn heapsnap_bin() -> PathBuf {
-    build_release(
-        &["-p", "heapsnap-report", "--bin", "heapsnap"],
-        release_dir().join("heapsnap"),
-    )
+    build_release().join("heapsnap")
 }
 
 /// Runs `command` to its end and returns what it printed; fails the test,
