@@ -17,7 +17,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -34,29 +34,59 @@ const SECONDS_FIXED: &str = "12";
 const DUMP_EVERY_MS: &str = "400";
 
 /// Runs `example` (with `args`) at sampling `interval`, dumping into a
-/// fresh directory; returns the directory.
-fn run_example(example: &str, args: &[&str], interval: &str, run: usize) -> std::path::PathBuf {
+/// fresh directory; returns the directory and when the example's parts
+/// that fill to a bound had filled.
+fn run_example(example: &str, args: &[&str], interval: &str, run: usize) -> ExampleRun {
     let name = format!("{example}{}-{interval}-{run}", args.join(""));
     let dir = support::scratch(&name);
-    support::output_ok(
+    let seconds = if args.contains(&"--fixed") {
+        SECONDS_FIXED
+    } else {
+        SECONDS
+    };
+    let output = support::output_ok(
         Command::new(support::example(example))
-            .args([
-                "--seconds",
-                if args.contains(&"--fixed") {
-                    SECONDS_FIXED
-                } else {
-                    SECONDS
-                },
-                "--interval-ms",
-                DUMP_EVERY_MS,
-                "--no-report",
-            ])
+            .args(["--seconds", seconds, "--interval-ms", DUMP_EVERY_MS])
+            .arg("--no-report")
             .args(["--dir", &dir.display().to_string()])
             .args(args)
             .env("HEAPSNAP_SAMPLE_INTERVAL", interval)
             .env_remove("HEAPSNAP_DIR"),
     );
-    dir
+    let filled_after = filled_after(&String::from_utf8_lossy(&output.stdout));
+    let seconds: f64 = seconds.parse().unwrap();
+    ExampleRun {
+        dir,
+        filling_late: filled_after > seconds / 2.0,
+        filled_after,
+    }
+}
+
+/// A run of an example: where its snapshots are, and whether a part of it
+/// that fills to a bound was still filling in the later half of the run
+/// (its load came too slowly), where `leaks` judges growth.
+struct ExampleRun {
+    dir: PathBuf,
+    filling_late: bool,
+    filled_after: f64,
+}
+
+/// When the parts that fill to a bound had all filled, in seconds, as the
+/// example printed it (`profile cache full after 2.6 s, history full after
+/// 0.4 s, …`): infinite when one had not (`…: not yet`), zero when it
+/// prints no such line.
+fn filled_after(stdout: &str) -> f64 {
+    stdout
+        .lines()
+        .flat_map(|line| line.split(", "))
+        .filter_map(|part| {
+            if part.ends_with(": not yet") {
+                return Some(f64::INFINITY);
+            }
+            let (_, took) = part.rsplit_once(" after ")?;
+            took.strip_suffix(" s")?.parse().ok()
+        })
+        .fold(0.0, f64::max)
 }
 
 /// `heapsnap leaks --fail --format json DIR`: the report and whether
@@ -97,16 +127,17 @@ struct Expected {
     /// Functions of healthy parts: no suspect may hold what they allocate.
     healthy: &'static [&'static str],
     /// Frames of those of them that fill up to a bound (caches, capped
-    /// lists, a table loaded late): in the fixed version they must have
-    /// stopped growing by the last quarter of the run; in the leaking one,
-    /// a suspect of one still filling at the end is right.
+    /// lists, a table loaded late), which the example says when they
+    /// filled: in the fixed version they must have filled in the first half
+    /// of the run; in the leaking one, a suspect of one filling later is
+    /// right.
     fills: &'static [&'static str],
     /// A frame every stack of the leak passes through (to tell whether the
     /// run leaked to its end).
     leak_frame: &'static str,
 }
 
-fn check_leak(report: &Value, failed: bool, expected: &Expected, run: &str, dir: &Path) {
+fn check_leak(report: &Value, failed: bool, expected: &Expected, run: &str, ran: &ExampleRun) {
     let all = suspects(report);
     let first = all
         .first()
@@ -150,16 +181,14 @@ fn check_leak(report: &Value, failed: bool, expected: &Expected, run: &str, dir:
             context()
         );
     }
-    // A part that fills to a bound and was still filling at the end of the
-    // run (a busy machine slows its traffic) is growing for real: a
+    // A part that fills to a bound and was still filling in the run's
+    // later half (a busy machine slows its traffic) is growing for real: a
     // suspect of it is right, as the evaluation counts it.
-    let seen = busy::Run::load(dir, None);
-    let filling: Vec<&str> = expected
-        .fills
-        .iter()
-        .copied()
-        .filter(|part| seen.filling(part).is_some())
-        .collect();
+    let filling: &[&str] = if ran.filling_late {
+        expected.fills
+    } else {
+        &[]
+    };
     for suspect in all {
         let stack = suspect["stack"].as_array().unwrap();
         if let Some(part) = filling
@@ -167,8 +196,8 @@ fn check_leak(report: &Value, failed: bool, expected: &Expected, run: &str, dir:
             .find(|part| stack.iter().any(|f| text(f).contains(*part)))
         {
             eprintln!(
-                "{run}: {part} still filling at the end: {}",
-                suspect["summary"]
+                "{run}: {part} still filling after {:.1} s: {}",
+                ran.filled_after, suspect["summary"]
             );
             continue;
         }
@@ -196,39 +225,40 @@ fn check_control(report: &Value, failed: bool, run: &str) {
 
 /// Why a fixed run still grows at its end, if it does: the heap growing in
 /// the last quarter more than half as fast as over the whole, or a part
-/// that fills to a bound (functions `fills`) still filling. A cache still
-/// filling at the end is growing for real, and `leaks` is right to say so
+/// that fills to a bound still filling in its later half. A cache still
+/// filling is growing for real, and `leaks` is right to say so
 /// (`docs/LEAKS.md`, "The window"): such a run cannot test the control.
-fn still_filling(dir: &Path, fills: &[&str]) -> Option<String> {
-    let seen = busy::Run::load(dir, None);
-    let (all, late) = seen.rates("");
-    if late > 0.0 && late > all / 2.0 {
+fn still_filling(ran: &ExampleRun) -> Option<String> {
+    if ran.filling_late {
         return Some(format!(
-            "the heap grew {all:.0} B/ms overall, {late:.0} B/ms in the last quarter"
+            "its bounded parts filled after {:.1} s",
+            ran.filled_after
         ));
     }
-    fills.iter().find_map(|part| seen.filling(part))
+    let (all, late) = busy::Run::load(&ran.dir, None).rates("");
+    (late > 0.0 && late > all / 2.0)
+        .then(|| format!("the heap grew {all:.0} B/ms overall, {late:.0} B/ms in the last quarter"))
 }
 
 fn repeat(example: &str, expected: &Expected) {
     for interval in INTERVALS {
         for run in 0..REPEATS {
             let what = format!("{example} at {interval}, run {run}");
-            let dir = busy::run_until(
+            let ran = busy::run_until(
                 &what,
                 || run_example(example, &[], interval, run),
-                |dir| busy::Run::load(dir, None).leak_stalled(expected.leak_frame),
+                |ran| busy::Run::load(&ran.dir, None).leak_stalled(expected.leak_frame),
             );
-            let (report, failed) = leaks(&dir);
-            check_leak(&report, failed, expected, &what, &dir);
+            let (report, failed) = leaks(&ran.dir);
+            check_leak(&report, failed, expected, &what, &ran);
 
             let what = format!("{example} --fixed at {interval}, run {run}");
-            let dir = busy::run_until(
+            let ran = busy::run_until(
                 &what,
                 || run_example(example, &["--fixed"], interval, run),
-                |dir| still_filling(dir, expected.fills),
+                still_filling,
             );
-            let (report, failed) = leaks(&dir);
+            let (report, failed) = leaks(&ran.dir);
             check_control(&report, failed, &what);
         }
     }

@@ -2,8 +2,34 @@
 //! then holds, or rises and falls: none of them is a leak.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// When a part that fills to a bound reached it, counted from its start:
+/// what the gateway logs, and what tells a run whose load came too slowly
+/// for its caches to warm up.
+pub struct Filled {
+    started: Instant,
+    after: OnceLock<Duration>,
+}
+
+impl Filled {
+    fn new() -> Filled {
+        Filled {
+            started: Instant::now(),
+            after: OnceLock::new(),
+        }
+    }
+
+    fn now(&self) {
+        self.after.get_or_init(|| self.started.elapsed());
+    }
+
+    /// How long it took to fill; `None` while it is still filling.
+    pub fn after(&self) -> Option<Duration> {
+        self.after.get().copied()
+    }
+}
 
 /// A user's profile, as fetched from a user service.
 #[allow(dead_code, reason = "what a real gateway would show")]
@@ -30,6 +56,7 @@ impl Profile {
 pub struct ProfileCache {
     profiles: Mutex<HashMap<u64, Arc<Profile>>>,
     capacity: usize,
+    pub filled: Filled,
 }
 
 impl ProfileCache {
@@ -37,6 +64,7 @@ impl ProfileCache {
         ProfileCache {
             profiles: Mutex::new(HashMap::with_capacity(capacity + 1)),
             capacity,
+            filled: Filled::new(),
         }
     }
 
@@ -46,6 +74,7 @@ impl ProfileCache {
             return Arc::clone(profile);
         }
         if profiles.len() >= self.capacity {
+            self.filled.now();
             // Evict one: any will do for a cache this simple.
             if let Some(&victim) = profiles.keys().next() {
                 profiles.remove(&victim);
@@ -69,6 +98,7 @@ pub struct Message {
 pub struct History {
     messages: Mutex<VecDeque<Message>>,
     capacity: usize,
+    pub filled: Filled,
 }
 
 impl History {
@@ -76,12 +106,14 @@ impl History {
         History {
             messages: Mutex::new(VecDeque::new()),
             capacity,
+            filled: Filled::new(),
         }
     }
 
     pub fn record(&self, message: Message) {
         let mut messages = self.messages.lock().unwrap();
         if messages.len() == self.capacity {
+            self.filled.now();
             messages.pop_front();
         }
         messages.push_back(message);
@@ -131,9 +163,11 @@ pub struct Route {
 }
 
 /// The routing table, fetched once shortly after start-up and kept for
-/// the life of the process: one step up, then flat.
-pub fn load_routes_after(delay: Duration) -> std::thread::JoinHandle<Vec<Route>> {
+/// the life of the process: one step up, then flat. The thread returns the
+/// table and how long after its start it was loaded.
+pub fn load_routes_after(delay: Duration) -> std::thread::JoinHandle<(Vec<Route>, Duration)> {
     std::thread::spawn(move || {
+        let started = Instant::now();
         std::thread::sleep(delay);
         let mut routes: Vec<Route> = (0..200_000u32)
             .map(|i| {
@@ -147,6 +181,6 @@ pub fn load_routes_after(delay: Duration) -> std::thread::JoinHandle<Vec<Route>>
             })
             .collect();
         routes.sort_by_key(|r| r.network);
-        routes
+        (routes, started.elapsed())
     })
 }

@@ -6,22 +6,22 @@
 //! that did not show what the test is about is run again, at most three
 //! times.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use heapsnap_report::load::Loaded;
 use heapsnap_report::symbolize::{Options, Symbolizer};
 
-/// Runs `run` until `check` finds nothing wrong with the directory it
-/// returns, at most three times; `what` names the run in messages.
-pub fn run_until(
+/// Runs `run` until `check` finds nothing wrong with what it returns, at
+/// most three times; `what` names the run in messages.
+pub fn run_until<T>(
     what: &str,
-    mut run: impl FnMut() -> PathBuf,
-    check: impl Fn(&Path) -> Option<String>,
-) -> PathBuf {
+    mut run: impl FnMut() -> T,
+    check: impl Fn(&T) -> Option<String>,
+) -> T {
     for attempt in 1..=3 {
-        let dir = run();
-        let Some(why) = check(&dir) else {
-            return dir;
+        let ran = run();
+        let Some(why) = check(&ran) else {
+            return ran;
         };
         eprintln!("{what}: {why} (try {attempt}); again");
     }
@@ -96,16 +96,6 @@ impl Run {
         let (all, late) = self.rates(leak_frame);
         (late < all / 2.0).then(|| {
             format!("the leak ran {all:.0} B/ms overall, {late:.0} B/ms in the last quarter")
-        })
-    }
-
-    /// Why the part whose stacks pass through `part` was still filling at
-    /// the end, if it was: growing in the last quarter at more than a tenth
-    /// of its pace over the whole.
-    pub fn filling(&self, part: &str) -> Option<String> {
-        let (all, late) = self.rates(part);
-        (late > 0.0 && late > all / 10.0).then(|| {
-            format!("{part:?} grew {all:.1} B/ms overall, {late:.1} B/ms in the last quarter")
         })
     }
 }
