@@ -414,11 +414,11 @@ impl Watch {
                 .style(look.style)
                 .data(data)
         };
-        let live_look = Look::new(self.color, (Color::Cyan, "cyan"), (Marker::Braille, "⣿"));
+        let live_look = Look::reading(self.color, (Color::Cyan, "cyan"), (Marker::Braille, "⣿"));
         let mut title = format!(" live heap ({})", live_look.name);
         let mut datasets = vec![series(&live, live_look)];
         if points.iter().any(|p| p.rss_bytes > 0) {
-            let rss_look = Look::new(self.color, (Color::Yellow, "yellow"), (Marker::Bar, "▄"));
+            let rss_look = Look::reading(self.color, (Color::Yellow, "yellow"), (Marker::Bar, "▄"));
             title += &format!(" and RSS ({})", rss_look.name);
             datasets.push(series(&rss, rss_look));
         }
@@ -426,11 +426,7 @@ impl Watch {
         if limit > 0 {
             title += &format!(", limit {}", format_bytes(limit));
             if limit_drawn {
-                // Dots in either case: a level, not a reading.
-                let limit_look = Look {
-                    mark: Marker::Dot,
-                    ..Look::new(self.color, (Color::Red, "red dots"), (Marker::Dot, "•"))
-                };
+                let limit_look = Look::level(self.color, (Color::Red, "red dots"));
                 title += &format!(" ({})", limit_look.name);
                 datasets.push(series(&limit_line, limit_look));
             }
@@ -519,20 +515,36 @@ struct Look {
 }
 
 impl Look {
-    fn new(color_on: bool, color: (Color, &'static str), plain: (Marker, &'static str)) -> Look {
-        if color_on {
-            Look {
-                mark: Marker::Braille,
-                style: Style::default().fg(color.0),
-                name: color.1,
-            }
+    /// A reading over time: a braille line in colour; without colour, a
+    /// line of marks of its own, so that the lines are told apart.
+    fn reading(
+        color_on: bool,
+        color: (Color, &'static str),
+        plain: (Marker, &'static str),
+    ) -> Look {
+        Look::drawn(color_on, (Marker::Braille, color.0, color.1), plain)
+    }
+
+    /// A level, not a reading (the limit): dots in either case.
+    fn level(color_on: bool, color: (Color, &'static str)) -> Look {
+        Look::drawn(
+            color_on,
+            (Marker::Dot, color.0, color.1),
+            (Marker::Dot, "•"),
+        )
+    }
+
+    fn drawn(
+        color_on: bool,
+        color: (Marker, Color, &'static str),
+        plain: (Marker, &'static str),
+    ) -> Look {
+        let (mark, style, name) = if color_on {
+            (color.0, Style::default().fg(color.1), color.2)
         } else {
-            Look {
-                mark: plain.0,
-                style: Style::default(),
-                name: plain.1,
-            }
-        }
+            (plain.0, Style::default(), plain.1)
+        };
+        Look { mark, style, name }
     }
 }
 

@@ -459,17 +459,18 @@ fn has_ages(snapshot: &Snapshot) -> bool {
 /// and born again. Such snapshots are left out of the series, and said so,
 /// when two with ages remain.
 fn leave_out_without_ages(snapshots: &mut Vec<&Loaded>) -> Option<Note> {
-    let with = snapshots.iter().filter(|l| has_ages(&l.snapshot)).count();
-    if with == snapshots.len() || with < 2 {
+    let (with, without): (Vec<&Loaded>, Vec<&Loaded>) =
+        snapshots.iter().partition(|l| has_ages(&l.snapshot));
+    let first = without.first()?;
+    if with.len() < 2 {
         return None;
     }
-    let first = snapshots.iter().find(|l| !has_ages(&l.snapshot))?;
     let note = Note::WithoutAges {
-        left_out: snapshots.len() - with,
+        left_out: without.len(),
         first: first.source.clone(),
         trigger: first.snapshot.trigger.to_string(),
     };
-    snapshots.retain(|l| has_ages(&l.snapshot));
+    *snapshots = with;
     Some(note)
 }
 
