@@ -439,29 +439,36 @@ fn refs(live: &[(usize, Live)], edges: &graph::Edges, site_of: &[Option<u32>]) -
         live.get(block as usize)
             .and_then(|(_, l)| site_of.get(l.site as usize).copied().flatten())
     };
-    // (from site, to site, holding block, held block, direct)
-    let mut rows: Vec<(u32, u32, u32, u32, bool)> = Vec::new();
-    for (pairs, direct) in [(&edges.direct, true), (&edges.chased, false)] {
-        for &(a, b) in pairs.iter() {
-            if let (Some(from), Some(to)) = (site(a), site(b)) {
-                rows.push((from, to, a, b, direct));
-            }
+    // (from site, to site, holding block, held block, direct, chance the
+    // scan followed the way it was found)
+    let mut rows: Vec<(u32, u32, u32, u32, bool, f64)> = Vec::new();
+    let direct = edges.direct.iter().map(|&pair| (pair, true, 1.0));
+    let chased = (edges.chased.iter().copied())
+        .zip(edges.chased_chance.iter().copied())
+        .map(|(pair, chance)| (pair, false, chance));
+    for ((a, b), is_direct, chance) in direct.chain(chased) {
+        if let (Some(from), Some(to)) = (site(a), site(b)) {
+            rows.push((from, to, a, b, is_direct, chance));
         }
     }
-    rows.sort_unstable_by_key(|&(from, to, ..)| (from, to));
+    rows.sort_unstable_by_key(|&(from, to, _, held, ..)| (from, to, held));
     let mut refs = Vec::new();
     for group in rows.chunk_by(|x, y| (x.0, x.1) == (y.0, y.1)) {
-        let distinct = |mut blocks: Vec<u32>| {
-            blocks.sort_unstable();
-            blocks.dedup();
-            blocks.len() as u64
-        };
+        let mut holders: Vec<u32> = group.iter().map(|row| row.2).collect();
+        holders.sort_unstable();
+        holders.dedup();
         let mut r = Ref::default();
         r.from = group[0].0;
         r.to = group[0].1;
-        r.holders = distinct(group.iter().map(|row| row.2).collect());
-        r.held = distinct(group.iter().map(|row| row.3).collect());
-        r.direct = distinct(group.iter().filter(|row| row.4).map(|row| row.3).collect());
+        r.holders = holders.len() as u64;
+        // Each held block once, at the best chance it was found with.
+        let mut chances = 0.0;
+        for held in group.chunk_by(|x, y| x.3 == y.3) {
+            r.held += 1;
+            r.direct += u64::from(held.iter().any(|row| row.4));
+            chances += held.iter().map(|row| row.5).fold(0.0, f64::max);
+        }
+        r.followed = chances / r.held as f64;
         refs.push(r);
     }
     refs

@@ -62,6 +62,11 @@ pub(crate) struct Edges {
     pub direct: Vec<(u32, u32)>,
     /// The same through unsampled memory (pairs not in `direct`).
     pub chased: Vec<(u32, u32)>,
+    /// For each pair of `chased`, the chance that the scan followed its
+    /// chain: past the budget, each block's unsampled places are followed
+    /// in a uniform sample, at every step of a chain. A held block found
+    /// at this chance stands for `1 / chance` of them.
+    pub chased_chance: Vec<f64>,
     /// Bytes read of each block.
     pub read: Vec<u64>,
     /// The figures of the snapshot's `scan`.
@@ -116,7 +121,8 @@ pub(crate) fn scan_with(
     out.scan.chased_fraction = 1.0;
     let mut reader = Reader::new(memory, expired);
     let mut direct = Pairs::default();
-    let mut chased = Pairs::default();
+    // Pairs found through unsampled memory, at each step of a chain.
+    let mut chased: [Pairs; DEPTH] = Default::default();
     let mut frontier = Frontier::new(blocks.len());
 
     // Every block's first look, then the rest: a scan out of time has
@@ -148,7 +154,7 @@ pub(crate) fn scan_with(
         };
         return out;
     }
-    for _ in 0..DEPTH {
+    for this_step in &mut chased {
         let pairs = frontier.take();
         out.scan.chased_fraction = out.scan.chased_fraction.min(frontier.fraction());
         if pairs.is_empty() || left < WINDOW as u64 || reader.out_of_time {
@@ -185,7 +191,7 @@ pub(crate) fn scan_with(
                 match index.find(word) {
                     Some(held) => {
                         for origin in from_origins.clone().filter(|&o| o != held) {
-                            chased.push(origin, held);
+                            this_step.push(origin, held);
                         }
                     }
                     None if mappings.contains(word) && visited.binary_search(&word).is_err() => {
@@ -208,12 +214,22 @@ pub(crate) fn scan_with(
         out.scan.state = ScanState::OutOfTime;
     }
     out.direct = direct.finish();
-    let direct_pairs = &out.direct;
-    out.chased = chased
-        .finish()
-        .into_iter()
-        .filter(|pair| direct_pairs.binary_search(pair).is_err())
-        .collect();
+    // Each pair once, at the shortest chain that found it (the likeliest
+    // to be followed), unless it was found directly.
+    let mut found: Vec<(u32, u32, usize)> = Vec::new();
+    for (step, pairs) in chased.into_iter().enumerate() {
+        found.extend(pairs.finish().into_iter().map(|(a, b)| (a, b, step + 1)));
+    }
+    found.sort_unstable();
+    found.dedup_by_key(|&mut (a, b, _)| (a, b));
+    for (from, to, steps) in found {
+        if out.direct.binary_search(&(from, to)).is_err() {
+            out.chased.push((from, to));
+            // Never 0: a found pair was followed at some chance.
+            let chance = frontier.followed(from).powi(steps as i32);
+            out.chased_chance.push(chance.max(f64::MIN_POSITIVE));
+        }
+    }
     out
 }
 
@@ -679,6 +695,15 @@ impl Frontier {
         pairs
     }
 
+    /// The fraction of `block`'s places kept, at each step.
+    fn followed(&self, block: u32) -> f64 {
+        let kept = self
+            .thresholds
+            .get(block as usize)
+            .map_or(self.threshold, |&t| t.min(self.threshold));
+        kept as f64 / u64::MAX as f64
+    }
+
     /// The smallest fraction of one block's places kept.
     fn fraction(&self) -> f64 {
         let least = self.thresholds.iter().copied().min().unwrap_or(u64::MAX);
@@ -894,6 +919,7 @@ mod tests {
         let edges = scan_with(&mut fake, &blocks, &heap(), 1 << 20, never);
         assert!(edges.direct.is_empty(), "{:?}", edges.direct);
         assert_eq!(edges.chased, [(0, 1), (0, 2)]);
+        assert_eq!(edges.chased_chance, [1.0, 1.0], "nothing thinned");
         assert_eq!(edges.scan.chased, 4, "two boxes, two ArcInners");
         assert_eq!(edges.scan.chased_fraction, 1.0);
     }
@@ -1035,6 +1061,15 @@ mod tests {
         let of_the_table = kept.iter().filter(|p| p.1 == 0).count();
         assert!(of_the_table > FRONTIER_CAP / 4, "{of_the_table}");
         assert!(frontier.fraction() < 0.5);
+        // The chance recorded for the table's places is the share kept, so
+        // what was found through them scales back to what they reach.
+        let share = of_the_table as f64 / (FRONTIER_CAP * 4) as f64;
+        let followed = frontier.followed(0);
+        assert!(
+            (followed / share - 1.0).abs() < 0.05,
+            "{followed} for {share}"
+        );
+        assert_eq!(frontier.followed(1), 1.0);
     }
 
     /// More blocks than the frontier has room for: every block's share

@@ -128,7 +128,7 @@ pub struct Snapshot {
 /// block holds an address inside a held block (its start or its interior),
 /// directly or through unsampled memory between them. The blocks are the
 /// live samples and each site's watched buffers (see [`Site::watched`]).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Ref {
     /// The holding site (an index into `Snapshot::sites`).
@@ -142,6 +142,30 @@ pub struct Ref {
     /// Of `held`, those pointed at by a word of a holding block itself,
     /// not through unsampled memory.
     pub direct: u64,
+    /// The chance, averaged over `held`, that the scan followed the way
+    /// each was found: 1 directly; through unsampled memory past the
+    /// scan's budget, each holding block's places are followed in a
+    /// uniform sample at every step. `held / followed` estimates the
+    /// blocks reached. 1 in files before it was recorded.
+    #[serde(default = "all_followed")]
+    pub followed: f64,
+}
+
+fn all_followed() -> f64 {
+    1.0
+}
+
+impl Default for Ref {
+    fn default() -> Ref {
+        Ref {
+            from: 0,
+            to: 0,
+            holders: 0,
+            held: 0,
+            direct: 0,
+            followed: all_followed(),
+        }
+    }
 }
 
 /// What the scan of the sampled heap covered.

@@ -206,6 +206,12 @@ impl Snapshot {
                     r.direct, r.held
                 ));
             }
+            if !(r.followed > 0.0 && r.followed <= 1.0) {
+                return invalid(format!(
+                    "ref {i} was followed at a chance of {}",
+                    r.followed
+                ));
+            }
         }
         if let Some(scan) = &self.scan
             && !(scan.chased_fraction.is_finite() && (0.0..=1.0).contains(&scan.chased_fraction))

@@ -28,8 +28,10 @@ use super::{HolderEvidence, Pointers};
 use crate::load::Loaded;
 
 /// One snapshot's references by (holding, held) site id: blocks pointed
-/// at, and of those pointed at directly.
-type Refs = HashMap<(usize, usize), (u64, u64)>;
+/// at, of those pointed at directly, and the blocks the holding site's
+/// pointers reach estimated (each found one counted once per chance the
+/// scan had of following the way to it: a thinned scan finds a share).
+type Refs = HashMap<(usize, usize), (u64, u64, f64)>;
 
 /// How many sites a chain from a member to its holder may pass through.
 const MAX_DEPTH: usize = 8;
@@ -44,10 +46,12 @@ struct Edge {
     direct: u64,
     /// The held site's live samples and watched buffers in that snapshot.
     of: u64,
-    /// Blocks pointed at, summed over the scanned snapshots of the later
-    /// half, and the held site's blocks summed over those in which the
-    /// holding site had any.
-    pooled_held: u64,
+    /// The blocks reached in that snapshot, estimated (see `Refs`).
+    reached: f64,
+    /// Blocks reached (estimated, see `Refs`), summed over the scanned
+    /// snapshots of the later half, and the held site's blocks summed over
+    /// those in which the holding site had any.
+    pooled_reached: f64,
     pooled_of: u64,
 }
 
@@ -60,7 +64,7 @@ impl Edge {
     /// snapshot (one block reached through unsampled memory can be a
     /// neighbour's word).
     fn holds(&self) -> bool {
-        self.pooled_held * 2 > self.pooled_of && (self.direct > 0 || self.held >= 2)
+        self.pooled_reached * 2.0 > self.pooled_of as f64 && (self.direct > 0 || self.held >= 2)
     }
 
     /// True when the held site was one block wherever the edge was seen:
@@ -117,24 +121,27 @@ impl Graph {
                     let joined = refs.entry((from, to)).or_default();
                     joined.0 += r.held;
                     joined.1 += r.direct;
+                    joined.2 += r.held as f64 / r.followed;
                 }
             }
-            for (&key, &(held, direct)) in &refs {
+            for (&key, &(held, direct, reached)) in &refs {
                 let of = blocks.get(&key.1).copied().unwrap_or(0).max(held);
                 // The snapshot that saw most of the held site says most.
                 let edge = edges.entry(key).or_default();
                 if (of, held) > (edge.of, edge.held) {
                     (edge.held, edge.direct, edge.of) = (held, direct, of);
+                    edge.reached = reached.min(of as f64);
                 }
             }
             seen.push((blocks, refs));
         }
         for (&(from, to), edge) in &mut edges {
             for (blocks, refs) in &seen {
-                let held = refs.get(&(from, to)).map_or(0, |r| r.0);
-                edge.pooled_held += held;
+                let (held, _, reached) = refs.get(&(from, to)).copied().unwrap_or_default();
                 if blocks.get(&from).is_some_and(|&b| b > 0) || held > 0 {
-                    edge.pooled_of += blocks.get(&to).copied().unwrap_or(0).max(held);
+                    let of = blocks.get(&to).copied().unwrap_or(0).max(held);
+                    edge.pooled_of += of;
+                    edge.pooled_reached += reached.min(of as f64);
                 }
             }
         }
@@ -366,7 +373,10 @@ fn evidence_of(
                 .max_by(|a, b| a.1.held.cmp(&b.1.held).then(b.0.cmp(&a.0)))
         });
     let Some(&(to, edge)) = pick else {
-        return Pointers::default();
+        return Pointers {
+            followed: 1.0,
+            ..Pointers::default()
+        };
     };
     let held = sites.get(to).copied();
     Pointers {
@@ -377,6 +387,11 @@ fn evidence_of(
         held: edge.held,
         of: edge.of.max(edge.held),
         through_unsampled: edge.direct == 0,
+        followed: if edge.reached > edge.held as f64 {
+            edge.held as f64 / edge.reached
+        } else {
+            1.0
+        },
         members_reached: reach
             .iter()
             .filter(|m| members.contains(m) && **m != holder)
@@ -396,6 +411,7 @@ mod tests {
     use super::*;
     use crate::leaks::series::Retention;
     use crate::leaks::tests::{MIB, flat, linear, site};
+    use heapsnap_format::snapshot::{Ref, Scan, Snapshot};
 
     fn graph(edges: &[(usize, usize, u64, u64)]) -> Graph {
         let mut graph = Graph {
@@ -407,7 +423,8 @@ mod tests {
                 held,
                 direct,
                 of: held + 2,
-                pooled_held: held,
+                reached: held as f64,
+                pooled_reached: held as f64,
                 pooled_of: held + 2,
             };
             graph.out.entry(from).or_default().push((to, edge));
@@ -750,12 +767,13 @@ mod tests {
             held: 3,
             direct: 0,
             of: 4,
-            pooled_held: 8,
+            reached: 3.0,
+            pooled_reached: 8.0,
             pooled_of: 22,
         };
         assert!(!now_and_then.holds());
         let keeps = Edge {
-            pooled_held: 15,
+            pooled_reached: 15.0,
             ..now_and_then
         };
         assert!(keeps.holds());
@@ -764,10 +782,51 @@ mod tests {
             held: 1,
             direct: 0,
             of: 1,
-            pooled_held: 9,
+            reached: 1.0,
+            pooled_reached: 9.0,
             pooled_of: 9,
         };
         assert!(!one.holds());
+    }
+
+    /// Two scanned snapshots of a holding site (one block) and a held one
+    /// (100 blocks), `held` of them found through unsampled memory at the
+    /// chance `followed`.
+    fn scanned(held: u64, followed: f64) -> [Loaded; 2] {
+        let base = include_str!("../../tests/data/snapshots/quickstart.json");
+        let mut snapshot: Snapshot = serde_json::from_str(base).unwrap();
+        let mut holding = snapshot.sites[0].clone();
+        holding.live_samples = 1;
+        let mut members = holding.clone();
+        members.live_samples = 100;
+        snapshot.sites = vec![holding, members];
+        let mut r = Ref::default();
+        (r.from, r.to, r.holders, r.held, r.followed) = (0, 1, 1, held, followed);
+        snapshot.refs = vec![r];
+        let mut scan = Scan::default();
+        scan.state = ScanState::Done;
+        snapshot.scan = Some(scan);
+        let loaded = |snapshot| Loaded {
+            source: "scanned.json".into(),
+            snapshot,
+        };
+        [loaded(snapshot.clone()), loaded(snapshot)]
+    }
+
+    /// A scan over its budget follows a share of the unsampled places: a
+    /// holder whose pointers were followed 40% of the time and found 45 of
+    /// 100 members reaches them all; a site found pointing at 27 of 100
+    /// with every way followed does not hold them.
+    #[test]
+    fn a_thinned_scan_counts_what_it_could_not_follow() {
+        let edge = |held, followed| {
+            let [a, b] = scanned(held, followed);
+            Graph::new(&[&a, &b], &[vec![0, 1], vec![0, 1]]).edge(0, 1)
+        };
+        assert!(edge(45, 0.4).is_some());
+        assert!(edge(45, 1.0).is_none());
+        assert!(edge(27, 1.0).is_none());
+        assert!(edge(60, 1.0).is_some());
     }
 
     #[test]

@@ -162,6 +162,10 @@ pub struct Pointers {
     /// Reached through memory that was never sampled (a box, an
     /// `ArcInner`) rather than by a word of the holder itself.
     pub through_unsampled: bool,
+    /// The share of the ways to them the scan followed (1 when all; less
+    /// when the unsampled memory between was more than its budget, so
+    /// `held` is a sample of what the holder reaches).
+    pub followed: f64,
     /// How many of the growing sites it reaches.
     pub members_reached: usize,
 }

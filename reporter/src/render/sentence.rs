@@ -104,10 +104,15 @@ pub fn suspect(s: &Suspect) -> String {
 fn evidence(evidence: &HolderEvidence) -> String {
     match evidence {
         HolderEvidence::Pointers(p) => {
-            let through = if p.through_unsampled {
-                ", through memory never sampled"
-            } else {
-                ""
+            let through = match (p.through_unsampled, p.followed < 0.995) {
+                (false, _) => String::new(),
+                (true, false) => ", through memory never sampled".into(),
+                (true, true) => format!(
+                    ", through memory never sampled (a sample: the scan followed {} of the \
+                     ways there, so it reaches about {})",
+                    format::percent(p.followed),
+                    format::count((p.held as f64 / p.followed).min(p.of as f64).round() as u64)
+                ),
             };
             let more = match p.members_reached {
                 0 | 1 => String::new(),
@@ -205,5 +210,35 @@ pub fn note(note: &Note) -> String {
         Note::SitesMerged { samples } => format!(
             "{samples} samples of new stacks came after the profiler's site table was full (HEAPSNAP_MAX_SITES): they are in one site per tag, without a stack"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leaks::Pointers;
+
+    /// Evidence found through a thinned scan says it is a sample, and what
+    /// it stands for; evidence followed all the way says only what it saw.
+    #[test]
+    fn evidence_from_a_thinned_scan_says_it_is_a_sample() {
+        let seen = Pointers {
+            ty: "Vec<u8>".into(),
+            function: "app::Conn::new".into(),
+            held: 40,
+            of: 150,
+            through_unsampled: true,
+            followed: 0.4,
+            members_reached: 1,
+        };
+        let thinned = evidence(&HolderEvidence::Pointers(seen.clone()));
+        assert!(thinned.contains("points at 40 of the 150"), "{thinned}");
+        assert!(thinned.contains("followed 40.0% of the ways"), "{thinned}");
+        assert!(thinned.contains("reaches about 100"), "{thinned}");
+        let whole = evidence(&HolderEvidence::Pointers(Pointers {
+            followed: 1.0,
+            ..seen
+        }));
+        assert!(whole.ends_with("through memory never sampled"), "{whole}");
     }
 }
