@@ -46,8 +46,9 @@ struct Edge {
     direct: u64,
     /// The held site's live samples and watched buffers in that snapshot.
     of: u64,
-    /// The blocks reached in that snapshot, estimated (see `Refs`).
-    reached: f64,
+    /// The share of the ways to the held blocks the scan followed in that
+    /// snapshot (1 when it followed all; see `Refs`).
+    followed: f64,
     /// Blocks reached (estimated, see `Refs`), summed over the scanned
     /// snapshots of the later half, and the held site's blocks summed over
     /// those in which the holding site had any.
@@ -130,7 +131,7 @@ impl Graph {
                 let edge = edges.entry(key).or_default();
                 if (of, held) > (edge.of, edge.held) {
                     (edge.held, edge.direct, edge.of) = (held, direct, of);
-                    edge.reached = reached.min(of as f64);
+                    edge.followed = held as f64 / reached.max(held as f64);
                 }
             }
             seen.push((blocks, refs));
@@ -387,11 +388,7 @@ fn evidence_of(
         held: edge.held,
         of: edge.of.max(edge.held),
         through_unsampled: edge.direct == 0,
-        followed: if edge.reached > edge.held as f64 {
-            edge.held as f64 / edge.reached
-        } else {
-            1.0
-        },
+        followed: edge.followed,
         members_reached: reach
             .iter()
             .filter(|m| members.contains(m) && **m != holder)
@@ -423,7 +420,7 @@ mod tests {
                 held,
                 direct,
                 of: held + 2,
-                reached: held as f64,
+                followed: 1.0,
                 pooled_reached: held as f64,
                 pooled_of: held + 2,
             };
@@ -767,7 +764,7 @@ mod tests {
             held: 3,
             direct: 0,
             of: 4,
-            reached: 3.0,
+            followed: 1.0,
             pooled_reached: 8.0,
             pooled_of: 22,
         };
@@ -782,7 +779,7 @@ mod tests {
             held: 1,
             direct: 0,
             of: 1,
-            reached: 1.0,
+            followed: 1.0,
             pooled_reached: 9.0,
             pooled_of: 9,
         };
@@ -823,7 +820,13 @@ mod tests {
             let [a, b] = scanned(held, followed);
             Graph::new(&[&a, &b], &[vec![0, 1], vec![0, 1]]).edge(0, 1)
         };
-        assert!(edge(45, 0.4).is_some());
+        // The share followed is the scan's, not what the cap leaves of it.
+        let thinned = edge(45, 0.4).expect("a thinned holder holds");
+        assert!(
+            (thinned.followed - 0.4).abs() < 1e-9,
+            "{}",
+            thinned.followed
+        );
         assert!(edge(45, 1.0).is_none());
         assert!(edge(27, 1.0).is_none());
         assert!(edge(60, 1.0).is_some());
