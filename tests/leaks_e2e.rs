@@ -53,22 +53,26 @@ fn run_example(example: &str, args: &[&str], interval: &str, run: usize) -> Exam
             .env("HEAPSNAP_SAMPLE_INTERVAL", interval)
             .env_remove("HEAPSNAP_DIR"),
     );
-    let filled_after = filled_after(&String::from_utf8_lossy(&output.stdout));
-    let seconds: f64 = seconds.parse().unwrap();
     ExampleRun {
         dir,
-        filling_late: filled_after > seconds / 2.0,
-        filled_after,
+        seconds: seconds.parse().unwrap(),
+        filled_after: filled_after(&String::from_utf8_lossy(&output.stdout)),
     }
 }
 
-/// A run of an example: where its snapshots are, and whether a part of it
-/// that fills to a bound was still filling in the later half of the run
-/// (its load came too slowly), where `leaks` judges growth.
+/// A run of an example: where its snapshots are, how long it ran, and
+/// when its parts that fill to a bound had filled.
 struct ExampleRun {
     dir: PathBuf,
-    filling_late: bool,
+    seconds: f64,
     filled_after: f64,
+}
+
+impl ExampleRun {
+    /// A part that fills to a bound was still filling in the later half.
+    fn filling_late(&self) -> bool {
+        self.filled_after > self.seconds / 2.0
+    }
 }
 
 /// When the parts that fill to a bound had all filled, in seconds, as the
@@ -184,7 +188,7 @@ fn check_leak(report: &Value, failed: bool, expected: &Expected, run: &str, ran:
     // A part that fills to a bound and was still filling in the run's
     // later half (a busy machine slows its traffic) is growing for real: a
     // suspect of it is right, as the evaluation counts it.
-    let filling: &[&str] = if ran.filling_late {
+    let filling: &[&str] = if ran.filling_late() {
         expected.fills
     } else {
         &[]
@@ -229,7 +233,7 @@ fn check_control(report: &Value, failed: bool, run: &str) {
 /// filling is growing for real, and `leaks` is right to say so
 /// (`docs/LEAKS.md`, "The window"): such a run cannot test the control.
 fn still_filling(ran: &ExampleRun) -> Option<String> {
-    if ran.filling_late {
+    if ran.filling_late() {
         return Some(format!(
             "its bounded parts filled after {:.1} s",
             ran.filled_after
