@@ -124,6 +124,9 @@ pub(crate) fn scan_with(
     // Pairs found through unsampled memory, at each step of a chain.
     let mut chased: [Pairs; DEPTH] = Default::default();
     let mut frontier = Frontier::new(blocks.len());
+    // Each step's frontier once taken: its thresholds say the share of
+    // each block's places that step kept.
+    let mut steps: Vec<Frontier> = Vec::new();
 
     // Every block's first look, then the rest: a scan out of time has
     // looked at every block it could, not at the low addresses only.
@@ -207,7 +210,7 @@ pub(crate) fn scan_with(
         });
         out.scan.chased += places.len() as u64;
         out.scan.chased_bytes += reader.bytes - before;
-        frontier = next;
+        steps.push(std::mem::replace(&mut frontier, next));
     }
     out.scan.failed_reads = reader.failed;
     if reader.out_of_time {
@@ -222,15 +225,23 @@ pub(crate) fn scan_with(
     }
     found.sort_unstable();
     found.dedup_by_key(|&mut (a, b, _)| (a, b));
-    for (from, to, steps) in found {
+    for (from, to, length) in found {
         if out.direct.binary_search(&(from, to)).is_err() {
             out.chased.push((from, to));
             // Never 0: a found pair was followed at some chance.
-            let chance = frontier.followed(from).powi(steps as i32);
+            let chance = chance_followed(&steps[..length.min(steps.len())], from);
             out.chased_chance.push(chance.max(f64::MIN_POSITIVE));
         }
     }
     out
+}
+
+/// The chance that a chain of `steps.len()` unsampled steps from `block`
+/// was followed: each step kept its own uniform share of the block's
+/// places (hashes of different addresses, so independent), and a share
+/// only falls from one step to the next.
+fn chance_followed(steps: &[Frontier], block: u32) -> f64 {
+    steps.iter().map(|step| step.followed(block)).product()
 }
 
 /// The aligned words of `bytes`, read at address `at`, as addresses.
@@ -695,7 +706,7 @@ impl Frontier {
         pairs
     }
 
-    /// The fraction of `block`'s places kept, at each step.
+    /// The fraction of `block`'s places this step kept.
     fn followed(&self, block: u32) -> f64 {
         let kept = self
             .thresholds
@@ -1070,6 +1081,42 @@ mod tests {
             "{followed} for {share}"
         );
         assert_eq!(frontier.followed(1), 1.0);
+    }
+
+    /// A chain of two steps was followed at the share the first step kept
+    /// times the share the second kept, not at the last share squared
+    /// (which counted each found block as more than it stands for).
+    #[test]
+    fn a_chain_is_followed_at_the_product_of_its_steps_shares() {
+        let places = |frontier: &mut Frontier, base: usize, count: usize| {
+            for i in 0..count {
+                let place = base + i * 16;
+                if frontier.wants(place, 0) {
+                    frontier.push(place, 0);
+                }
+            }
+        };
+        let mut first = Frontier::new(1);
+        places(&mut first, HEAP, FRONTIER_CAP * 2);
+        let kept_first = first.take().len() as f64 / (FRONTIER_CAP * 2) as f64;
+        let mut second = first.next();
+        // Four times as many places: the first step's threshold lets its
+        // share through, and the second step thins further.
+        places(&mut second, HEAP + (1 << 32), FRONTIER_CAP * 8);
+        let kept_second = second.take().len() as f64 / (FRONTIER_CAP * 8) as f64;
+        assert!(
+            kept_second < kept_first * 0.75,
+            "{kept_second} {kept_first}"
+        );
+        let steps = [first, second];
+        let chance = chance_followed(&steps, 0);
+        let expected = kept_first * kept_second;
+        assert!(
+            (chance / expected - 1.0).abs() < 0.05,
+            "{chance} for {expected}"
+        );
+        let squared = steps[1].followed(0).powi(2);
+        assert!(squared < chance * 0.8, "{squared} {chance}");
     }
 
     /// More blocks than the frontier has room for: every block's share
