@@ -11,13 +11,13 @@
 //! type known) or belongs to something else (`Vec<String>::clone` around the
 //! `String` it is cloning), which ends the search.
 //!
-//! Element types come from the collections, never from their buffers
-//! (`RawVec<T>`, `RawTable<T>`): the buffers' out-of-line functions are the
-//! same machine code for every element type of the same size, and the
-//! linker folds them into one symbol, so `Vec<Box<Session>>::push` (an
-//! inlined frame, specific to its caller) can call a `grow_one` named
-//! `RawVec<Rc<Session>>`, and `Vec<String>::push` one named
-//! `RawVec<Vec<u8>>`.
+//! Element types come from the collections, and from their buffers
+//! (`RawVec<T>`, `RawTable<T>`) only in frames inlined into a caller: the
+//! buffers' out-of-line functions are the same machine code for every
+//! element type of the same size, and the linker folds them into one
+//! symbol, so `Vec<Box<Session>>::push` (an inlined frame, specific to its
+//! caller) can call a `grow_one` named `RawVec<Rc<Session>>`, and
+//! `Vec<String>::push` one named `RawVec<Vec<u8>>`.
 //!
 //! With v0 symbol mangling the frames carry concrete types. With legacy
 //! mangling they carry generic parameters (`RawVec<T,A>`), and the type
@@ -235,13 +235,20 @@ fn shape_of_type(ty: &str, trait_path: Option<&str>) -> Option<Shape> {
     let (base, args) = generics(ty);
     let arg = |i: usize| concrete(args.get(i));
     let shape = match base {
-        // Buffers: their element types are not evidence (see the module docs).
-        "alloc::raw_vec::RawVec" | "alloc::raw_vec::RawVecInner" => Shape::RawVec(None),
+        // Buffers: their element types are evidence only inlined (see
+        // `shape_of_frame`).
+        "alloc::raw_vec::RawVec" | "alloc::raw_vec::RawVecInner" => Shape::RawVec(arg(0)),
         "alloc::vec::Vec" => Shape::Vec(arg(0)),
         "alloc::string::String" => Shape::String,
         "alloc::collections::vec_deque::VecDeque" => Shape::VecDeque(arg(0)),
         "alloc::collections::binary_heap::BinaryHeap" => Shape::BinaryHeap(arg(0)),
-        "hashbrown::raw::RawTable" | "hashbrown::raw::RawTableInner" => Shape::RawTable(None),
+        // hashbrown's table, wherever its version keeps it
+        // (`hashbrown::raw::inner::RawTable` before 0.15).
+        _ if base.starts_with("hashbrown::raw::")
+            && (base.ends_with("::RawTable") || base.ends_with("::RawTableInner")) =>
+        {
+            Shape::RawTable(arg(0))
+        }
         "hashbrown::table::HashTable" => Shape::RawTable(arg(0)),
         "hashbrown::map::HashMap" | "std::collections::hash::map::HashMap" => {
             Shape::HashMap(arg(0), arg(1))
@@ -341,9 +348,10 @@ fn shape_of_frame(frame: &Frame) -> Option<Shape> {
         }
     }
     if let Some((self_ty, trait_path)) = qualified_self(function) {
-        return vec_literal(self_ty, function)
+        let shape = vec_literal(self_ty, function)
             .or_else(|| shape_of_type(self_ty, trait_path))
             .or_else(|| constructor(self_ty, function, trait_path));
+        return shape.map(|shape| out_of_line(shape, frame));
     }
     let (path, args) = turbofish(function);
     match path {
@@ -359,7 +367,21 @@ fn shape_of_frame(frame: &Frame) -> Option<Shape> {
     if owner.ends_with("<impl str>") {
         return Some(Shape::String);
     }
-    shape_of_type(owner, None)
+    shape_of_type(owner, None).map(|shape| out_of_line(shape, frame))
+}
+
+/// A buffer's element type is evidence only in a frame inlined into its
+/// caller: an out-of-line buffer function is the same machine code for
+/// every element of the same size, which the linker folds into one symbol
+/// (see the module docs), while an inlined frame is named in the function
+/// it was inlined into (hashbrown's `RawTable<(K, V)>::reserve` inside
+/// `DashMap<K, V>::_entry`, where no `HashMap` frame says the pair).
+fn out_of_line(shape: Shape, frame: &Frame) -> Shape {
+    match shape {
+        Shape::RawVec(_) if !frame.inlined => Shape::RawVec(None),
+        Shape::RawTable(_) if !frame.inlined => Shape::RawTable(None),
+        shape => shape,
+    }
 }
 
 fn compatible(a: &Elem, b: &Elem) -> bool {
@@ -653,6 +675,43 @@ mod tests {
             ]),
             "Vec<?>"
         );
+    }
+
+    /// dashmap 6 keeps its shards as hashbrown tables (0.14's
+    /// `raw::inner` path) with no `HashMap` frame: the pair comes from the
+    /// table's frames inlined into `DashMap::_entry`, not from the
+    /// out-of-line `reserve_rehash`, which the linker may fold.
+    #[test]
+    fn a_table_inlined_into_its_caller_names_its_pair() {
+        let table = "hashbrown::raw::inner::RawTable<(alloc::string::String, dashmap::util::SharedValue<app::Bucket>)>";
+        let mut stack = frames(&[
+            "<hashbrown::raw::inner::RawTableInner>::reserve_rehash_inner::<hashbrown::raw::inner::alloc::inner::Global>",
+            &format!("<{table}>::reserve_rehash::<x>"),
+            &format!("<{table}>::reserve::<x>"),
+            &format!("<{table}>::find_or_find_insert_slot::<x>"),
+            "<dashmap::DashMap<alloc::string::String, app::Bucket> as dashmap::t::Map<alloc::string::String, app::Bucket, std::hash::random::RandomState>>::_entry",
+        ]);
+        for (frame, inlined) in stack.iter_mut().zip([true, false, true, true, false]) {
+            frame.inlined = inlined;
+        }
+        assert_eq!(infer(&stack).short, "HashMap<String, SharedValue<Bucket>>");
+        // Out of line only, the table's symbol says its kind, not its pair.
+        for frame in &mut stack {
+            frame.inlined = false;
+        }
+        assert_eq!(infer(&stack).short, "HashMap<?, ?>");
+    }
+
+    #[test]
+    fn an_inlined_buffer_frame_names_its_element() {
+        let mut stack = frames(&[
+            "<alloc::raw_vec::RawVecInner>::try_allocate_in",
+            "<alloc::raw_vec::RawVec<app::Job>>::with_capacity_in",
+        ]);
+        stack[1].inlined = true;
+        assert_eq!(infer(&stack).short, "Vec<Job>");
+        stack[1].inlined = false;
+        assert_eq!(infer(&stack).short, "Vec<?>");
     }
 
     #[test]
