@@ -9,6 +9,13 @@
 //! its capacity; a request's buffer reaches its usual size once and is not
 //! noted again. What is noted stays out of the estimates.
 //!
+//! The heap scan reads the buffers the watch tracks. One collection per
+//! stack is often not enough: twenty inner maps of a map of maps grow from
+//! one call, in step, and only the first to reach each size is a new
+//! largest. So a buffer that reaches the largest's power-of-two class is
+//! tracked too, the first `TRACKED_PER_CLASS` of each class per stack
+//! (request buffers of one size stop being tracked after that many).
+//!
 //! The check costs a stack walk and a lookup in a fixed table of atomics,
 //! for allocations of the threshold or more only: `interval / 64`, at
 //! least 4 KiB (8 KiB at the default interval); off in exact mode, where
@@ -26,26 +33,51 @@ use super::{filter, stack, thread};
 use crate::sys::clock;
 use crate::sys::lock::SpinLock;
 
-/// The largest size seen per stack: a fixed table of atomics, so that the
-/// check takes no lock. A stack that finds no room is not watched.
+/// The largest size seen per stack, and how many buffers of its class were
+/// tracked: a fixed table of atomics, so that the check takes no lock. A
+/// stack that finds no room is not watched.
 struct Largest {
     key: AtomicU64,
     size: AtomicU64,
+    /// The class tracked (high 32 bits) and how many of it (low 32).
+    tracked: AtomicU64,
 }
 
 const SLOTS: usize = 4096;
 const PROBES: usize = 16;
+/// Buffers of the largest's class tracked per stack, at most.
+const TRACKED_PER_CLASS: u64 = 32;
 
 static LARGEST: [Largest; SLOTS] = [const {
     Largest {
         key: AtomicU64::new(0),
         size: AtomicU64::new(0),
+        tracked: AtomicU64::new(0),
     }
 }; SLOTS];
 
-/// Records `size` for the stack hashed `key`; true when it is the largest
-/// seen (and so worth noting).
-fn is_new_largest(key: u64, size: u64) -> bool {
+/// What the watch does with a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Verdict {
+    /// The largest its stack has made: a high, noted.
+    new_largest: bool,
+    /// Tracked for the heap scan: a new largest, or one of the first of
+    /// the largest's class.
+    track: bool,
+}
+
+/// A size's power-of-two class.
+fn class(size: u64) -> u64 {
+    u64::from(size.max(1).ilog2())
+}
+
+/// Records `size` for the stack hashed `key`: whether it is the largest
+/// seen (and so worth noting) and whether to track it.
+fn judge(key: u64, size: u64) -> Verdict {
+    let no = Verdict {
+        new_largest: false,
+        track: false,
+    };
     let key = key.max(1);
     let start = key as usize % SLOTS;
     for probe in 0..PROBES {
@@ -63,9 +95,36 @@ fn is_new_largest(key: u64, size: u64) -> bool {
         } else if current != key {
             continue;
         }
-        return slot.size.fetch_max(size, Ordering::AcqRel) < size;
+        let before = slot.size.fetch_max(size, Ordering::AcqRel);
+        let new_largest = before < size;
+        let of_largest = class(size) >= class(before.max(size));
+        let counted = of_largest && count_tracked(&slot.tracked, class(size));
+        return Verdict {
+            new_largest,
+            track: new_largest || counted,
+        };
     }
-    false
+    no
+}
+
+/// Counts one more tracked buffer of `class` in `tracked`; false when its
+/// class already has its share, or a larger class is tracked.
+fn count_tracked(tracked: &AtomicU64, class: u64) -> bool {
+    let mut current = tracked.load(Ordering::Acquire);
+    loop {
+        let (of, count) = (current >> 32, current & u64::from(u32::MAX));
+        let next = if count == 0 || of < class {
+            class << 32 | 1
+        } else if of == class && count < TRACKED_PER_CLASS {
+            current + 1
+        } else {
+            return false;
+        };
+        match tracked.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            Err(seen) => current = seen,
+        }
+    }
 }
 
 /// When a site's buffers reached new largest sizes: the first few and the
@@ -109,9 +168,9 @@ pub(crate) static HIGHS: SpinLock<HashMap<SiteId, Highs, AddrHash>> =
 
 /// A buffer of `size` bytes at `ptr` was just allocated, or reallocated
 /// larger, by a program whose stack lies above `boundary` (see
-/// `stack::capture`). A new largest is noted, and the buffer tracked (see
-/// [`track`]): it is the collection the heap graph reads when its stack's
-/// blocks are too few to be sampled. `ensure_started` is
+/// `stack::capture`). A new largest is noted, and it and the first few of
+/// its class are tracked (see [`track`]): they are the collections the
+/// heap graph reads when their stack's blocks are too few to be sampled. `ensure_started` is
 /// the profiler's start-up, from above this layer.
 #[cold]
 #[inline(never)]
@@ -128,12 +187,14 @@ pub(crate) fn note(ptr: *mut u8, size: usize, boundary: usize, ensure_started: f
         let depth = settings::max_frames().min(MAX_FRAMES_LIMIT);
         let stack = stack::capture(&mut buffer[..depth], state, boundary);
         let tag = state.tag();
-        let key = key(stack.frames, tag);
-        if !is_new_largest(key, size as u64) {
+        let verdict = judge(key(stack.frames, tag), size as u64);
+        if !verdict.track {
             return;
         }
         if let Some(site) = sites::intern(stack.frames, stack.hash, tag) {
-            push_high(site, size);
+            if verdict.new_largest {
+                push_high(site, size);
+            }
             track(
                 ptr as usize,
                 Live::watched(site, size, clock::coarse_uptime_ms()),
@@ -142,7 +203,7 @@ pub(crate) fn note(ptr: *mut u8, size: usize, boundary: usize, ensure_started: f
     });
 }
 
-/// Tracks a buffer noted as a new largest: the heap scan reads it, and its
+/// Tracks a buffer the watch chose: the heap scan reads it, and its
 /// free or move is followed like a sample's (`sampled`). A block already
 /// tracked (a sample) stays as it is.
 fn track(addr: usize, live: Live) {
@@ -155,7 +216,7 @@ fn track(addr: usize, live: Live) {
 /// and `tag`: a sampled buffer may be a new largest as well, and it would
 /// be missed if only unsampled ones were watched.
 pub(crate) fn note_sampled(site: SiteId, frames: &[usize], tag: u32, size: usize) {
-    if size >= settings::watch_threshold() && is_new_largest(key(frames, tag), size as u64) {
+    if size >= settings::watch_threshold() && judge(key(frames, tag), size as u64).new_largest {
         push_high(site, size);
     }
 }
@@ -187,6 +248,7 @@ mod tests {
     #[test]
     fn only_new_largest_sizes_count() {
         let key = 0xDEAD_BEEF_0000_0001;
+        let is_new_largest = |key, size| judge(key, size).new_largest;
         assert!(is_new_largest(key, 8192));
         assert!(!is_new_largest(key, 8192));
         assert!(!is_new_largest(key, 4096));
@@ -195,6 +257,29 @@ mod tests {
             is_new_largest(key + SLOTS as u64, 8192),
             "a colliding key gets a slot of its own"
         );
+    }
+
+    /// Twenty maps grown from one call in step: each is tracked as it
+    /// reaches the largest's class, not only the first; a smaller class
+    /// is not, and a class stops being tracked after its share.
+    #[test]
+    fn buffers_reaching_the_largest_class_are_tracked_up_to_a_share() {
+        let key = 0xFEED_0000_0000_0002;
+        let mut tracked = 0;
+        for map in 0..20u64 {
+            let verdict = judge(key, (16 << 10) + 512);
+            assert_eq!(verdict.new_largest, map == 0);
+            tracked += u64::from(verdict.track);
+        }
+        assert_eq!(tracked, 20, "every map of the 16 KiB class");
+        let smaller = judge(key, 9 << 10);
+        assert!(!smaller.track && !smaller.new_largest);
+        let first_of_next = judge(key, 32 << 10);
+        assert!(first_of_next.new_largest && first_of_next.track);
+        let equal = (0..100).filter(|_| judge(key, 32 << 10).track).count() as u64;
+        assert_eq!(equal, TRACKED_PER_CLASS - 1, "one share per class");
+        // A buffer of the class below the largest is no longer tracked.
+        assert!(!judge(key, 16 << 10).track);
     }
 
     #[test]
