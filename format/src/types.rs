@@ -494,7 +494,24 @@ fn full_name(shape: &Shape) -> String {
 /// to (not including) the site's location: the innermost frame of the
 /// program itself.
 pub fn infer<'a>(library_frames: impl IntoIterator<Item = &'a Frame>) -> TypeName {
-    combine(library_frames.into_iter().map(shape_of_frame))
+    combine(
+        library_frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, frame)| at_depth(i, frame, shape_of_frame(frame))),
+    )
+}
+
+/// A frame's shape at depth `i` of a stack: a constructor that allocated
+/// itself, inlined (so debug information would have shown any collection
+/// it called), is memory of its type (tokio's `Block<T>::new` calls the
+/// allocator for the block); elsewhere a constructor only names a box
+/// allocated right inside it (see `combine`).
+fn at_depth(i: usize, frame: &Frame, shape: Option<Shape>) -> Option<Shape> {
+    match shape {
+        Some(Shape::Constructed(ty)) if i == 0 && frame.inlined => Some(Shape::Box(Some(ty))),
+        shape => shape,
+    }
 }
 
 /// Type inference over one snapshot, which reads each distinct frame once
@@ -518,13 +535,15 @@ impl<'a> Inference<'a> {
 
     /// [`infer`] for a stack given as indices into the frame table.
     pub fn infer(&self, library_stack: &[u32]) -> TypeName {
-        combine(library_stack.iter().map(|&i| {
+        combine(library_stack.iter().enumerate().map(|(depth, &i)| {
             let i = i as usize;
             let frame = self.frames.get(i)?;
-            self.shapes
+            let shape = self
+                .shapes
                 .get(i)?
                 .get_or_init(|| shape_of_frame(frame))
-                .clone()
+                .clone();
+            at_depth(depth, frame, shape)
         }))
     }
 }
@@ -712,6 +731,31 @@ mod tests {
         assert_eq!(infer(&stack).short, "Vec<Job>");
         stack[1].inlined = false;
         assert_eq!(infer(&stack).short, "Vec<?>");
+    }
+
+    /// tokio's channel block is allocated by its constructor itself: with
+    /// inline frames, that is memory of the block; without them (a plain
+    /// build), the constructor may have called an inlined collection, and
+    /// names nothing.
+    #[test]
+    fn a_constructor_that_allocates_itself_names_its_type() {
+        let mut stack = frames(&[
+            "<tokio::sync::mpsc::block::Block<serde_json::value::Value>>::new",
+            "<tokio::sync::mpsc::block::Block<serde_json::value::Value>>::grow",
+            "<tokio::sync::mpsc::list::Tx<serde_json::value::Value>>::push",
+        ]);
+        stack[0].inlined = true;
+        assert_eq!(infer(&stack).short, "Box<Block<Value>>");
+        let table = Inference::new(&stack);
+        assert_eq!(table.infer(&[0, 1, 2]).short, "Box<Block<Value>>");
+        stack[0].inlined = false;
+        assert_eq!(infer(&stack).short, "?");
+        // Outside the innermost frame a constructor names no buffer.
+        let vec_in_new = frames(&[
+            "<alloc::raw_vec::RawVec<u8>>::grow_one",
+            "<app::Parser>::new",
+        ]);
+        assert_eq!(infer(&vec_in_new).short, "Vec<?>");
     }
 
     #[test]
