@@ -458,6 +458,25 @@ pub enum Note {
         /// The live heap at the last snapshot.
         live_at_last: u64,
     },
+    /// The last snapshots were taken after the program stopped serving: it
+    /// allocated next to nothing while its heap fell (a queue draining at
+    /// its consumer's pace once the load was gone), and they were left out.
+    Idle {
+        /// How many were left out.
+        left_out: usize,
+        /// The first of them: its file.
+        first: String,
+        /// What triggered it.
+        trigger: String,
+        /// Bytes allocated a second while it served.
+        serving_rate: f64,
+        /// Bytes allocated a second after.
+        idle_rate: f64,
+        /// The live heap at the last snapshot kept.
+        live_at_turn: u64,
+        /// The live heap at the last snapshot.
+        live_at_last: u64,
+    },
     /// Snapshots written without ages (a reduced near-limit dump, an
     /// out-of-memory dump) were left out: the trends rest on ages.
     WithoutAges {

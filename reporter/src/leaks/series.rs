@@ -203,6 +203,9 @@ pub(super) fn assemble(run: Run<'_>) -> Result<Assembled<'_>, Error> {
     if let Some(note) = leave_out_teardown(&mut snapshots) {
         notes.push(note);
     }
+    if let Some(note) = leave_out_idle(&mut snapshots) {
+        notes.push(note);
+    }
     if snapshots[snapshots.len() - 1].snapshot.uptime_ms <= snapshots[0].snapshot.uptime_ms {
         return Err(Error::SameMoment);
     }
@@ -537,6 +540,52 @@ pub(super) fn leave_out_teardown(snapshots: &mut Vec<&Loaded>) -> Option<Note> {
     })
 }
 
+/// What a program allocates once it stopped serving, at most, against its
+/// rate while it served: a timer's or a health check's allocations, not a
+/// load's.
+const IDLE_SHARE: f64 = 0.05;
+
+/// A program whose load is gone (the load generator stopped, the server
+/// stopped accepting) and that drains what it queued frees without
+/// allocating: a queue behind a slow consumer empties at the consumer's
+/// pace, the oldest entries first, so most of the old memory survives and
+/// it is no teardown by `leave_out_teardown`'s measure, yet the fall is
+/// not the program's behaviour under load. The run is judged on the
+/// period it served: the snapshots after the first one (in the later
+/// half) from which the program allocated at most `IDLE_SHARE` of its
+/// serving rate while the heap only fell are left out, and said so.
+pub(super) fn leave_out_idle(snapshots: &mut Vec<&Loaded>) -> Option<Note> {
+    let n = snapshots.len();
+    if n < 4 {
+        return None;
+    }
+    let allocated = |k: usize| snapshots[k].snapshot.totals.allocated_bytes as f64;
+    let live = |k: usize| snapshots[k].snapshot.totals.live_bytes as f64;
+    let ms = |k: usize| snapshots[k].snapshot.uptime_ms as f64;
+    let rate =
+        |a: usize, b: usize| (allocated(b) - allocated(a)).max(0.0) / (ms(b) - ms(a)).max(1.0);
+    let last = n - 1;
+    let turn = ((n / 2).max(2)..last).find(|&p| {
+        let serving = rate(0, p);
+        serving > 0.0
+            && rate(p, last) <= IDLE_SHARE * serving
+            && live(last) < live(p)
+            && (p + 1..n).all(|k| live(k) <= live(p) * 1.02)
+    })?;
+    let (serving, idle) = (rate(0, turn), rate(turn, last));
+    let left_out = snapshots.split_off(turn + 1);
+    let first = left_out.first()?;
+    Some(Note::Idle {
+        left_out: left_out.len(),
+        first: first.source.clone(),
+        trigger: first.snapshot.trigger.to_string(),
+        serving_rate: serving * 1000.0,
+        idle_rate: idle * 1000.0,
+        live_at_turn: snapshots[turn].snapshot.totals.live_bytes,
+        live_at_last: left_out[left_out.len() - 1].snapshot.totals.live_bytes,
+    })
+}
+
 /// The live samples of a whole snapshot by age, as one point.
 fn whole_heap(snapshot: &Snapshot) -> Point {
     let mut ages = vec![trend::Age::default(); snapshot.age_buckets_ms.len() + 1];
@@ -684,6 +733,50 @@ mod tests {
             assembled.notes
         );
         assert_eq!(assembled.snapshots.len(), 31);
+    }
+
+    /// A backlog behind a slow consumer: 10 entries a second come in for
+    /// 8 s and the consumer takes the oldest 4 a second; then the load
+    /// stops, nothing is allocated, and the consumer drains on. Most of
+    /// the old memory survives the drain (no teardown), but the program
+    /// stopped serving: the drain is left out. Still allocating, or with
+    /// a heap that does not fall, nothing is.
+    #[test]
+    fn a_drain_after_the_load_stopped_is_left_out() {
+        let at_second = |t: u64, allocating: bool| {
+            let consumed = 4 * t;
+            let born = 10 * t.min(8);
+            let ages: Vec<(u64, u64)> = (consumed..born)
+                .map(|k| (t * 1000 - (k / 10) * 1000 - 500, 1))
+                .collect();
+            let mut loaded = at(t * 1000, &ages);
+            let seconds_of_load = if allocating { t } else { t.min(8) };
+            loaded.snapshot.totals.allocated_bytes = seconds_of_load * 10 * 65_536;
+            loaded
+        };
+        let run: Vec<Loaded> = (1..=11).map(|t| at_second(t, false)).collect();
+        let mut series: Vec<&Loaded> = run.iter().collect();
+        assert_eq!(leave_out_teardown(&mut series), None, "no teardown");
+        let note = leave_out_idle(&mut series).expect("idle");
+        assert_eq!(series.len(), 8, "{note:?}");
+        assert!(
+            matches!(&note, Note::Idle { left_out: 3, first, idle_rate, .. }
+                if first == "at-9000.json" && *idle_rate == 0.0),
+            "{note:?}"
+        );
+        // Still allocating as it drains: serving.
+        let busy: Vec<Loaded> = (1..=11).map(|t| at_second(t, true)).collect();
+        let mut series: Vec<&Loaded> = busy.iter().collect();
+        assert_eq!(leave_out_idle(&mut series), None);
+        // Idle with its heap kept: nothing fell, nothing to leave out.
+        let mut kept: Vec<Loaded> = (1..=8).map(|t| at_second(t, false)).collect();
+        for t in 9..=11 {
+            let mut later = at_second(8, false);
+            later.snapshot.uptime_ms = t * 1000;
+            kept.push(later);
+        }
+        let mut series: Vec<&Loaded> = kept.iter().collect();
+        assert_eq!(leave_out_idle(&mut series), None);
     }
 
     #[test]

@@ -194,6 +194,22 @@ pub fn note(note: &Note) -> String {
             format::bytes(*live_at_turn),
             format::bytes(*live_at_last)
         ),
+        Note::Idle {
+            left_out,
+            first,
+            trigger,
+            serving_rate,
+            idle_rate,
+            live_at_turn,
+            live_at_last,
+        } => format!(
+            "{left_out} snapshot{} from {first} on ({trigger}) look taken after the program stopped serving: it allocated {}/s before and {}/s after, while the live heap fell from {} to {}; judged without them",
+            if *left_out == 1 { "" } else { "s" },
+            format::bytes(*serving_rate as u64),
+            format::bytes(*idle_rate as u64),
+            format::bytes(*live_at_turn),
+            format::bytes(*live_at_last)
+        ),
         Note::WithoutAges {
             left_out,
             first,
