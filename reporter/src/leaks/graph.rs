@@ -835,20 +835,21 @@ mod tests {
         assert!(!one.holds());
     }
 
-    /// Two scanned snapshots of a holding site (one block) and a held one
-    /// (100 blocks), `held` of them found through unsampled memory at the
-    /// chance `followed`.
-    fn scanned(held: u64, followed: f64) -> [Loaded; 2] {
+    /// Two scanned snapshots of sites with `samples` live samples each,
+    /// and `refs` between them.
+    fn scanned_sites(samples: &[u64], refs: Vec<Ref>) -> [Loaded; 2] {
         let base = include_str!("../../tests/data/snapshots/quickstart.json");
         let mut snapshot: Snapshot = serde_json::from_str(base).unwrap();
-        let mut holding = snapshot.sites[0].clone();
-        holding.live_samples = 1;
-        let mut members = holding.clone();
-        members.live_samples = 100;
-        snapshot.sites = vec![holding, members];
-        let mut r = Ref::default();
-        (r.from, r.to, r.holders, r.held, r.followed) = (0, 1, 1, held, followed);
-        snapshot.refs = vec![r];
+        let site = snapshot.sites[0].clone();
+        snapshot.sites = samples
+            .iter()
+            .map(|&live_samples| {
+                let mut site = site.clone();
+                site.live_samples = live_samples;
+                site
+            })
+            .collect();
+        snapshot.refs = refs;
         let mut scan = Scan::default();
         scan.state = ScanState::Done;
         snapshot.scan = Some(scan);
@@ -857,6 +858,15 @@ mod tests {
             snapshot,
         };
         [loaded(snapshot.clone()), loaded(snapshot)]
+    }
+
+    /// Two scanned snapshots of a holding site (one block) and a held one
+    /// (100 blocks), `held` of them found through unsampled memory at the
+    /// chance `followed`.
+    fn scanned(held: u64, followed: f64) -> [Loaded; 2] {
+        let mut r = Ref::default();
+        (r.from, r.to, r.holders, r.held, r.followed) = (0, 1, 1, held, followed);
+        scanned_sites(&[1, 100], vec![r])
     }
 
     /// A scan over its budget follows a share of the unsampled places: a
@@ -890,31 +900,16 @@ mod tests {
     #[test]
     fn a_site_holding_part_of_itself_is_reached_through_that_part() {
         let edge = |nested_held_by_roots: bool| {
-            let base = include_str!("../../tests/data/snapshots/quickstart.json");
-            let mut snapshot: Snapshot = serde_json::from_str(base).unwrap();
-            let mut blocks = snapshot.sites[0].clone();
-            blocks.live_samples = 10;
-            let mut roots = blocks.clone();
-            roots.live_samples = 100;
-            let nested = roots.clone();
-            snapshot.sites = vec![blocks, roots, nested];
             let mut into_roots = Ref::default();
             (into_roots.from, into_roots.to, into_roots.holders) = (0, 1, 10);
             (into_roots.held, into_roots.direct) = (98, 98);
             let mut into_nested = into_roots.clone();
             (into_nested.from, into_nested.to, into_nested.holders) = (1, 2, 98);
-            snapshot.refs = vec![into_roots];
+            let mut refs = vec![into_roots];
             if nested_held_by_roots {
-                snapshot.refs.push(into_nested);
+                refs.push(into_nested);
             }
-            let mut scan = Scan::default();
-            scan.state = ScanState::Done;
-            snapshot.scan = Some(scan);
-            let loaded = |snapshot| Loaded {
-                source: "scanned.json".into(),
-                snapshot,
-            };
-            let (a, b) = (loaded(snapshot.clone()), loaded(snapshot));
+            let [a, b] = scanned_sites(&[10, 100, 100], refs);
             // Sites 1 and 2 are one id: one function's nodes.
             Graph::new(&[&a, &b], &[vec![0, 1, 1], vec![0, 1, 1]]).edge(0, 1)
         };
