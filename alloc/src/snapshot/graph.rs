@@ -3,7 +3,8 @@
 //! analyser does) rather than guessed from types and stacks.
 //!
 //! The blocks are the live samples and the watched buffers (each stack's
-//! newest largest buffer, see `record::watch`), copied out of the live
+//! new largest, and the first of the largest's class; see
+//! `record::watch`), copied out of the live
 //! table. Their memory is read **through the kernel** (`process_vm_readv`
 //! on this process, else `/proc/self/mem`), never by a load: a block freed
 //! and unmapped meanwhile gives a refused read, one freed and reused gives
