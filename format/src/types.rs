@@ -603,6 +603,15 @@ mod tests {
         infer(&frames(lines)).short
     }
 
+    /// The short type of `stack` with its frames marked inlined or not,
+    /// innermost first (frames past `inlined` unmarked).
+    fn short_inlined(stack: &mut [Frame], inlined: &[bool]) -> String {
+        for (i, frame) in stack.iter_mut().enumerate() {
+            frame.inlined = inlined.get(i).copied().unwrap_or(false);
+        }
+        infer(&*stack).short
+    }
+
     #[test]
     fn vec_push() {
         assert_eq!(
@@ -710,15 +719,12 @@ mod tests {
             &format!("<{table}>::find_or_find_insert_slot::<x>"),
             "<dashmap::DashMap<alloc::string::String, app::Bucket> as dashmap::t::Map<alloc::string::String, app::Bucket, std::hash::random::RandomState>>::_entry",
         ]);
-        for (frame, inlined) in stack.iter_mut().zip([true, false, true, true, false]) {
-            frame.inlined = inlined;
-        }
-        assert_eq!(infer(&stack).short, "HashMap<String, SharedValue<Bucket>>");
+        assert_eq!(
+            short_inlined(&mut stack, &[true, false, true, true, false]),
+            "HashMap<String, SharedValue<Bucket>>"
+        );
         // Out of line only, the table's symbol says its kind, not its pair.
-        for frame in &mut stack {
-            frame.inlined = false;
-        }
-        assert_eq!(infer(&stack).short, "HashMap<?, ?>");
+        assert_eq!(short_inlined(&mut stack, &[]), "HashMap<?, ?>");
     }
 
     #[test]
@@ -727,10 +733,8 @@ mod tests {
             "<alloc::raw_vec::RawVecInner>::try_allocate_in",
             "<alloc::raw_vec::RawVec<app::Job>>::with_capacity_in",
         ]);
-        stack[1].inlined = true;
-        assert_eq!(infer(&stack).short, "Vec<Job>");
-        stack[1].inlined = false;
-        assert_eq!(infer(&stack).short, "Vec<?>");
+        assert_eq!(short_inlined(&mut stack, &[false, true]), "Vec<Job>");
+        assert_eq!(short_inlined(&mut stack, &[]), "Vec<?>");
     }
 
     /// tokio's channel block is allocated by its constructor itself: with
@@ -744,12 +748,10 @@ mod tests {
             "<tokio::sync::mpsc::block::Block<serde_json::value::Value>>::grow",
             "<tokio::sync::mpsc::list::Tx<serde_json::value::Value>>::push",
         ]);
-        stack[0].inlined = true;
-        assert_eq!(infer(&stack).short, "Box<Block<Value>>");
+        assert_eq!(short_inlined(&mut stack, &[true]), "Box<Block<Value>>");
         let table = Inference::new(&stack);
         assert_eq!(table.infer(&[0, 1, 2]).short, "Box<Block<Value>>");
-        stack[0].inlined = false;
-        assert_eq!(infer(&stack).short, "?");
+        assert_eq!(short_inlined(&mut stack, &[]), "?");
         // Outside the innermost frame a constructor names no buffer.
         let vec_in_new = frames(&[
             "<alloc::raw_vec::RawVec<u8>>::grow_one",

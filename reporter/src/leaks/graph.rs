@@ -112,7 +112,7 @@ impl Graph {
             let mut blocks: HashMap<usize, u64> = HashMap::new();
             for ((site, &id), inner) in snapshot.sites.iter().zip(ids).zip(&inner) {
                 if !inner {
-                    *blocks.entry(id).or_default() += site.live_samples + site.watched;
+                    *blocks.entry(id).or_default() += blocks_of(site);
                 }
             }
             let mut refs = Refs::new();
@@ -207,12 +207,7 @@ fn held_within_their_site(
     snapshot: &heapsnap_format::snapshot::Snapshot,
     ids: &[usize],
 ) -> Vec<bool> {
-    let blocks = |i: u32| {
-        snapshot
-            .sites
-            .get(i as usize)
-            .map_or(0, |s| s.live_samples + s.watched)
-    };
+    let blocks = |i: u32| snapshot.sites.get(i as usize).map_or(0, blocks_of);
     let mut inner = vec![false; snapshot.sites.len()];
     for r in &snapshot.refs {
         let same_id = r.from != r.to
@@ -227,18 +222,22 @@ fn held_within_their_site(
         }
     }
     // Every site id keeps at least one part of its own.
-    let mut outer: HashSet<usize> = HashSet::new();
-    for (i, &id) in ids.iter().enumerate() {
-        if !inner.get(i).copied().unwrap_or(true) && blocks(i as u32) > 0 {
-            outer.insert(id);
-        }
-    }
+    let outer: HashSet<usize> = ids
+        .iter()
+        .zip(&inner)
+        .enumerate()
+        .filter(|&(i, (_, &held))| !held && blocks(i as u32) > 0)
+        .map(|(_, (&id, _))| id)
+        .collect();
     for (flag, id) in inner.iter_mut().zip(ids) {
-        if !outer.contains(id) {
-            *flag = false;
-        }
+        *flag &= outer.contains(id);
     }
     inner
+}
+
+/// A site's blocks the scan reads: its live samples and watched buffers.
+fn blocks_of(site: &heapsnap_format::snapshot::Site) -> u64 {
+    site.live_samples + site.watched
 }
 
 /// A site that may hold a growing population: it grows, or keeps taking
