@@ -17,31 +17,13 @@ pub fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn cargo() -> Command {
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.current_dir(workspace());
-    cargo
-}
-
 /// Builds every release target the tests run (the examples and the
-/// `heapsnap` command) in one cargo call, once per test process: one call
-/// compiles them side by side, where one per target would wait on each.
+/// `heapsnap` command), once per test process, in the one cargo call every
+/// test process of the workspace makes (`run::build_test_targets`).
 fn build_release() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let status = cargo()
-                .args(["build", "--release", "--locked"])
-                .args(["-p", "heapsnap-suite", "--examples"])
-                .args(["-p", "heapsnap-report", "--bin", "heapsnap"])
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "cargo build --release failed");
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace().join("target"))
-                .join("release")
-        })
+        .get_or_init(heapsnap_scenarios::run::build_test_targets)
         .clone()
 }
 

@@ -45,11 +45,23 @@ pub fn build_cli() -> PathBuf {
     target_dir().join("release").join("heapsnap")
 }
 
-/// Builds the `heapsnap` command alone in release mode (for judging
-/// recorded runs, which need no scenario program) and returns its path.
-pub fn build_command() -> PathBuf {
-    cargo_build(&["--release", "-p", "heapsnap-report", "--bin", "heapsnap"]);
-    target_dir().join("release").join("heapsnap")
+/// Builds every release target the workspace's tests run (the examples and
+/// the `heapsnap` command) in one cargo call, and returns the release
+/// directory. Every test process asks with these same arguments: the first
+/// to ask builds, the others find the build done. (Any other set of
+/// packages unifies features differently and compiles the reporter again.)
+pub fn build_test_targets() -> PathBuf {
+    cargo_build(&[
+        "--release",
+        "-p",
+        "heapsnap-suite",
+        "--examples",
+        "-p",
+        "heapsnap-report",
+        "--bin",
+        "heapsnap",
+    ]);
+    target_dir().join("release")
 }
 
 fn cargo_build(args: &[&str]) {

@@ -79,9 +79,10 @@ fn scenario() -> &'static Path {
 /// The `heapsnap` command.
 fn heapsnap() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    // Recorded runs need the command alone, not the scenario program.
+    // Recorded runs need the command alone, not the scenario program: it
+    // comes from the release build the workspace's other tests share.
     BINARY.get_or_init(|| match mode() {
-        Mode::Recorded => run::build_command(),
+        Mode::Recorded => run::build_test_targets().join("heapsnap"),
         Mode::Live | Mode::Record => run::build_cli(),
     })
 }
