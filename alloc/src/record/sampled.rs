@@ -73,7 +73,7 @@ fn record(state: &ThreadState, addr: usize, size: usize, due: Due, boundary: usi
         stack.hash,
         due.tag,
         (size as f64 * weight, weight),
-        due.interval == 1,
+        heapsnap_format::snapshot::is_exact(due.interval),
     ) else {
         return drop_sample();
     };

@@ -175,7 +175,7 @@ impl Plan {
         let interval = INTERVALS[rng.usize(..INTERVALS.len())];
         // Sizes are in units of the interval; exact mode is sized as 64 KiB
         // so that its allocation rates stay those of the sampled runs.
-        let unit = if interval == 1 {
+        let unit = if heapsnap_format::snapshot::is_exact(interval) {
             65_536.0
         } else {
             interval as f64

@@ -134,7 +134,7 @@ pub fn score(report: &Report, truth: &Truth, first_ms: u64, last_ms: u64) -> Out
         )
     };
     let first = report.suspects.first();
-    let unit = if truth.plan.interval == 1 {
+    let unit = if heapsnap_format::snapshot::is_exact(truth.plan.interval) {
         65_536.0
     } else {
         truth.plan.interval as f64
