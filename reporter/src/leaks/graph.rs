@@ -5,7 +5,10 @@
 //! they do not choose it.
 //!
 //! Over the later half of the window, the sites' edges are joined (each
-//! edge at the most it was seen in one snapshot). The sites that grow are
+//! edge at the most it was seen in one snapshot). A holding site that is
+//! a population (a task per client, each holding its own buffers) is read
+//! only where it was sampled: what its read blocks reach stands for what
+//! all of them hold, scaled by the share read. The sites that grow are
 //! the members; a site is a holder candidate when it accumulates: it
 //! grows itself, or its buffers kept reaching new sizes, or it holds more
 //! late than early. From each member, the edges are followed backwards
@@ -27,11 +30,27 @@ use super::series::{Points, SiteTrend, is_growing};
 use super::{HolderEvidence, Pointers};
 use crate::load::Loaded;
 
-/// One snapshot's references by (holding, held) site id: blocks pointed
-/// at, of those pointed at directly, and the blocks the holding site's
-/// pointers reach estimated (each found one counted once per chance the
-/// scan had of following the way to it: a thinned scan finds a share).
-type Refs = HashMap<(usize, usize), (u64, u64, f64)>;
+/// One snapshot's references by (holding, held) site id.
+type Refs = HashMap<(usize, usize), Seen>;
+
+/// One snapshot's blocks by site id: how many the scan read, and how many
+/// are live (estimated).
+type Population = HashMap<usize, (u64, u64)>;
+
+/// What one snapshot saw of one site's blocks pointing at another's.
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    /// Blocks of the held site pointed at.
+    held: u64,
+    /// Of those, pointed at directly.
+    direct: u64,
+    /// The held blocks the holding site's pointers reach, estimated: each
+    /// found one counted once per chance the scan had of following the
+    /// way to it (a thinned scan finds a share).
+    reached: f64,
+    /// Blocks of the holding site seen pointing.
+    holders: u64,
+}
 
 /// How many sites a chain from a member to its holder may pass through.
 const MAX_DEPTH: usize = 8;
@@ -49,9 +68,14 @@ struct Edge {
     /// The share of the ways to the held blocks the scan followed in that
     /// snapshot (1 when it followed all; see `Refs`).
     followed: f64,
-    /// Blocks reached (estimated, see `Refs`), summed over the scanned
-    /// snapshots of the later half, and the held site's blocks summed over
-    /// those in which the holding site had any.
+    /// The share of the holding site's blocks the scan read in that
+    /// snapshot, when it is a population seen pointing from several blocks
+    /// (1 otherwise: see [`holding_share`]).
+    holder_share: f64,
+    /// Blocks reached (estimated, see [`Seen`], and scaled up by
+    /// [`holding_share`]), summed over the scanned snapshots of the later
+    /// half, and the held site's blocks summed over those in which the
+    /// holding site had any.
     pooled_reached: f64,
     pooled_of: u64,
 }
@@ -63,7 +87,8 @@ impl Edge {
     /// unsampled block, or a bounded cache of some of them, reaches a few,
     /// now and then), and either directly or at two blocks or more in one
     /// snapshot (one block reached through unsampled memory can be a
-    /// neighbour's word).
+    /// neighbour's word). What a population of holders reaches counts
+    /// scaled by the share of it read ([`holding_share`]).
     fn holds(&self) -> bool {
         self.pooled_reached * 2.0 > self.pooled_of as f64 && (self.direct > 0 || self.held >= 2)
     }
@@ -96,7 +121,7 @@ impl Graph {
         let mut edges: HashMap<(usize, usize), Edge> = HashMap::new();
         // Each scanned snapshot's blocks by site id (sites merged into one
         // id summed), and its references joined by ids.
-        let mut seen: Vec<(HashMap<usize, u64>, Refs)> = Vec::new();
+        let mut seen_in: Vec<(HashMap<usize, u64>, Population, Refs)> = Vec::new();
         let n = snapshots.len();
         for (loaded, ids) in snapshots.iter().zip(ids).skip(n / 2) {
             let snapshot = &loaded.snapshot;
@@ -110,10 +135,14 @@ impl Graph {
             graph.scanned = true;
             let inner = held_within_their_site(snapshot, ids);
             let mut blocks: HashMap<usize, u64> = HashMap::new();
+            let mut population = Population::new();
             for ((site, &id), inner) in snapshot.sites.iter().zip(ids).zip(&inner) {
                 if !inner {
                     *blocks.entry(id).or_default() += blocks_of(site);
                 }
+                let (read, live) = population.entry(id).or_default();
+                *read += blocks_of(site);
+                *live += site.live_allocs.max(blocks_of(site));
             }
             let mut refs = Refs::new();
             for r in &snapshot.refs {
@@ -123,29 +152,32 @@ impl Graph {
                 };
                 if from != to && !inner.get(r.to as usize).copied().unwrap_or(false) {
                     let joined = refs.entry((from, to)).or_default();
-                    joined.0 += r.held;
-                    joined.1 += r.direct;
-                    joined.2 += r.held as f64 / r.followed;
+                    joined.held += r.held;
+                    joined.direct += r.direct;
+                    joined.reached += r.held as f64 / r.followed;
+                    joined.holders += r.holders;
                 }
             }
-            for (&key, &(held, direct, reached)) in &refs {
-                let of = blocks.get(&key.1).copied().unwrap_or(0).max(held);
+            for (&key, seen) in &refs {
+                let of = blocks.get(&key.1).copied().unwrap_or(0).max(seen.held);
                 // The snapshot that saw most of the held site says most.
                 let edge = edges.entry(key).or_default();
-                if (of, held) > (edge.of, edge.held) {
-                    (edge.held, edge.direct, edge.of) = (held, direct, of);
-                    edge.followed = held as f64 / reached.max(held as f64);
+                if (of, seen.held) > (edge.of, edge.held) {
+                    (edge.held, edge.direct, edge.of) = (seen.held, seen.direct, of);
+                    edge.followed = seen.held as f64 / seen.reached.max(seen.held as f64);
+                    edge.holder_share = holding_share(seen, population.get(&key.0));
                 }
             }
-            seen.push((blocks, refs));
+            seen_in.push((blocks, population, refs));
         }
         for (&(from, to), edge) in &mut edges {
-            for (blocks, refs) in &seen {
-                let (held, _, reached) = refs.get(&(from, to)).copied().unwrap_or_default();
-                if blocks.get(&from).is_some_and(|&b| b > 0) || held > 0 {
-                    let of = blocks.get(&to).copied().unwrap_or(0).max(held);
+            for (blocks, population, refs) in &seen_in {
+                let seen = refs.get(&(from, to)).copied().unwrap_or_default();
+                if blocks.get(&from).is_some_and(|&b| b > 0) || seen.held > 0 {
+                    let of = blocks.get(&to).copied().unwrap_or(0).max(seen.held);
+                    let share = holding_share(&seen, population.get(&from));
                     edge.pooled_of += of;
-                    edge.pooled_reached += reached.min(of as f64);
+                    edge.pooled_reached += (seen.reached / share).min(of as f64);
                 }
             }
         }
@@ -233,6 +265,23 @@ fn held_within_their_site(
         *flag &= outer.contains(id);
     }
     inner
+}
+
+/// The share of a holding site's blocks that the scan read, by which what
+/// they were seen reaching is scaled up, given the site's blocks read and
+/// live (estimated) in one snapshot. A population of holders, each holding
+/// its own few members (a task its buffers, a channel block its messages),
+/// is sampled like any other site: the few of its blocks sampled reach the
+/// few members they hold, and the rest reach theirs unseen. A holder seen
+/// pointing from one block is judged on what that block reaches (1): one
+/// word of one block scaled up by a population is no evidence.
+fn holding_share(seen: &Seen, population: Option<&(u64, u64)>) -> f64 {
+    match population {
+        Some(&(read, live)) if seen.holders >= 2 && read > 0 && live > read => {
+            read as f64 / live as f64
+        }
+        _ => 1.0,
+    }
 }
 
 /// A site's blocks the scan reads: its live samples and watched buffers.
@@ -424,6 +473,7 @@ fn evidence_of(
     let Some(&(to, edge)) = pick else {
         return Pointers {
             followed: 1.0,
+            holder_share: 1.0,
             ..Pointers::default()
         };
     };
@@ -437,6 +487,7 @@ fn evidence_of(
         of: edge.of.max(edge.held),
         through_unsampled: edge.direct == 0,
         followed: edge.followed,
+        holder_share: edge.holder_share,
         members_reached: reach
             .iter()
             .filter(|m| members.contains(m) && **m != holder)
@@ -469,6 +520,7 @@ mod tests {
                 direct,
                 of: held + 2,
                 followed: 1.0,
+                holder_share: 1.0,
                 pooled_reached: held as f64,
                 pooled_of: held + 2,
             };
@@ -813,6 +865,7 @@ mod tests {
             direct: 0,
             of: 4,
             followed: 1.0,
+            holder_share: 1.0,
             pooled_reached: 8.0,
             pooled_of: 22,
         };
@@ -828,23 +881,31 @@ mod tests {
             direct: 0,
             of: 1,
             followed: 1.0,
+            holder_share: 1.0,
             pooled_reached: 9.0,
             pooled_of: 9,
         };
         assert!(!one.holds());
     }
 
-    /// Two scanned snapshots of sites with `samples` live samples each,
-    /// and `refs` between them.
+    /// Two scanned snapshots of sites with `samples` live samples each
+    /// (each sample one block), and `refs` between them.
     fn scanned_sites(samples: &[u64], refs: Vec<Ref>) -> [Loaded; 2] {
+        let whole: Vec<(u64, u64)> = samples.iter().map(|&n| (n, n)).collect();
+        scanned_populations(&whole, refs)
+    }
+
+    /// Two scanned snapshots of sites with (live samples, live blocks
+    /// estimated) each, and `refs` between them.
+    fn scanned_populations(sites: &[(u64, u64)], refs: Vec<Ref>) -> [Loaded; 2] {
         let base = include_str!("../../tests/data/snapshots/quickstart.json");
         let mut snapshot: Snapshot = serde_json::from_str(base).unwrap();
         let site = snapshot.sites[0].clone();
-        snapshot.sites = samples
+        snapshot.sites = sites
             .iter()
-            .map(|&live_samples| {
+            .map(|&(live_samples, live_allocs)| {
                 let mut site = site.clone();
-                site.live_samples = live_samples;
+                (site.live_samples, site.live_allocs) = (live_samples, live_allocs);
                 site
             })
             .collect();
@@ -888,6 +949,25 @@ mod tests {
         assert!(edge(45, 1.0).is_none());
         assert!(edge(27, 1.0).is_none());
         assert!(edge(60, 1.0).is_some());
+    }
+
+    /// Tasks, each holding its own buffer, sampled one in a hundred: the
+    /// ten sampled tasks reach five of the hundred sampled buffers (a task
+    /// and its buffer are sampled apart). Scaled by the share of the tasks
+    /// read, they hold them all. The same five reached from one block, or
+    /// from a site whose every block was read, are no holding.
+    #[test]
+    fn a_population_of_holders_holds_what_its_sampled_blocks_reach() {
+        let edge = |holders: u64, tasks_live: u64| {
+            let mut r = Ref::default();
+            (r.from, r.to, r.holders, r.held, r.direct) = (0, 1, holders, 5, 5);
+            let [a, b] = scanned_populations(&[(10, tasks_live), (100, 100)], vec![r]);
+            Graph::new(&[&a, &b], &[vec![0, 1], vec![0, 1]]).edge(0, 1)
+        };
+        let tasks = edge(5, 1000).expect("the tasks hold their buffers");
+        assert!((tasks.holder_share - 0.01).abs() < 1e-9, "{tasks:?}");
+        assert!(edge(1, 1000).is_none(), "one block is not a population");
+        assert!(edge(5, 10).is_none(), "every task was read");
     }
 
     /// A channel's blocks point at each message's root node; each root

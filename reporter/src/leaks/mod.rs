@@ -168,6 +168,11 @@ pub struct Pointers {
     pub followed: f64,
     /// How many of the growing sites it reaches.
     pub members_reached: usize,
+    /// The share of the holder's own blocks the scan read, when it is a
+    /// population seen pointing from several (a task per client, each
+    /// holding its own buffers): what they reach stands for what all of
+    /// them hold. 1 when the holder is judged on all its blocks.
+    pub holder_share: f64,
 }
 
 /// How old a suspect's live bytes are, in the newest snapshot.

@@ -118,8 +118,16 @@ fn evidence(evidence: &HolderEvidence) -> String {
                 0 | 1 => String::new(),
                 n => format!(" (and reaches {n} growing sites in all)"),
             };
+            let population = if p.holder_share < 0.995 {
+                format!(
+                    " from the {} of its own blocks that were sampled",
+                    format::percent(p.holder_share)
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "; it points at {} of the {} sampled {} allocated in {}{through}{more}",
+                "; it points at {} of the {} sampled {} allocated in {}{population}{through}{more}",
                 format::count(p.held),
                 format::count(p.of),
                 p.ty,
@@ -246,6 +254,7 @@ mod tests {
             through_unsampled: true,
             followed: 0.4,
             members_reached: 1,
+            holder_share: 1.0,
         };
         let thinned = evidence(&HolderEvidence::Pointers(seen.clone()));
         assert!(thinned.contains("points at 40 of the 150"), "{thinned}");
