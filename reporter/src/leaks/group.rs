@@ -536,7 +536,8 @@ impl<'a> SiteIndex<'a> {
 
 /// The member that holds the others, and is not held by another member:
 /// a collection that holds other members (the outermost: the map, not the
-/// sets in it, nor a list of what the sets hold); failing that, the object the others were built inside (the
+/// sets in it, nor a list of what the sets hold); failing that, one the
+/// scan saw pointing into the heap; failing that, the object the others were built inside (the
 /// `Arc<Program>` that owns what `compile` allocated); failing that, the
 /// largest collection, or the largest member.
 pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
@@ -595,6 +596,11 @@ pub(super) fn holder<'a>(group: &Group<'a>) -> Option<&'a SiteTrend> {
         (
             holds_any(&member_types),
             holds_any(&member_holders),
+            // The scan saw its blocks point into the heap: of members no
+            // edge ties together (a task and the buffers it owns, each
+            // sampled apart), one with pointers can hold the others, and
+            // one without (a buffer of bytes) holds nothing.
+            m.points_out,
             anchor_built_in.contains(&place),
             // A collection that takes in more grows with it (its buffer
             // reallocated, or freed for a larger one): of two holding the
@@ -1319,5 +1325,41 @@ mod tests {
             .find(|g| g.members.iter().any(|m| m.id == 2))
             .unwrap();
         assert_eq!(holder(leak).map(|h| h.id), Some(1));
+    }
+
+    /// A task per client, each owning a buffer, both allocated in the
+    /// handler that spawns it; no edge ties them (each is sampled apart).
+    /// The buffers are larger, but only the tasks were seen pointing into
+    /// the heap: the tasks hold the buffers. Unscanned, the larger stays.
+    #[test]
+    fn of_parts_no_edge_ties_the_one_pointing_into_the_heap_holds_them() {
+        let n = 12;
+        let parts = |tasks_point_out| {
+            let mut task = site(
+                0,
+                "alloc::boxed::Box<tokio::runtime::task::core::Cell<app::forward::{closure#0}>>",
+                "app::subscribe::{closure#0}",
+                73,
+                &[("app::serve", 20)],
+                &linear(n, MIB),
+            );
+            task.points_out = tasks_point_out;
+            let buffer = site(
+                1,
+                "alloc::vec::Vec<u8>",
+                "app::subscribe::{closure#0}",
+                71,
+                &[("app::serve", 20)],
+                &linear(n, 6.0 * MIB),
+            );
+            [task, buffer]
+        };
+        for (scanned, holder_id) in [(true, 0), (false, 1)] {
+            let sites = parts(scanned);
+            let all: Vec<&SiteTrend> = sites.iter().collect();
+            let groups = groups(&all);
+            assert_eq!(groups.len(), 1);
+            assert_eq!(holder(&groups[0]).map(|h| h.id), Some(holder_id));
+        }
     }
 }

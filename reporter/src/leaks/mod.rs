@@ -143,6 +143,9 @@ pub enum HolderEvidence {
     Guess {
         /// As for `Types`.
         graph: bool,
+        /// The scan saw its blocks point into the heap, and some other
+        /// member's never: of the members, it can hold the others.
+        points_out: bool,
     },
 }
 
@@ -683,6 +686,7 @@ mod tests {
             highs: Vec::new(),
             late_high: false,
             samples_freed: (0, 0),
+            points_out: false,
         }
     }
 

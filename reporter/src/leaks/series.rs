@@ -96,6 +96,10 @@ pub(super) struct SiteTrend {
     /// Its samples freed since the start, by the first snapshot and by the
     /// last.
     pub(super) samples_freed: (u64, u64),
+    /// Some snapshot's scan found one of its blocks pointing at a block of
+    /// another site: it holds pointers into the heap, so it can hold
+    /// something (a buffer of bytes never does).
+    pub(super) points_out: bool,
 }
 
 /// What says whether a site keeps what it holds, weakest first.
@@ -328,6 +332,7 @@ fn site_series(snapshots: &[&Loaded]) -> (Vec<SiteTrend>, Vec<Vec<usize>>) {
                     highs: Vec::new(),
                     late_high: false,
                     samples_freed: (0, 0),
+                    points_out: false,
                 });
             }
             let entry = &mut sites[at];
@@ -346,6 +351,15 @@ fn site_series(snapshots: &[&Loaded]) -> (Vec<SiteTrend>, Vec<Vec<usize>>) {
             );
             if i == n - 1 {
                 entry.latest = latest(view);
+            }
+        }
+        for r in &loaded.snapshot.refs {
+            let from = of_snapshot.get(r.from as usize).copied();
+            let to = of_snapshot.get(r.to as usize).copied();
+            if let (Some(from), Some(to)) = (from, to)
+                && from != to
+            {
+                sites[from].points_out = true;
             }
         }
         site_ids.push(of_snapshot);

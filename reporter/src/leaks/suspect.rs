@@ -101,7 +101,9 @@ fn inferred_evidence(holder: &SiteTrend, members: &[&SiteTrend], graph: bool) ->
     if holds_a_member {
         HolderEvidence::Types { graph }
     } else {
-        HolderEvidence::Guess { graph }
+        let points_out =
+            holder.points_out && members.iter().any(|m| m.id != holder.id && !m.points_out);
+        HolderEvidence::Guess { graph, points_out }
     }
 }
 

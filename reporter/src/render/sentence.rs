@@ -141,12 +141,15 @@ fn evidence(evidence: &HolderEvidence) -> String {
             "; its holding is read from its type and stack: no pointer between samples was seen"
                 .into()
         }
-        HolderEvidence::Guess { graph } => format!(
+        HolderEvidence::Guess { graph, points_out } => format!(
             "; its holding is a guess from where its parts were allocated: {}its type does not say what it holds",
-            if *graph {
-                "no pointer was seen, and "
-            } else {
-                ""
+            match (*graph, *points_out) {
+                (false, _) => "",
+                (true, false) => "no pointer was seen, and ",
+                (true, true) => {
+                    "no pointer to its parts was seen (its blocks point into the heap, some of \
+                     its parts' never do), and "
+                }
             }
         ),
     }
@@ -262,8 +265,32 @@ mod tests {
         assert!(thinned.contains("reaches about 100"), "{thinned}");
         let whole = evidence(&HolderEvidence::Pointers(Pointers {
             followed: 1.0,
-            ..seen
+            ..seen.clone()
         }));
         assert!(whole.ends_with("through memory never sampled"), "{whole}");
+        // A population of holders says what share of it was read.
+        let tasks = evidence(&HolderEvidence::Pointers(Pointers {
+            followed: 1.0,
+            holder_share: 0.012,
+            ..seen
+        }));
+        assert!(
+            tasks.contains("from the 1.2% of its own blocks that were sampled"),
+            "{tasks}"
+        );
+    }
+
+    /// A guess says when the scan saw the holder, and not all its parts,
+    /// point into the heap.
+    #[test]
+    fn a_guess_says_when_only_the_holder_points_into_the_heap() {
+        let guess = |points_out| {
+            evidence(&HolderEvidence::Guess {
+                graph: true,
+                points_out,
+            })
+        };
+        assert!(guess(true).contains("its blocks point into the heap"));
+        assert!(guess(false).contains("no pointer was seen"));
     }
 }
