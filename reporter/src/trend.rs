@@ -289,7 +289,17 @@ impl Series<'_> {
     /// measure of bunched deaths here: across the one interval that spans
     /// the later half, a rate that changed (a store that filled) scatters
     /// like bunches, and would hide the very deaths this test counts.
+    ///
+    /// A backlog behind a slow consumer loses its oldest too, yet what it
+    /// keeps waits longer and longer: when the survivors aged
+    /// ([`Series::ages_grow`]), the population does not turn over.
     fn turns_over(&self, from: usize, persist_ms: f64, dispersion: f64) -> bool {
+        self.population_turns_over(from, persist_ms, dispersion)
+            && !self.ages_grow(from, persist_ms, dispersion)
+    }
+
+    /// The test of [`Series::turns_over`] on the samples' fates alone.
+    fn population_turns_over(&self, from: usize, persist_ms: f64, dispersion: f64) -> bool {
         let last = self.len() - 1;
         // The population established at `from`, and what is left of it.
         let since_ms = (self.times[last] - self.times[from]) * 1000.0;
@@ -317,6 +327,51 @@ impl Series<'_> {
         let seen = born_early(q, 0.0);
         let alive = born_early(last, since_ms).min(seen);
         mostly_died(seen, alive, dispersion)
+    }
+
+    /// True when the established samples of the last snapshot are older
+    /// than those of the snapshot in the middle of the time after `from`
+    /// were: more of them older than the age of the oldest tenth there,
+    /// beyond chance at `SIGNIFICANT`. A store that turns over keeps its
+    /// ages (a cache at its bound, entries kept for a set time) or grows
+    /// younger (more traffic, each entry kept as long); a backlog whose
+    /// oldest wait longer and longer ages, though its oldest leave first.
+    /// Measured over the last stretch only: a store still filling before
+    /// it ages too. Without a snapshot in between, nothing says so.
+    fn ages_grow(&self, from: usize, persist_ms: f64, dispersion: f64) -> bool {
+        const OLDEST: f64 = 0.1;
+        let last = self.len() - 1;
+        let Some(q) = self.middle_after(from) else {
+            return false;
+        };
+        let then = self.older(q, persist_ms).samples;
+        let now = self.older(last, persist_ms).samples;
+        if then <= 0.0 || now <= 0.0 {
+            return false;
+        }
+        // The age of the oldest tenth at `q`, by bisection (the count of
+        // older samples falls with the age).
+        let (mut young, mut old) = (persist_ms, persist_ms.max(1.0));
+        while self.older(q, old).samples > OLDEST * then && old < 1e12 {
+            (young, old) = (old, old * 2.0);
+        }
+        for _ in 0..40 {
+            let mid = (young + old) / 2.0;
+            if self.older(q, mid).samples > OLDEST * then {
+                young = mid;
+            } else {
+                old = mid;
+            }
+        }
+        // The shares older than that age, then and now, compared as two
+        // samples (counts scaled down by the overdispersion).
+        let scale = dispersion.max(1.0);
+        let (n_then, n_now) = (then / scale, now / scale);
+        let share_then = self.older(q, old).samples / then;
+        let share_now = self.older(last, old).samples / now;
+        let pooled = (share_then * n_then + share_now * n_now) / (n_then + n_now);
+        let sd = (pooled * (1.0 - pooled) * (1.0 / n_then + 1.0 / n_now)).sqrt();
+        sd > 0.0 && (share_now - share_then) / sd >= stats::normal_quantile(SIGNIFICANT)
     }
 
     /// The survivors counted by `survivors_between(from, last)` by when
@@ -1149,6 +1204,41 @@ mod tests {
     /// Not a leak; the same table beside entries kept forever is one. (The
     /// evaluation's false suspect, seed 1000038; here, before the
     /// population's deaths counted, 3 of 200 at 64 KiB.)
+    /// A backlog behind a consumer that takes the oldest at half the pace
+    /// they arrive: every object established in the later half leaves,
+    /// yet the queue keeps growing and its oldest wait longer and longer.
+    /// It is no store turning over; the same arrivals kept a set time
+    /// are.
+    #[test]
+    fn a_backlog_whose_oldest_leave_first_keeps_growing() {
+        let seconds = 9.9;
+        let times = evenly(21, seconds);
+        for interval in [512.0 * KIB, 64.0 * KIB] {
+            let rate = 160.0 * interval / 4.0;
+            let size = 600.0;
+            let backlog = suspects_in_200(interval, &times, |d| {
+                let mut objects = stream(d, (0.0, seconds), rate, size, |_| FOREVER);
+                let mut free_at = 0.0_f64;
+                for object in &mut objects {
+                    free_at = free_at.max(object.born) + size / (rate / 2.0);
+                    object.dies = free_at;
+                }
+                objects
+            });
+            assert!(
+                backlog >= 190,
+                "backlog at {interval}: {backlog} of 200 found"
+            );
+            let kept_a_while = suspects_in_200(interval, &times, |d| {
+                stream(d, (0.0, seconds), rate, size, |_| 2.5)
+            });
+            assert!(
+                kept_a_while <= 2,
+                "kept 2.5 s at {interval}: {kept_a_while} suspects in 200"
+            );
+        }
+    }
+
     #[test]
     fn a_store_whose_table_grows_as_it_turns_over_is_no_leak() {
         let seconds = 9.9;
