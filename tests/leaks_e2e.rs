@@ -32,6 +32,9 @@ const INTERVALS: [&str; 2] = ["524288", "65536"];
 const SECONDS: &str = "8";
 const SECONDS_FIXED: &str = "12";
 const DUMP_EVERY_MS: &str = "400";
+/// Snapshots a leaking run must leave to be judged: half of what its dumps
+/// make on an idle machine.
+const LEAST_SNAPSHOTS: usize = 10;
 
 /// Runs `example` (with `args`) at sampling `interval`, dumping into a
 /// fresh directory; returns the directory and when the example's parts
@@ -251,7 +254,11 @@ fn repeat(example: &str, expected: &Expected) {
             let ran = busy::run_until(
                 &what,
                 || run_example(example, &[], interval, run),
-                |ran| busy::Run::load(&ran.dir, None).leak_stalled(expected.leak_frame),
+                |ran| {
+                    let run = busy::Run::load(&ran.dir, None);
+                    run.too_few_snapshots(LEAST_SNAPSHOTS)
+                        .or_else(|| run.leak_stalled(expected.leak_frame))
+                },
             );
             let (report, failed) = leaks(&ran.dir);
             check_leak(&report, failed, expected, &what, &ran);

@@ -89,6 +89,19 @@ impl Run {
         (overall, late)
     }
 
+    /// Why the run left too few snapshots to judge, if it did: fewer than
+    /// `least` (dumps wait for the dump thread, which a machine busy enough
+    /// starves; the analysis needs ten or more to name a leak of a few
+    /// dozen intervals, docs/LEAKS.md).
+    pub fn too_few_snapshots(&self, least: usize) -> Option<String> {
+        (self.loaded.len() < least).then(|| {
+            format!(
+                "it left {} snapshots, fewer than {least}",
+                self.loaded.len()
+            )
+        })
+    }
+
     /// Why the leak (the sites through `leak_frame`) does not go on to the
     /// end, if it does not: it must go on at least half as fast in the last
     /// quarter as over the whole.
