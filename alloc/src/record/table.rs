@@ -232,6 +232,17 @@ pub(crate) fn remove(addr: usize) -> Option<Live> {
     shard(addr).lock().remove(addr)
 }
 
+/// True while `addr` holds the block `live` describes: the same site and
+/// birth (its size may have changed in place). A block freed since, or
+/// freed and its address given to another, is not.
+pub(crate) fn still_holds(addr: usize, live: &Live) -> bool {
+    let shard = shard(addr).lock();
+    shard.find(addr).is_some_and(|i| {
+        let now = &shard.slots[i].live;
+        now.site == live.site && now.born_ms == live.born_ms
+    })
+}
+
 /// Copies the live samples `keep` accepts into `out`, one shard at a
 /// time: allocating threads wait at most for one shard's copy (timed in
 /// `holds`).

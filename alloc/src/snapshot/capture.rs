@@ -420,6 +420,15 @@ fn heap_graph(
         let blocks: Vec<(usize, usize)> = live.iter().map(|(addr, l)| (*addr, l.size)).collect();
         let mut edges = graph::scan(&blocks, budget, time_limit);
         edges.scan.watched = live.iter().filter(|(_, l)| l.is_watched()).count() as u64;
+        // A block freed while the scan read (a batch dropped, a table
+        // outgrown) may have been read as another's bytes after its memory
+        // was reused: its words would be that block's pointers. Blocks
+        // still live when the scan ends were live while it read them.
+        let freed: Vec<bool> = live
+            .iter()
+            .map(|(addr, l)| !table::still_holds(*addr, l))
+            .collect();
+        edges.leave_out(&freed);
         return edges;
     };
     let mut scan = Scan::default();

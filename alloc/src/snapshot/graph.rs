@@ -74,6 +74,28 @@ pub(crate) struct Edges {
     pub scan: Scan,
 }
 
+impl Edges {
+    /// Leaves out the edges from or to the blocks `freed` marks (freed while
+    /// the scan read, so that what was read of them, or what points at
+    /// them, may belong to a block since put in their place), and counts
+    /// them in the scan's figures.
+    pub(crate) fn leave_out(&mut self, freed: &[bool]) {
+        let gone = |(from, to): (u32, u32)| {
+            let is_freed = |block: u32| freed.get(block as usize).copied().unwrap_or(false);
+            is_freed(from) || is_freed(to)
+        };
+        self.direct.retain(|&pair| !gone(pair));
+        let chased = std::mem::take(&mut self.chased);
+        let chances = std::mem::take(&mut self.chased_chance);
+        (self.chased, self.chased_chance) = chased
+            .into_iter()
+            .zip(chances)
+            .filter(|&(pair, _)| !gone(pair))
+            .unzip();
+        self.scan.freed_meanwhile = freed.iter().filter(|&&f| f).count() as u64;
+    }
+}
+
 /// Reads this process's memory; the kernel in the profiler, a fake in
 /// tests.
 pub(crate) trait Memory {
@@ -949,6 +971,36 @@ mod tests {
         assert_eq!(edges.direct, [(2, 0)]);
         assert_eq!(edges.scan.failed_reads, 1);
         assert_eq!(edges.read, [64, 0, 64]);
+    }
+
+    /// A block freed while the scan read it may have been read as the
+    /// bytes of whatever took its place (a map's old table, pointing at
+    /// every member): its edges, out and in, are left out, the others kept.
+    #[test]
+    fn the_edges_of_a_block_freed_meanwhile_are_left_out() {
+        let mut fake = Fake::default();
+        let blocks = [(HEAP, 64), (HEAP + 0x1000, 64), (HEAP + 0x2000, 64)];
+        let (boxed, arc) = (HEAP + 0x8000, HEAP + 0x9000);
+        for &(at, _) in &blocks {
+            fake.fill(at, 64);
+        }
+        fake.fill(boxed, WINDOW);
+        fake.fill(arc, WINDOW);
+        // Block 1 (the one since freed) points at 0 directly and at 2
+        // through an unsampled box; block 0 points at 2 directly.
+        fake.put_word(HEAP + 0x1000, HEAP);
+        fake.put_word(HEAP + 0x1008, boxed);
+        fake.put_word(boxed, HEAP + 0x2000);
+        fake.put_word(HEAP, HEAP + 0x2000);
+        fake.put_word(HEAP + 0x2008, arc);
+        fake.put_word(arc, HEAP + 0x1000);
+        let mut edges = scan_with(&mut fake, &blocks, &heap(), 1 << 20, never);
+        assert_eq!(edges.direct, [(0, 2), (1, 0)]);
+        assert_eq!(edges.chased, [(1, 2), (2, 1)]);
+        edges.leave_out(&[false, true, false]);
+        assert_eq!(edges.direct, [(0, 2)]);
+        assert!(edges.chased.is_empty() && edges.chased_chance.is_empty());
+        assert_eq!(edges.scan.freed_meanwhile, 1);
     }
 
     /// Over its budget, a scan reads a large block in spread pieces before

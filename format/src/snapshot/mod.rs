@@ -194,6 +194,10 @@ pub struct Scan {
     pub chased_fraction: f64,
     /// Reads the kernel refused (a block freed and unmapped meanwhile).
     pub failed_reads: u64,
+    /// Blocks freed while the scan read: their memory may have been another
+    /// block's by then, so no edge from or to them was kept.
+    #[serde(default)]
+    pub freed_meanwhile: u64,
     /// Time the scan took, in microseconds.
     pub duration_us: u64,
 }
