@@ -40,6 +40,9 @@ fn build_probe_for(dir: &str, rustflags: &str, target: Option<&str>) -> PathBuf 
             "fallback_probe",
         ])
         .args(target.map(|t| ["--target", t]).into_iter().flatten())
+        // A user's debug build: the workspace optimises the profiler in
+        // its own tests' debug builds, a user's does not.
+        .args(["--config", "profile.dev.package.heapsnap.opt-level=0"])
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTFLAGS", rustflags)
