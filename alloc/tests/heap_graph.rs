@@ -20,10 +20,12 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Its frame is on the stack of what it allocates: an optimised build
+/// would end it in a tail call (its frame gone) but for `black_box`.
 #[inline(never)]
 fn make_body(i: u64) -> Vec<u8> {
     // Never zero: `vec![0; n]` allocates zeroed memory, through another stack.
-    vec![(i % 250 + 1) as u8; 100 + (i as usize % 7)]
+    std::hint::black_box(vec![(i % 250 + 1) as u8; 100 + (i as usize % 7)])
 }
 
 #[inline(never)]
@@ -100,9 +102,10 @@ struct Context {
 
 type Handler = Box<dyn Fn(u64) -> usize + Send + Sync>;
 
+/// As `make_body`: no tail call.
 #[inline(never)]
 fn make_payload(i: usize) -> Vec<u8> {
-    vec![i as u8; 64 << 10]
+    std::hint::black_box(vec![i as u8; 64 << 10])
 }
 
 #[inline(never)]

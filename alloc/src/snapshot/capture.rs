@@ -339,25 +339,40 @@ impl Copied {
 /// highs.
 type Merged = ((Vec<u32>, u32), (LiveSum, SiteTotals, Vec<(u64, u64)>));
 
-/// Merges the sites whose stacks became equal once trimmed; most live bytes
-/// first, ties broken by cumulative bytes, then stack, so that the same heap
-/// gives the same file. Also returns, for each copied site, the index of
-/// the merged site it went into (`None` for one left out).
+/// Merges the sites whose stacks became equal once trimmed and named: an
+/// optimised build calls the allocator from several places for one line
+/// (a loop's first turn peeled off, its body unrolled), and those are one
+/// site to the reader, as they are one line of the source. Most live bytes
+/// first, ties broken by cumulative bytes, then stack, so that the same
+/// heap gives the same file. Also returns, for each copied site, the index
+/// of the merged site it went into (`None` for one left out).
 fn merge_by_stack(
     copied: &Copied,
     sums: &[LiveSum],
     symbols: &Symbols,
 ) -> (Vec<Merged>, Vec<Option<u32>>) {
     type Parts = (LiveSum, SiteTotals, Vec<(u64, u64)>);
-    let mut merged: HashMap<(Vec<u32>, u32), Parts> = HashMap::new();
+    let places = symbols.places();
+    // By the places of the trimmed stack and the tag: the stack kept for
+    // the site (the least of those merged), and its parts.
+    let mut merged: HashMap<(Vec<u32>, u32), (Vec<u32>, Parts)> = HashMap::new();
     let mut keys: Vec<Option<(Vec<u32>, u32)>> = Vec::with_capacity(copied.sites.len());
     for (id, (site, sum)) in copied.sites.iter().zip(sums).enumerate() {
         if !copied.wants(sum) {
             keys.push(None);
             continue;
         }
-        let key = (symbols.trimmed_stack(site.frames), site.tag);
-        let entry = merged.entry(key.clone()).or_default();
+        let stack = symbols.trimmed_stack(site.frames);
+        let key = (
+            stack.iter().map(|&f| places[f as usize]).collect(),
+            site.tag,
+        );
+        let (kept, entry) = merged
+            .entry(key.clone())
+            .or_insert_with(|| (stack.clone(), Parts::default()));
+        if stack < *kept {
+            *kept = stack;
+        }
         entry.0.merge(sum);
         entry.1.add(&site.totals);
         if let Some(highs) = copied.highs.get(&(id as u32)) {
@@ -366,8 +381,11 @@ fn merge_by_stack(
         }
         keys.push(Some(key));
     }
-    let mut merged: Vec<Merged> = merged.into_iter().collect();
-    merged.sort_by(|a, b| {
+    let mut merged: Vec<((Vec<u32>, u32), Merged)> = merged
+        .into_iter()
+        .map(|((places, tag), (stack, parts))| ((places, tag), ((stack, tag), parts)))
+        .collect();
+    merged.sort_by(|(_, a), (_, b)| {
         (b.1.0.bytes.total_cmp(&a.1.0.bytes))
             .then(b.1.1.allocated_bytes.total_cmp(&a.1.1.allocated_bytes))
             .then_with(|| a.0.cmp(&b.0))
@@ -381,7 +399,7 @@ fn merge_by_stack(
         .iter()
         .map(|key| key.as_ref().and_then(|key| position.get(key).copied()))
         .collect();
-    (merged, site_of)
+    (merged.into_iter().map(|(_, m)| m).collect(), site_of)
 }
 
 /// The most a near-limit (or quick) dump's heap scan reads.
@@ -658,6 +676,25 @@ impl Symbols {
         })
     }
 
+    /// For each frame, the first frame of the same place in the source
+    /// (function, file, line, inlined or not): a line the compiler made
+    /// several calls of is one place. A frame named by nothing (a bare
+    /// address) is a place of its own.
+    fn places(&self) -> Vec<u32> {
+        type Place<'a> = (&'a Option<String>, &'a Option<String>, Option<u32>, bool);
+        let mut first: HashMap<Place<'_>, u32> = HashMap::new();
+        (self.frames.iter().enumerate())
+            .map(|(id, frame)| {
+                let id = id as u32;
+                if frame.function.is_none() && frame.file.is_none() {
+                    return id;
+                }
+                let place = (&frame.function, &frame.file, frame.line, frame.inlined);
+                *first.entry(place).or_insert(id)
+            })
+            .collect()
+    }
+
     /// The frames of a raw stack, inlined frames expanded, with the
     /// allocator's entry point and interface removed from the innermost end.
     fn trimmed_stack(&self, addresses: &[usize]) -> Vec<u32> {
@@ -716,6 +753,35 @@ mod tests {
         frame.function = Some(function.into());
         frame.file = Some(file.into());
         frame
+    }
+
+    /// One line the compiler called the allocator from twice (a loop's
+    /// first turn peeled off) is one place; another line, the same line
+    /// inlined, or a bare address is not.
+    #[test]
+    fn the_calls_of_one_line_are_one_place() {
+        let at = |ip: u64, line: u32, inlined: bool| {
+            let mut frame = frame("app::fill", "/app/src/main.rs");
+            (frame.ip, frame.line, frame.inlined) = (ip, Some(line), inlined);
+            frame
+        };
+        let bare = |ip: u64| {
+            let mut frame = Frame::default();
+            frame.ip = ip;
+            frame
+        };
+        let symbols = Symbols {
+            frames: vec![
+                at(0x1000, 28, false),
+                at(0x1060, 28, false),
+                at(0x1100, 29, false),
+                at(0x1200, 28, true),
+                bare(0x5000),
+                bare(0x6000),
+            ],
+            ..Symbols::default()
+        };
+        assert_eq!(symbols.places(), [0, 0, 2, 3, 4, 5]);
     }
 
     #[test]
