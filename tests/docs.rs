@@ -17,6 +17,7 @@ fn documents(root: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = [
         "README.md",
         "BENCHMARKS.md",
+        "CHANGELOG.md",
         "Cargo.toml",
         "alloc/Cargo.toml",
     ]
