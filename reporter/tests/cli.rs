@@ -1246,3 +1246,53 @@ fn a_reduced_near_limit_snapshot_does_not_hide_the_leak() {
     assert!(top.status.success());
     assert!(String::from_utf8_lossy(&top.stdout).contains("ChannelContext>::new"));
 }
+
+/// A recorded series whose scans are rewritten as `state`, in `dir`.
+fn drain_run_scanned_as(dir: &Path, state: &str) {
+    use std::io::Read;
+    for entry in std::fs::read_dir(data("snapshots/drain")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let mut snapshot: Value = serde_json::from_str(&text).unwrap();
+        snapshot["scan"]["state"] = state.into();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        std::fs::write(
+            dir.join(name.trim_end_matches(".gz")),
+            serde_json::to_vec(&snapshot).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+/// The leak report says what its suspects were judged without: the
+/// kernel's refusal of the scan, the setting that turned it off, or scans
+/// stopped at their time limit, counted; whole scans go unsaid.
+#[test]
+fn leaks_say_why_the_heap_graph_is_missing_or_partial() {
+    for (state, said) in [
+        ("refused", Some("the kernel refused the heap scan's reads")),
+        ("off", Some("the heap scan was off (HEAPSNAP_SCAN=off)")),
+        (
+            "out_of_time",
+            Some("the heap scan stopped at its time limit in 5 of the 5 snapshots judged"),
+        ),
+        ("done", None),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        drain_run_scanned_as(dir.path(), state);
+        let output = heapsnap().arg("leaks").arg(dir.path()).output().unwrap();
+        assert!(output.status.success(), "{state}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(stdout.contains("Leak suspects:"), "{state}: {stdout}");
+        match said {
+            Some(said) => assert!(stdout.contains(said), "{state}: {stdout}"),
+            None => assert!(
+                !stdout.contains("heap scan") && !stdout.contains("no heap graph"),
+                "{stdout}"
+            ),
+        }
+    }
+}

@@ -109,8 +109,20 @@ pub(super) struct Graph {
     out: HashMap<usize, Vec<(usize, Edge)>>,
     /// Sites with an edge into each site.
     into: HashMap<usize, Vec<usize>>,
-    /// Some snapshot of the later half was scanned.
-    pub(super) scanned: bool,
+    /// How the later half's scans went, for the report's notes.
+    pub(super) coverage: Coverage,
+}
+
+/// How the scans of the snapshots a graph was built from went.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Coverage {
+    /// Snapshots scanned (whole or stopped at the time limit).
+    pub(super) scanned: usize,
+    /// Of those, scans stopped at their time limit.
+    pub(super) out_of_time: usize,
+    /// Why the newest snapshot not scanned was not; `None` when it carries
+    /// no scan at all (written before format version 3).
+    pub(super) not_scanned: Option<Option<ScanState>>,
 }
 
 impl Graph {
@@ -125,14 +137,16 @@ impl Graph {
         let n = snapshots.len();
         for (loaded, ids) in snapshots.iter().zip(ids).skip(n / 2) {
             let snapshot = &loaded.snapshot;
-            let scanned = snapshot
-                .scan
-                .as_ref()
-                .is_some_and(|scan| matches!(scan.state, ScanState::Done | ScanState::OutOfTime));
-            if !scanned {
-                continue;
+            let state = snapshot.scan.as_ref().map(|scan| scan.state);
+            match state {
+                Some(ScanState::Done) => {}
+                Some(ScanState::OutOfTime) => graph.coverage.out_of_time += 1,
+                _ => {
+                    graph.coverage.not_scanned = Some(state);
+                    continue;
+                }
             }
-            graph.scanned = true;
+            graph.coverage.scanned += 1;
             let inner = held_within_their_site(snapshot, ids);
             let mut blocks: HashMap<usize, u64> = HashMap::new();
             let mut population = Population::new();
@@ -195,6 +209,11 @@ impl Graph {
             list.sort_unstable();
         }
         graph
+    }
+
+    /// Some snapshot of the later half was scanned.
+    pub(super) fn scanned(&self) -> bool {
+        self.coverage.scanned > 0
     }
 
     /// The edge from `from` to `to`, if the graph has one.
@@ -511,7 +530,10 @@ mod tests {
 
     fn graph(edges: &[(usize, usize, u64, u64)]) -> Graph {
         let mut graph = Graph {
-            scanned: true,
+            coverage: Coverage {
+                scanned: 2,
+                ..Coverage::default()
+            },
             ..Graph::default()
         };
         for &(from, to, held, direct) in edges {
@@ -927,6 +949,53 @@ mod tests {
         let mut r = Ref::default();
         (r.from, r.to, r.holders, r.held, r.followed) = (0, 1, 1, held, followed);
         scanned_sites(&[1, 100], vec![r])
+    }
+
+    /// The graph says how the scans of the later half went: how many ran,
+    /// how many stopped at their time limit, and why the newest one that
+    /// did not run did not (none recorded in files before version 3).
+    #[test]
+    fn the_graph_says_how_the_later_halfs_scans_went() {
+        let with = |states: &[Option<ScanState>]| {
+            let [base, _] = scanned_sites(&[1, 100], Vec::new());
+            let loaded: Vec<Loaded> = states
+                .iter()
+                .map(|state| {
+                    let mut one = Loaded {
+                        source: base.source.clone(),
+                        snapshot: base.snapshot.clone(),
+                    };
+                    one.snapshot.scan = state.map(|state| {
+                        let mut scan = Scan::default();
+                        scan.state = state;
+                        scan
+                    });
+                    one
+                })
+                .collect();
+            let all: Vec<&Loaded> = loaded.iter().collect();
+            Graph::new(&all, &vec![vec![0, 1]; states.len()]).coverage
+        };
+        let (done, late) = (Some(ScanState::Done), Some(ScanState::OutOfTime));
+        // The earlier half (refused) is not judged.
+        let refused = Some(ScanState::Refused);
+        assert_eq!(
+            with(&[refused, refused, late, done]),
+            Coverage {
+                scanned: 2,
+                out_of_time: 1,
+                not_scanned: None,
+            }
+        );
+        assert_eq!(
+            with(&[done, done, refused, Some(ScanState::Off)]),
+            Coverage {
+                scanned: 0,
+                out_of_time: 0,
+                not_scanned: Some(Some(ScanState::Off)),
+            }
+        );
+        assert_eq!(with(&[None, None]).not_scanned, Some(None));
     }
 
     /// A scan over its budget follows a share of the unsampled places: a

@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use heapsnap_format::snapshot::ScanState;
 use serde::Serialize;
 
 use crate::load::Loaded;
@@ -35,7 +36,7 @@ mod holding;
 mod series;
 mod suspect;
 
-use graph::Graph;
+use graph::{Coverage, Graph};
 use group::groups;
 use series::is_growing;
 use series::{Assembled, Points, RunChoice, SiteTrend, add_points};
@@ -424,7 +425,7 @@ fn analyse(series: Assembled<'_>, options: &Options) -> Report {
         live_bytes_last: newest.totals.live_bytes,
         notes: notes(
             &series,
-            graph.scanned,
+            &graph.coverage,
             !suspects.is_empty() || !possible.is_empty(),
         ),
         suspects,
@@ -497,8 +498,21 @@ pub enum Note {
     },
     /// Two snapshots only: the later half cannot be judged alone.
     TwoSnapshots,
-    /// Suspects were named without a heap graph.
-    NoHeapGraph,
+    /// Suspects were named without a heap graph: the snapshots judged
+    /// carried no scan (`None`: written before format version 3), or
+    /// their scan did not run, for the reason given.
+    NoHeapGraph {
+        /// The newest such snapshot's scan state.
+        scan: Option<ScanState>,
+    },
+    /// Suspects were named from scans of which some stopped at their time
+    /// limit: pointers past where they stopped were not seen.
+    ScanOutOfTime {
+        /// Scans that stopped at the limit.
+        stopped: usize,
+        /// Scans of the snapshots judged.
+        scanned: usize,
+    },
     /// Samples of new stacks merged past the profiler's site table's cap.
     SitesMerged {
         /// How many samples.
@@ -519,17 +533,32 @@ pub struct RunSeen {
 
 /// The series' notes; one when the newest snapshot merged samples of new
 /// stacks (its site table was full): their growth is in one site per tag,
-/// without a stack; and one when suspects were named without a heap graph.
-fn notes(series: &Assembled<'_>, graph: bool, any_suspect: bool) -> Vec<Note> {
+/// without a stack; and, when there are suspects, one when they were
+/// named without a heap graph or from scans stopped at their time limit.
+fn notes(series: &Assembled<'_>, coverage: &Coverage, any_suspect: bool) -> Vec<Note> {
     let mut notes = series.notes.clone();
-    if any_suspect && !graph {
-        notes.push(Note::NoHeapGraph);
+    if any_suspect {
+        notes.extend(scan_note(coverage));
     }
     let merged = series.newest().totals.samples_merged;
     if merged > 0 {
         notes.push(Note::SitesMerged { samples: merged });
     }
     notes
+}
+
+/// What the report says of the scans its suspects were judged on: no
+/// graph and why, or scans stopped at their time limit; nothing when every
+/// scan ran whole.
+fn scan_note(coverage: &Coverage) -> Option<Note> {
+    match coverage.not_scanned {
+        Some(scan) if coverage.scanned == 0 => Some(Note::NoHeapGraph { scan }),
+        _ if coverage.out_of_time > 0 => Some(Note::ScanOutOfTime {
+            stopped: coverage.out_of_time,
+            scanned: coverage.scanned,
+        }),
+        _ => None,
+    }
 }
 
 /// The groups that grow, as suspects (at `min_confidence` or above) and
@@ -551,7 +580,7 @@ fn find_suspects(
         .iter()
         .filter(|group| group.members.iter().any(|m| is_growing(m)))
         .filter_map(|group| {
-            let suspect = suspect(group, series, graph.scanned)?;
+            let suspect = suspect(group, series, graph.scanned())?;
             held.extend(group.members.iter().map(|m| m.id));
             // Its holder is no site "not leaking" either.
             held.extend(group.unseen_holders.iter().map(|m| m.id));
@@ -634,6 +663,44 @@ mod tests {
     use heapsnap_format::names;
 
     pub(super) const MIB: f64 = 1024.0 * 1024.0;
+
+    /// No scan judged gives the reason; some stopped at the time limit
+    /// says how many; whole scans, or a later half partly scanned, say
+    /// nothing.
+    #[test]
+    fn the_scans_note_says_why_there_is_no_graph_or_how_many_stopped() {
+        let coverage = |scanned, out_of_time, not_scanned| Coverage {
+            scanned,
+            out_of_time,
+            not_scanned,
+        };
+        assert_eq!(
+            scan_note(&coverage(0, 0, Some(Some(ScanState::Refused)))),
+            Some(Note::NoHeapGraph {
+                scan: Some(ScanState::Refused)
+            })
+        );
+        assert_eq!(
+            scan_note(&coverage(0, 0, Some(None))),
+            Some(Note::NoHeapGraph { scan: None })
+        );
+        assert_eq!(
+            scan_note(&coverage(3, 2, None)),
+            Some(Note::ScanOutOfTime {
+                stopped: 2,
+                scanned: 3
+            })
+        );
+        assert_eq!(
+            scan_note(&coverage(2, 1, Some(Some(ScanState::Off)))),
+            Some(Note::ScanOutOfTime {
+                stopped: 1,
+                scanned: 2
+            })
+        );
+        assert_eq!(scan_note(&coverage(3, 0, None)), None);
+        assert_eq!(scan_note(&coverage(1, 0, Some(Some(ScanState::Off)))), None);
+    }
 
     /// Snapshots a second apart, with the format's age buckets.
     pub(super) const SECONDS: [f64; 12] =

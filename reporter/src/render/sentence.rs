@@ -4,6 +4,7 @@
 use crate::format;
 use crate::leaks::{HolderEvidence, Note, RunSeen, Suspect};
 use heapsnap_format::names;
+use heapsnap_format::snapshot::ScanState;
 use heapsnap_format::types::is_collection;
 
 /// A suspect in one sentence: what holds how much, where it grows, how fast,
@@ -233,7 +234,19 @@ pub fn note(note: &Note) -> String {
             if *left_out == 1 { "it" } else { "them" },
         ),
         Note::TwoSnapshots => "2 snapshots: growth is judged over the whole window, and whether it stopped only from when the survivors were born; take more to judge the later half alone".to_owned(),
-        Note::NoHeapGraph => "the snapshots carry no heap graph (written before format version 3, with HEAPSNAP_SCAN=off, or where memory cannot be read): holders are read from types and stacks".to_owned(),
+        Note::NoHeapGraph { scan } => format!(
+            "{}: holders are read from types and stacks",
+            match scan {
+                None => "the snapshots carry no heap graph (written before format version 3)",
+                Some(ScanState::Off) => "the heap scan was off (HEAPSNAP_SCAN=off), so the snapshots carry no heap graph",
+                Some(ScanState::Refused) => "the kernel refused the heap scan's reads of the process's memory (a seccomp profile without process_vm_readv, and no /proc/self/mem), so the snapshots carry no heap graph",
+                Some(ScanState::Unsupported) => "the heap scan runs on Linux only, so the snapshots carry no heap graph",
+                Some(_) => "the snapshots judged were not scanned (out-of-memory dumps, or exact recordings of a test scope), so they carry no heap graph",
+            }
+        ),
+        Note::ScanOutOfTime { stopped, scanned } => format!(
+            "the heap scan stopped at its time limit in {stopped} of the {scanned} snapshots judged (a busy machine, or an unoptimised build of the profiler): pointers past where it stopped were not seen, and holders without them are read from types and stacks"
+        ),
         Note::SitesMerged { samples } => format!(
             "{samples} samples of new stacks came after the profiler's site table was full (HEAPSNAP_MAX_SITES): they are in one site per tag, without a stack"
         ),
@@ -244,6 +257,22 @@ pub fn note(note: &Note) -> String {
 mod tests {
     use super::*;
     use crate::leaks::Pointers;
+
+    /// Without a graph the note says why, in the user's terms: the
+    /// setting that turned the scan off, the kernel's refusal, an old file.
+    #[test]
+    fn no_heap_graph_says_why() {
+        let says = |scan| note(&Note::NoHeapGraph { scan });
+        assert!(says(Some(ScanState::Off)).contains("HEAPSNAP_SCAN=off"));
+        assert!(says(Some(ScanState::Refused)).contains("seccomp"));
+        assert!(says(None).contains("before format version 3"));
+        assert!(says(Some(ScanState::Skipped)).contains("were not scanned"));
+        let stopped = note(&Note::ScanOutOfTime {
+            stopped: 2,
+            scanned: 5,
+        });
+        assert!(stopped.contains("in 2 of the 5 snapshots"), "{stopped}");
+    }
 
     /// Evidence found through a thinned scan says it is a sample, and what
     /// it stands for; evidence followed all the way says only what it saw.
