@@ -282,9 +282,8 @@ fn words(at: usize, bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
 /// `FIRST_PIECES` pieces spread over a larger block), then the rest of the
 /// larger blocks. Larger blocks first (collections' buffers, what holds
 /// many), then in an order that no part of the heap is favoured by (their
-/// addresses hashed). A piece costs at least `PIECE_COST` of the budget:
-/// reading millions of tiny blocks (exact mode) costs more per block than
-/// its bytes say. The two passes' pieces apart, each in memory order.
+/// addresses hashed). What a piece costs is [`piece_cost`]. The two
+/// passes' pieces apart, each in memory order.
 fn direct_pieces(index: &Index, budget: u64) -> (Vec<Piece>, Vec<Piece>) {
     let mut order: Vec<u32> = (0..index.len() as u32).collect();
     order.sort_unstable_by_key(|&i| {
@@ -297,8 +296,16 @@ fn direct_pieces(index: &Index, budget: u64) -> (Vec<Piece>, Vec<Piece>) {
     let mut pieces = Vec::new();
     let mut rest = Vec::new();
     let mut left = budget;
+    let gaps = index.gaps_before();
     let mut take = |pieces: &mut Vec<_>, addr: usize, len: usize, block: u32| {
-        let cost = len.max(PIECE_COST) as u64;
+        // A block's first piece follows the memory before the block; a
+        // later piece follows the block's own bytes.
+        let gap = if addr == index.block(block).0 {
+            gaps[block as usize]
+        } else {
+            0
+        };
+        let cost = piece_cost(len, gap);
         if left < cost {
             left = 0;
             return false;
@@ -339,6 +346,23 @@ fn direct_pieces(index: &Index, budget: u64) -> (Vec<Piece>, Vec<Piece>) {
 
 /// A piece to read: `(address, length, block or place)`.
 type Piece = (usize, usize, u32);
+
+/// What reading a piece of `len` bytes costs of the budget, `gap` bytes
+/// past the end of the block before it in memory. The reader joins pieces
+/// closer than `SPAN_GAP` into one span, gap included: blocks side by side
+/// (a slab of small objects, all of them samples in exact mode) cost their
+/// bytes and the gaps between them. A piece that starts a span of its own
+/// costs at least `PIECE_COST`: a read of its own costs more than its
+/// bytes. Charged per block, reading millions of tiny blocks would use up
+/// the budget on a fraction of their bytes and leave the rest of a large
+/// collection's buffer, which holds them, unread.
+fn piece_cost(len: usize, gap: usize) -> u64 {
+    if gap <= SPAN_GAP {
+        (len + gap) as u64
+    } else {
+        len.max(PIECE_COST) as u64
+    }
+}
 
 /// The pieces of a block of `count` pieces read in the first pass, in
 /// order.
@@ -518,6 +542,18 @@ impl Index {
 
     fn len(&self) -> usize {
         self.blocks.len()
+    }
+
+    /// For each block, the bytes between the end of the block before it in
+    /// memory and its start (`usize::MAX` for the lowest, and for a block
+    /// of no size).
+    fn gaps_before(&self) -> Vec<usize> {
+        let mut gaps = vec![usize::MAX; self.blocks.len()];
+        for pair in self.spans.windows(2) {
+            let (before, (start, _, block)) = (pair[0], pair[1]);
+            gaps[block as usize] = start.saturating_sub(before.1);
+        }
+        gaps
     }
 
     fn block(&self, i: u32) -> (usize, usize) {
@@ -1028,6 +1064,43 @@ mod tests {
         );
         assert!(edges.read[0] >= (FIRST_PIECES * PIECE) as u64);
         assert!(edges.read[0] < big.1 as u64);
+    }
+
+    /// Small blocks side by side (a slab, every block of it sampled in
+    /// exact mode) cost the budget their bytes, read in one span: they do
+    /// not use it up before the rest of the large buffer that holds them
+    /// is read. Scattered ones cost a read of their own each.
+    #[test]
+    fn blocks_side_by_side_cost_their_bytes_and_the_holders_rest_is_read() {
+        let mut fake = Fake::default();
+        let list = (HEAP, 256 << 10);
+        let slab = HEAP + (8 << 20);
+        let small: Vec<(usize, usize)> = (0..4000).map(|i| (slab + i * 16, 16)).collect();
+        fake.fill(list.0, list.1);
+        for (i, &(addr, size)) in small.iter().enumerate() {
+            fake.fill(addr, size);
+            // The list's last quarter points at them: past its first look.
+            fake.put_word(list.0 + (192 << 10) + 8 * i, addr);
+        }
+        let blocks: Vec<(usize, usize)> =
+            std::iter::once(list).chain(small.iter().copied()).collect();
+        // Charged `PIECE_COST` each, the small blocks alone would cost 1 MB.
+        let budget = 640 << 10;
+        let edges = scan_with(&mut fake, &blocks, &heap(), budget, never);
+        assert_eq!(edges.read[0], list.1 as u64, "the list read whole");
+        assert!(edges.read[1..].iter().all(|&r| r == 16));
+        assert_eq!(edges.direct.len(), 4000);
+
+        // The same number of blocks a page apart: each a read of its own.
+        let mut fake = Fake::default();
+        let scattered: Vec<(usize, usize)> = (0..100).map(|i| (HEAP + i * 0x1000, 16)).collect();
+        for &(addr, size) in &scattered {
+            fake.fill(addr, size);
+        }
+        let budget = 40 * PIECE_COST as u64 * 4 / 3;
+        let edges = scan_with(&mut fake, &scattered, &heap(), budget, never);
+        let read = edges.read.iter().filter(|&&r| r > 0).count();
+        assert_eq!(read, 40, "{:?}", edges.read);
     }
 
     /// Out of time after its first batch, a scan has given every block its
